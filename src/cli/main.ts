@@ -1,0 +1,258 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { EXECUTION_PROVIDERS, ProviderPreference } from '../core/backend/onnxRuntime';
+import { BeitModel, ClassifyResult } from '../core/beitModel';
+import { convertModel } from '../core/convert';
+import { runDoctor } from '../core/doctor';
+import { BeitLensError, errorMessage } from '../core/errors';
+import { defaultCacheDir } from '../core/hub';
+import { decodeImage, encodePng } from '../core/image';
+import { ensureModel, OFFICIAL_MODEL_ID } from '../core/modelStore';
+import { blendHeatmap, blendPatchClasses, normalizeMap, patchLegend } from '../core/overlay';
+import { resizePil } from '../core/pilResize';
+import { preprocessImage } from '../core/preprocess';
+import { loadPreprocessorConfig } from '../core/preprocessorConfig';
+import { writeRandomBeit } from '../core/randomModel';
+import { HeadFusion } from '../core/rollout';
+
+/**
+ * A thin layer over src/core: parse arguments, call one core function, print. Every user error is
+ * a BeitLensError printed as one line with a non-zero exit.
+ */
+
+const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+const ratio = (value: string) => {
+  const n = Number(value);
+  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('must be a number in [0, 1)');
+  return n;
+};
+
+const providerOption = () => new Option('--provider <name>', 'execution provider').choices(['auto', ...EXECUTION_PROVIDERS]).default('auto');
+
+interface ModelFlags {
+  model?: string;
+  provider: ProviderPreference;
+  fast?: boolean;
+  exif: boolean;
+}
+
+function out(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+/** --model, or the converted official model in the cache (downloaded and converted on first use). */
+async function resolveModelDir(flags: ModelFlags): Promise<string> {
+  if (flags.model) return flags.model;
+  return ensureModel({ cacheDir: defaultCacheDir(), modelId: OFFICIAL_MODEL_ID, onLog: (m) => process.stderr.write(m + '\n'), onProgress: progressPrinter() });
+}
+
+function progressPrinter(): (p: { file: string; received: number; total?: number }) => void {
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (now - last < 500 && p.received !== p.total) return;
+    last = now;
+    const pct = p.total ? ` ${((100 * p.received) / p.total).toFixed(1)}%` : '';
+    const line = `downloading ${p.file}: ${(p.received / 1e6).toFixed(1)} MB${p.total ? ` of ${(p.total / 1e6).toFixed(1)} MB` : ''}${pct}`;
+    process.stderr.write(process.stderr.isTTY ? `\r${line}` : line + '\n');
+    if (process.stderr.isTTY && p.total && p.received >= p.total) process.stderr.write('\n');
+  };
+}
+
+async function loadModel(flags: ModelFlags): Promise<BeitModel> {
+  const dir = await resolveModelDir(flags);
+  return BeitModel.load(dir, { provider: flags.provider, preprocess: { fast: flags.fast, applyExifOrientation: flags.exif } });
+}
+
+function printResult(r: ClassifyResult, json: boolean): void {
+  if (json) {
+    out(JSON.stringify(r.error !== undefined ? { image: r.image, error: r.error } : { image: r.image, top: r.top }));
+    return;
+  }
+  if (r.error !== undefined) {
+    process.stderr.write(`beit-lens: ${r.error}\n`);
+    return;
+  }
+  out(r.image);
+  for (const p of r.top ?? []) out(`  ${(p.score * 100).toFixed(2).padStart(6)}%  ${p.label}  (#${p.index})`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('beit-lens')
+    .description('Classify and explain images with Microsoft BEiT (ImageNet-22k) locally')
+    .version('0.1.0')
+    .showHelpAfterError();
+
+  program
+    .command('convert')
+    .description('convert a Hugging Face BEiT folder (safetensors or pytorch_model.bin) to ONNX')
+    .requiredOption('--from <dir>', 'Hugging Face model folder')
+    .requiredOption('--out <dir>', 'output folder')
+    .addOption(new Option('--dtype <dtype>', 'weight precision').choices(['fp32', 'fp16', 'int8']).default('fp32'))
+    .option('--plain', 'PyTorch-export-like graph: standard ops, logits only (benchmark peer)')
+    .action(async (o: { from: string; out: string; dtype: 'fp32' | 'fp16' | 'int8'; plain?: boolean }) => {
+      const result = await convertModel({ from: o.from, out: o.out, dtype: o.dtype, plain: o.plain, onLog: (m) => process.stderr.write(m + '\n') });
+      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      out(`converted ${o.from} -> ${o.out} (${result.files.join(', ')})`);
+    });
+
+  program
+    .command('make-random')
+    .description('write a Hugging Face BEiT folder with random weights (base = real dimensions, 21,841 labels)')
+    .addOption(new Option('--config <size>', 'model size').choices(['base', 'tiny']).default('base'))
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--seed <n>', 'random seed', positiveInt('--seed'), 1234)
+    .action(async (o: { config: 'base' | 'tiny'; out: string; seed: number }) => {
+      await writeRandomBeit(o.out, o.config, o.seed);
+      out(`wrote random ${o.config} BEiT to ${o.out}`);
+    });
+
+  program
+    .command('preprocess')
+    .description('write the float32 little-endian NCHW tensor classification would feed the model')
+    .requiredOption('--model <dir>', 'model folder (its preprocessor_config.json is used)')
+    .requiredOption('--out <file>', 'output .bin file')
+    .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
+    .option('--no-exif', 'ignore EXIF orientation (as BeitImageProcessor alone does)')
+    .argument('<image>')
+    .action(async (image: string, o: { model: string; out: string; fast?: boolean; exif: boolean }) => {
+      // Converted and Hugging Face folders carry the same preprocessor_config.json.
+      const config = await loadPreprocessorConfig(path.join(o.model, 'preprocessor_config.json'));
+      const { pixelValues, width, height } = await preprocessImage(image, config, { fast: o.fast, applyExifOrientation: o.exif });
+      await writeFile(o.out, Buffer.from(pixelValues.buffer, pixelValues.byteOffset, pixelValues.byteLength));
+      out(`wrote ${o.out}: float32 [1,3,${height},${width}]`);
+    });
+
+  program
+    .command('classify')
+    .description('top-K labels for each image')
+    .option('--model <dir>', 'converted model folder (default: the official model, downloaded on first use)')
+    .option('--top-k <k>', 'labels per image', positiveInt('--top-k'), 5)
+    .option('--batch <n>', 'images per inference batch', positiveInt('--batch'), 8)
+    .option('--json', 'one JSON line per image')
+    .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
+    .option('--no-exif', 'ignore EXIF orientation')
+    .addOption(providerOption())
+    .argument('<images...>')
+    .action(async (images: string[], o: ModelFlags & { topK: number; batch: number; json?: boolean }) => {
+      const model = await loadModel(o);
+      try {
+        const results = await model.classifyFiles(images, { topK: o.topK, batchSize: o.batch, onResult: (r) => printResult(r, !!o.json) });
+        if (results.some((r) => r.error !== undefined)) process.exitCode = 1;
+      } finally {
+        await model.dispose();
+      }
+    });
+
+  program
+    .command('explain')
+    .description('attention rollout, patch predictions and class heatmaps for one image')
+    .option('--model <dir>', 'converted model folder (default: the official model)')
+    .option('--json', 'print the explanation as JSON')
+    .option('--out <png>', 'write the image with the overlay as PNG')
+    .addOption(new Option('--overlay <kind>', 'overlay drawn by --out').choices(['rollout', 'patches', 'class']).default('rollout'))
+    .option('--class <index>', 'class index for the class heatmap (default: top-1)', (v) => Number(v))
+    .addOption(new Option('--head-fusion <f>', 'how heads are fused in the rollout').choices(['mean', 'max', 'min']).default('mean'))
+    .option('--discard-ratio <r>', 'fraction of lowest attention discarded per layer', ratio, 0.9)
+    .option('--top-k <k>', 'labels to show', positiveInt('--top-k'), 5)
+    .option('--opacity <o>', 'overlay opacity', ratio, 0.5)
+    .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
+    .option('--no-exif', 'ignore EXIF orientation')
+    .addOption(providerOption())
+    .argument('<image>')
+    .action(async (image: string, o: ModelFlags & { json?: boolean; out?: string; overlay: string; class?: number; headFusion: HeadFusion; discardRatio: number; topK: number; opacity: number }) => {
+      const model = await loadModel(o);
+      try {
+        const e = await model.explain(image, { topK: o.topK, rollout: { headFusion: o.headFusion, discardRatio: o.discardRatio } });
+        const classIndex = o.class ?? e.top[0].index;
+        if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= e.numLabels) {
+          throw new BeitLensError('CONFIG_INVALID', `--class must be an index in 0..${e.numLabels - 1}`);
+        }
+        const grid = (values: ArrayLike<number>) => Array.from({ length: e.grid }, (_, r) => Array.from(values).slice(r * e.grid, (r + 1) * e.grid));
+        const legend = patchLegend(e.patchArgmax, model.labels);
+        if (o.out) {
+          const src = await decodeImage(image, { applyExifOrientation: o.exif });
+          const scale = Math.min(1, 512 / Math.max(src.width, src.height));
+          const w = Math.max(1, Math.round(src.width * scale));
+          const h = Math.max(1, Math.round(src.height * scale));
+          const base = scale < 1 ? resizePil(src.data, src.width, src.height, 3, w, h, 2) : src.data;
+          const colors = new Map(legend.map((l) => [l.index, l.color]));
+          const rgb =
+            o.overlay === 'patches'
+              ? blendPatchClasses(base, w, h, e.patchArgmax, e.grid, (c) => colors.get(c) ?? [0, 0, 0], o.opacity)
+              : blendHeatmap(base, w, h, o.overlay === 'class' ? normalizeMap(model.classHeatmap(e, classIndex)) : e.rollout, e.grid, o.opacity);
+          await writeFile(o.out, await encodePng(rgb, w, h, 3));
+        }
+        if (o.json) {
+          out(
+            JSON.stringify({
+              image,
+              top: e.top,
+              rollout: { headFusion: o.headFusion, discardRatio: o.discardRatio, map: grid(e.rollout) },
+              patches: { argmax: grid(e.patchArgmax), legend: legend.map(({ index, label, patches, share }) => ({ index, label, patches, share })) },
+              classHeatmap: { index: classIndex, label: model.labels[classIndex], logits: grid(model.classHeatmap(e, classIndex)) },
+              ...(o.out ? { overlay: o.out } : {}),
+            }),
+          );
+        } else {
+          out(image);
+          for (const p of e.top) out(`  ${(p.score * 100).toFixed(2).padStart(6)}%  ${p.label}  (#${p.index})`);
+          out('patch classes:');
+          for (const l of legend.slice(0, 10)) out(`  ${(l.share * 100).toFixed(1).padStart(5)}%  ${l.label}`);
+          if (o.out) out(`overlay written to ${o.out}`);
+        }
+      } finally {
+        await model.dispose();
+      }
+    });
+
+  program
+    .command('download')
+    .description('download the model from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN honoured) and convert it')
+    .option('--model-id <id>', 'hub model id', OFFICIAL_MODEL_ID)
+    .option('--revision <rev>', 'branch, tag or commit', 'main')
+    .option('--cache-dir <dir>', 'cache folder (default: $BEIT_LENS_CACHE or ~/.cache/beit-lens)')
+    .addOption(new Option('--dtype <dtype>', 'weight precision').choices(['fp32', 'fp16', 'int8']).default('fp32'))
+    .action(async (o: { modelId: string; revision: string; cacheDir?: string; dtype: 'fp32' | 'fp16' | 'int8' }) => {
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      const dir = await ensureModel({
+        cacheDir: o.cacheDir ?? defaultCacheDir(),
+        modelId: o.modelId,
+        revision: o.revision,
+        dtype: o.dtype,
+        signal: controller.signal,
+        onProgress: progressPrinter(),
+        onLog: (m) => process.stderr.write(m + '\n'),
+      });
+      out(dir);
+    });
+
+  program
+    .command('doctor')
+    .description('report execution providers tried, versions, model files and cache locations')
+    .option('--model <dir>', 'model folder to check')
+    .option('--json', 'print the report as JSON')
+    .addOption(providerOption())
+    .action(async (o: { model?: string; json?: boolean; provider: ProviderPreference }) => {
+      const report = await runDoctor({ modelDir: o.model, cacheDir: defaultCacheDir(), provider: o.provider });
+      out(o.json ? JSON.stringify(report, null, 2) : report.text);
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`beit-lens: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof BeitLensError && err.code === 'CANCELLED' ? 130 : 1;
+  }
+}

@@ -1,0 +1,153 @@
+import * as ort from 'onnxruntime-node';
+import { BeitLensError, errorMessage } from '../errors';
+
+/**
+ * The only module that imports onnxruntime-node (as transformers.js keeps it in backends/onnx):
+ * everything else talks to `ModelSession`, so tests and the extension's worker share one path.
+ */
+
+// Failures are reported through exceptions and ProviderAttempt; onnxruntime's own stderr logging of
+// an absent CUDA or Vulkan would only alarm users of a CPU machine.
+ort.env.logLevel = 'fatal';
+
+export const EXECUTION_PROVIDERS = ['cuda', 'dml', 'coreml', 'webgpu', 'cpu'] as const;
+export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
+export type ProviderPreference = 'auto' | ExecutionProviderName;
+
+export interface ProviderAttempt {
+  provider: ExecutionProviderName;
+  ok: boolean;
+  reason?: string;
+  millis: number;
+}
+
+export interface ModelSessionOptions {
+  provider?: ProviderPreference;
+  /** 0 lets onnxruntime choose (one thread per physical core). */
+  intraOpThreads?: number;
+  /** Where onnxruntime may save the optimised graph so later session creation skips optimisation. */
+  optimizedModelPath?: string;
+}
+
+export interface OutputTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+/** Providers worth trying on this platform, best first. Names only: no option can name a library. */
+export function providerCandidates(platform: NodeJS.Platform = process.platform, arch: string = process.arch): ExecutionProviderName[] {
+  const bundled = new Set(ort.listSupportedBackends().map((b) => b.name));
+  const wanted: ExecutionProviderName[] =
+    platform === 'win32' ? ['dml', 'webgpu', 'cpu'] : platform === 'darwin' ? ['coreml', 'webgpu', 'cpu'] : arch === 'x64' ? ['cuda', 'webgpu', 'cpu'] : ['webgpu', 'cpu'];
+  // CUDA's binaries are not in the npm package: they exist only where the user installed them
+  // (ONNXRUNTIME_NODE_INSTALL=cuda12). listSupportedBackends() reports it either way, so keep it
+  // and let session creation tell us.
+  return wanted.filter((p) => p === 'cpu' || p === 'cuda' || bundled.has(p));
+}
+
+function providerConfig(provider: ExecutionProviderName): ort.InferenceSession.ExecutionProviderConfig {
+  switch (provider) {
+    case 'cuda':
+      return { name: 'cuda', deviceId: 0 };
+    case 'dml':
+      return { name: 'dml', deviceId: 0 };
+    case 'coreml':
+      // MLProgram runs on the GPU and Neural Engine; the older NeuralNetwork format lacks ops we use.
+      return { name: 'coreml', coreMlFlags: 0x010 };
+    case 'webgpu':
+      return { name: 'webgpu', preferredLayout: 'NCHW' };
+    case 'cpu':
+      return 'cpu';
+  }
+}
+
+export class ModelSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    /** The model file, or a label for an in-memory model; used in error messages. */
+    readonly file: string,
+    readonly provider: ExecutionProviderName,
+    readonly attempts: ProviderAttempt[],
+  ) {}
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /**
+   * Tries providers in order and falls back to CPU, recording why each one failed so `doctor`
+   * can say it. An explicit preference other than 'auto' is tried first, then CPU.
+   */
+  static async create(model: string | Uint8Array, options: ModelSessionOptions = {}): Promise<ModelSession> {
+    const file = typeof model === 'string' ? model : '(in-memory model)';
+    const preference = options.provider ?? 'auto';
+    const order: ExecutionProviderName[] = preference === 'auto' ? providerCandidates() : preference === 'cpu' ? ['cpu'] : [preference, 'cpu'];
+    const attempts: ProviderAttempt[] = [];
+    for (const provider of order) {
+      const started = Date.now();
+      try {
+        const sessionOptions: ort.InferenceSession.SessionOptions = {
+          executionProviders: [providerConfig(provider)],
+          graphOptimizationLevel: 'all',
+          intraOpNumThreads: options.intraOpThreads ?? 0,
+          // A provider that is absent logs its failure natively; we record the reason ourselves.
+          logSeverityLevel: 3,
+          ...(provider === 'cpu' && options.optimizedModelPath ? { optimizedModelFilePath: options.optimizedModelPath } : {}),
+        };
+        const session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
+        attempts.push({ provider, ok: true, millis: Date.now() - started });
+        return new ModelSession(session, file, provider, attempts);
+      } catch (err) {
+        attempts.push({ provider, ok: false, reason: explainProviderFailure(provider, errorMessage(err)), millis: Date.now() - started });
+      }
+    }
+    const last = attempts[attempts.length - 1];
+    throw new BeitLensError('MODEL_INVALID', `onnxruntime could not load the model (${last?.reason ?? 'no provider'})`, file);
+  }
+
+  /** Runs a batch `[n, 3, size, size]` and returns the requested float outputs. */
+  async run(pixelValues: Float32Array, dims: number[], outputs: readonly string[]): Promise<Record<string, OutputTensor>> {
+    const feeds = { pixel_values: new ort.Tensor('float32', pixelValues, dims) };
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.session.run(feeds, outputs as string[]);
+    } catch (err) {
+      throw new BeitLensError('INTERNAL', `inference failed: ${firstLine(errorMessage(err))}`, this.file);
+    }
+    const out: Record<string, OutputTensor> = {};
+    for (const name of outputs) {
+      const tensor = results[name] as ort.Tensor;
+      out[name] = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+export function runtimeVersions(): Record<string, string> {
+  return { 'onnxruntime-node': ort.env.versions.node ?? 'unknown', 'onnxruntime-common': ort.env.versions.common };
+}
+
+export function bundledBackends(): { name: string; bundled: boolean }[] {
+  return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
+}
+
+function explainProviderFailure(provider: ExecutionProviderName, message: string): string {
+  const reason = firstLine(message);
+  if (provider === 'cuda' && /load shared library/i.test(reason)) {
+    return `${reason} (CUDA provider not installed: reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12, needs CUDA 12 and cuDNN 9)`;
+  }
+  if (provider === 'webgpu' && /adapter/i.test(reason)) return `no WebGPU adapter (${reason.replace(/^.*?(Failed to get)/, '$1')})`;
+  return reason;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0].slice(0, 300);
+}

@@ -1,0 +1,185 @@
+import { BeitLensError, errorMessage } from './errors';
+import { ModelSession, ModelSessionOptions, ProviderAttempt, ExecutionProviderName } from './backend/onnxRuntime';
+import { loadModelDirectory, ModelDirectory } from './modelDirectory';
+import { classPatchLogits, patchArgmax, Prediction, topKPredictions } from './predictions';
+import { preprocessImage, PreprocessOptions } from './preprocess';
+import { attentionRollout, DEFAULT_ROLLOUT, RolloutOptions } from './rollout';
+
+export interface ClassifyResult {
+  image: string;
+  top?: Prediction[];
+  error?: string;
+}
+
+export interface Explanation {
+  top: Prediction[];
+  /** grid*grid rollout values in [0, 1], row-major. */
+  rollout: Float32Array;
+  /** Argmax class per patch, row-major. */
+  patchArgmax: Int32Array;
+  /** [patches, numLabels] per-patch logits. */
+  patchLogits: Float32Array;
+  /** [layers, heads, tokens, tokens] attention probabilities. */
+  attentions: Float32Array;
+  grid: number;
+  layers: number;
+  heads: number;
+  tokens: number;
+  numLabels: number;
+  /** The model-size RGB image the explanation refers to. */
+  resized: Uint8Array;
+  size: number;
+}
+
+export interface BeitModelOptions extends Omit<ModelSessionOptions, 'optimizedModelPath'> {
+  preprocess?: PreprocessOptions;
+}
+
+/**
+ * The model as users see it: a converted folder, a classify session (logits-only graph), and an
+ * explain session created on first use so plain classification never pays for attentions.
+ */
+export class BeitModel {
+  private explainSession?: Promise<ModelSession>;
+
+  private constructor(
+    readonly directory: ModelDirectory,
+    private readonly classifySession: ModelSession,
+    private readonly options: BeitModelOptions,
+  ) {}
+
+  static async load(dir: string, options: BeitModelOptions = {}): Promise<BeitModel> {
+    const directory = await loadModelDirectory(dir);
+    const session = await ModelSession.create(directory.classifyModel, options);
+    try {
+      checkInterface(session, ['logits'], directory.classifyModel);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+    return new BeitModel(directory, session, options);
+  }
+
+  get labels(): readonly string[] {
+    return this.directory.config.labels.labels;
+  }
+
+  get modelId(): string {
+    return this.directory.modelId;
+  }
+
+  get provider(): ExecutionProviderName {
+    return this.classifySession.provider;
+  }
+
+  get providerAttempts(): readonly ProviderAttempt[] {
+    return this.classifySession.attempts;
+  }
+
+  get canExplain(): boolean {
+    return this.directory.fullModel !== undefined;
+  }
+
+  /** Logits for a batch already preprocessed into [n, 3, size, size]. */
+  async logits(pixelValues: Float32Array, n: number): Promise<Float32Array> {
+    const size = this.directory.config.imageSize;
+    const out = await this.classifySession.run(pixelValues, [n, 3, size, size], ['logits']);
+    checkLogits(out.logits.dims, n, this.directory.config.numLabels, this.directory.classifyModel);
+    return out.logits.data;
+  }
+
+  async classify(image: string | Buffer, topK = 5): Promise<Prediction[]> {
+    const { pixelValues } = await preprocessImage(image, this.directory.preprocessor, this.options.preprocess);
+    return topKPredictions(await this.logits(pixelValues, 1), this.labels, topK);
+  }
+
+  /**
+   * Classifies files in batches; a file that fails to decode becomes an error result and the rest
+   * of its batch still runs. Results arrive in input order through `onResult` as they complete.
+   */
+  async classifyFiles(files: readonly string[], options: { topK?: number; batchSize?: number; signal?: AbortSignal; onResult?: (r: ClassifyResult) => void } = {}): Promise<ClassifyResult[]> {
+    const topK = options.topK ?? 5;
+    const batchSize = Math.max(1, options.batchSize ?? 8);
+    const per = 3 * this.directory.config.imageSize ** 2;
+    const results: ClassifyResult[] = [];
+    for (let start = 0; start < files.length; start += batchSize) {
+      if (options.signal?.aborted) throw new BeitLensError('CANCELLED', 'classification cancelled');
+      const chunk = files.slice(start, start + batchSize);
+      const prepared = await Promise.all(chunk.map((f) => preprocessImage(f, this.directory.preprocessor, this.options.preprocess).then((p) => p.pixelValues, (err: unknown) => err)));
+      const ok = prepared.map((p, i) => ({ p, i })).filter((x): x is { p: Float32Array; i: number } => x.p instanceof Float32Array);
+      const batch = new Float32Array(ok.length * per);
+      ok.forEach(({ p }, k) => batch.set(p, k * per));
+      const logits = ok.length > 0 ? await this.logits(batch, ok.length) : new Float32Array(0);
+      const chunkResults: ClassifyResult[] = chunk.map((image, i) => {
+        const k = ok.findIndex((x) => x.i === i);
+        if (k < 0) return { image, error: errorMessage(prepared[i]) };
+        return { image, top: topKPredictions(logits, this.labels, topK, k * this.directory.config.numLabels, this.directory.config.numLabels) };
+      });
+      for (const r of chunkResults) {
+        results.push(r);
+        options.onResult?.(r);
+      }
+    }
+    return results;
+  }
+
+  async explain(image: string | Buffer, options: { topK?: number; rollout?: RolloutOptions } = {}): Promise<Explanation> {
+    const session = await this.getExplainSession();
+    const cfg = this.directory.config;
+    const pre = await preprocessImage(image, this.directory.preprocessor, this.options.preprocess);
+    const out = await session.run(pre.pixelValues, [1, 3, cfg.imageSize, cfg.imageSize], ['logits', 'attentions', 'patch_logits']);
+    checkLogits(out.logits.dims, 1, cfg.numLabels, session.file);
+    const patches = cfg.gridSize * cfg.gridSize;
+    const attentions = out.attentions.data;
+    return {
+      top: topKPredictions(out.logits.data, this.labels, options.topK ?? 5),
+      rollout: attentionRollout(attentions, cfg.numLayers, cfg.numHeads, cfg.numTokens, options.rollout ?? DEFAULT_ROLLOUT),
+      patchArgmax: patchArgmax(out.patch_logits.data, patches, cfg.numLabels),
+      patchLogits: out.patch_logits.data,
+      attentions,
+      grid: cfg.gridSize,
+      layers: cfg.numLayers,
+      heads: cfg.numHeads,
+      tokens: cfg.numTokens,
+      numLabels: cfg.numLabels,
+      resized: pre.resized,
+      size: cfg.imageSize,
+    };
+  }
+
+  classHeatmap(explanation: Explanation, classIndex: number): Float32Array {
+    return classPatchLogits(explanation.patchLogits, explanation.grid ** 2, explanation.numLabels, classIndex);
+  }
+
+  private getExplainSession(): Promise<ModelSession> {
+    const file = this.directory.fullModel;
+    if (!file) {
+      return Promise.reject(new BeitLensError('MODEL_INVALID', 'this model folder has no explanation graph (model.onnx with attentions); re-run `beit-lens convert`', this.directory.dir));
+    }
+    this.explainSession ??= ModelSession.create(file, { ...this.options, provider: this.classifySession.provider }).then((s) => {
+      checkInterface(s, ['logits', 'attentions', 'patch_logits'], file);
+      return s;
+    });
+    return this.explainSession;
+  }
+
+  async dispose(): Promise<void> {
+    await this.classifySession.release();
+    const explain = await this.explainSession?.catch(() => undefined);
+    await explain?.release();
+  }
+}
+
+function checkInterface(session: ModelSession, outputs: string[], file: string): void {
+  if (!session.inputNames.includes('pixel_values')) {
+    throw new BeitLensError('MODEL_INVALID', `not a BEiT Lens model: expected input pixel_values, found ${session.inputNames.join(', ') || 'none'}`, file);
+  }
+  const missing = outputs.filter((o) => !session.outputNames.includes(o));
+  if (missing.length) throw new BeitLensError('MODEL_INVALID', `not a BEiT Lens model: missing output ${missing.join(', ')}`, file);
+}
+
+function checkLogits(dims: number[], n: number, numLabels: number, file: string): void {
+  if (dims.length !== 2 || dims[0] !== n || dims[1] !== numLabels) {
+    throw new BeitLensError('MODEL_INVALID', `model returned logits [${dims.join(',')}], expected [${n},${numLabels}] (config.json and model.onnx disagree)`, file);
+  }
+}

@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { BeitLensError } from './errors';
+import { describeLabelGaps } from './labels';
+import { BeitConfig, loadBeitConfig } from './modelConfig';
+import { MANIFEST_FILE, ModelManifest, FULL_MODEL_FILE, LOGITS_MODEL_FILE } from './modelDirectory';
+import { buildBeitGraph, GraphStyle, WeightLookup, WeightType } from './onnx/beitGraph';
+import { relativePositionIndex } from './onnx/relativePosition';
+import { loadPreprocessorConfig } from './preprocessorConfig';
+import { getFloat, loadStateDict, StateDict } from './weights/stateDict';
+
+export interface ConvertOptions {
+  from: string;
+  out: string;
+  dtype?: WeightType;
+  /** A PyTorch-export-like graph (standard ops, logits only): the benchmark's peer, not for users. */
+  plain?: boolean;
+  source?: { modelId?: string; revision?: string; commit?: string };
+  onLog?: (message: string) => void;
+}
+
+export interface ConvertResult {
+  dir: string;
+  files: string[];
+  warnings: string[];
+  manifest: ModelManifest;
+}
+
+export async function convertModel(options: ConvertOptions): Promise<ConvertResult> {
+  const log = options.onLog ?? (() => undefined);
+  const dtype = options.dtype ?? 'fp32';
+  const configFile = path.join(options.from, 'config.json');
+  const preprocessorFile = path.join(options.from, 'preprocessor_config.json');
+  const config = await loadBeitConfig(configFile);
+  await loadPreprocessorConfig(preprocessorFile); // validates before the slow part
+  const warnings: string[] = [];
+  const gaps = describeLabelGaps(config.labels, configFile);
+  if (gaps) warnings.push(gaps);
+
+  const { stateDict, source } = await loadStateDict(options.from);
+  log(`read ${stateDict.size} tensors from ${source}`);
+  checkRelativePositionIndexBuffers(stateDict, config, source);
+  const weight: WeightLookup = (name, shape) => getFloat(stateDict, name, shape, source);
+  const classifierRows = stateDict.get('classifier.weight')?.shape[0];
+  if (classifierRows !== undefined && classifierRows !== config.numLabels) {
+    throw new BeitLensError('WEIGHTS_INVALID', `classifier.weight has ${classifierRows} rows but config.json has ${config.numLabels} labels`, source);
+  }
+
+  await mkdir(options.out, { recursive: true });
+  const style: GraphStyle = options.plain ? 'plain' : 'optimized';
+  const graphs: { file: string; outputs: 'full' | 'logits' }[] = options.plain
+    ? [{ file: FULL_MODEL_FILE, outputs: 'logits' }]
+    : [
+        { file: FULL_MODEL_FILE, outputs: 'full' },
+        { file: LOGITS_MODEL_FILE, outputs: 'logits' },
+      ];
+  const files: ModelManifest['files'] = {};
+  for (const graph of graphs) {
+    const bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: dtype });
+    await writeAtomically(path.join(options.out, graph.file), bytes);
+    files[graph.file] = { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), outputs: graph.outputs };
+    log(`wrote ${graph.file} (${(bytes.byteLength / 1e6).toFixed(1)} MB, ${graph.outputs} outputs, ${style}, ${dtype})`);
+  }
+  await copyFile(configFile, path.join(options.out, 'config.json'));
+  await copyFile(preprocessorFile, path.join(options.out, 'preprocessor_config.json'));
+
+  const primary = files[LOGITS_MODEL_FILE] ?? files[FULL_MODEL_FILE];
+  const manifest: ModelManifest = {
+    formatVersion: 1,
+    modelId: `${options.source?.modelId ?? path.basename(path.resolve(options.from))}@${primary.sha256.slice(0, 16)}`,
+    source: { ...options.source, weights: path.basename(source) },
+    dtype,
+    style,
+    numLabels: config.numLabels,
+    missingLabelKeys: config.labels.missingKeys,
+    files,
+  };
+  await writeAtomically(path.join(options.out, MANIFEST_FILE), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+  return { dir: options.out, files: [...Object.keys(files), 'config.json', 'preprocessor_config.json', MANIFEST_FILE], warnings, manifest };
+}
+
+/**
+ * The official 2021 checkpoint stores each layer's relative_position_index. We compute the index
+ * ourselves, so a stored one that differs means the weights expect another layout: refuse them.
+ */
+function checkRelativePositionIndexBuffers(stateDict: StateDict, config: BeitConfig, file: string): void {
+  const expected = relativePositionIndex(config.gridSize);
+  for (const [name, tensor] of stateDict) {
+    if (!name.endsWith('relative_position_index')) continue;
+    const t = config.numTokens;
+    if (tensor.dtype !== 'int64' || tensor.shape.length !== 2 || tensor.shape[0] !== t || tensor.shape[1] !== t) {
+      throw new BeitLensError('WEIGHTS_INVALID', `${name} should be int64 [${t},${t}], got ${tensor.dtype} [${tensor.shape.join(',')}]`, file);
+    }
+    const data = tensor.data as BigInt64Array;
+    for (let i = 0; i < expected.length; i++) {
+      if (data[i] !== BigInt(expected[i])) {
+        throw new BeitLensError('WEIGHTS_INVALID', `${name} differs from BEiT's relative position layout at entry ${i}`, file);
+      }
+    }
+  }
+}
+
+export async function writeAtomically(file: string, data: Uint8Array): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}

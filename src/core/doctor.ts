@@ -1,0 +1,59 @@
+import { readdir, stat } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { bundledBackends, ModelSession, ProviderAttempt, ProviderPreference, providerCandidates, runtimeVersions } from './backend/onnxRuntime';
+import { errorMessage } from './errors';
+import { imageLibraryVersions } from './image';
+import { loadModelDirectory } from './modelDirectory';
+
+export interface DoctorReport {
+  ok: boolean;
+  platform: string;
+  node: string;
+  versions: Record<string, string>;
+  backends: { name: string; bundled: boolean }[];
+  candidates: string[];
+  model?: { dir: string; ok: boolean; error?: string; files?: { name: string; bytes: number }[]; modelId?: string; numLabels?: number; missingLabelKeys?: number[]; provider?: string; attempts?: ProviderAttempt[] };
+  cacheDir: string;
+  cacheEntries: string[];
+  text: string;
+}
+
+/** What `beit-lens doctor` and the extension's doctor command print: enough to debug a setup remotely. */
+export async function runDoctor(options: { modelDir?: string; cacheDir: string; provider?: ProviderPreference }): Promise<DoctorReport> {
+  const lines: string[] = [];
+  const versions = { ...runtimeVersions(), ...imageLibraryVersions() };
+  const backends = bundledBackends();
+  const candidates = providerCandidates();
+  lines.push(`platform: ${process.platform}-${process.arch} (${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB)`);
+  lines.push(`node: ${process.version}`);
+  for (const [k, v] of Object.entries(versions)) lines.push(`${k}: ${v}`);
+  lines.push(`onnxruntime backends: ${backends.map((b) => `${b.name}${b.bundled ? '' : ' (not bundled)'}`).join(', ')}`);
+  lines.push(`providers tried in order (auto): ${candidates.join(' > ')}`);
+
+  let ok = true;
+  let model: DoctorReport['model'];
+  if (options.modelDir) {
+    try {
+      const dir = await loadModelDirectory(options.modelDir);
+      const names = await readdir(options.modelDir);
+      const files = await Promise.all(names.map(async (name) => ({ name, bytes: (await stat(path.join(options.modelDir!, name))).size })));
+      const session = await ModelSession.create(dir.classifyModel, { provider: options.provider });
+      await session.release();
+      model = { dir: options.modelDir, ok: true, files, modelId: dir.modelId, numLabels: dir.config.numLabels, missingLabelKeys: dir.config.labels.missingKeys, provider: session.provider, attempts: session.attempts };
+      lines.push(`model: ${options.modelDir} (${dir.modelId}, ${dir.config.numLabels} labels${dir.config.labels.missingKeys.length ? `, label keys missing: ${dir.config.labels.missingKeys.join(', ')}` : ''})`);
+      for (const f of files) lines.push(`  ${f.name}: ${f.bytes} bytes`);
+      for (const a of session.attempts) lines.push(`  provider ${a.provider}: ${a.ok ? 'ok' : `failed: ${a.reason}`} (${a.millis} ms)`);
+      lines.push(`  running on: ${session.provider}`);
+    } catch (err) {
+      ok = false;
+      model = { dir: options.modelDir, ok: false, error: errorMessage(err) };
+      lines.push(`model: ${errorMessage(err)}`);
+    }
+  } else {
+    lines.push('model: none given (--model DIR)');
+  }
+  const cacheEntries = await readdir(path.join(options.cacheDir, 'converted')).catch(() => [] as string[]);
+  lines.push(`cache: ${options.cacheDir} (${cacheEntries.length ? `converted: ${cacheEntries.join(', ')}` : 'no converted models'})`);
+  return { ok, platform: `${process.platform}-${process.arch}`, node: process.version, versions, backends, candidates, model, cacheDir: options.cacheDir, cacheEntries, text: lines.join('\n') };
+}

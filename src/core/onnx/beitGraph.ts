@@ -1,0 +1,334 @@
+import type { BeitConfig } from '../modelConfig';
+import { GraphBuilder } from './graphBuilder';
+import { gatherRelativePositionBias, relativePositionIndex, relativePositionTableRows } from './relativePosition';
+
+/** Looks up an HF tensor by name, checking its shape; throws a BeitLensError naming the tensor. */
+export type WeightLookup = (name: string, shape: number[]) => Float32Array;
+
+export type GraphOutputs = 'full' | 'logits';
+/**
+ * `optimized`: our graph — folded constants and onnxruntime's fused com.microsoft operators where
+ * they are exact. `plain`: what a PyTorch export of the same weights looks like (standard ops,
+ * runtime gather of the relative position table), kept as the benchmark peer.
+ */
+export type GraphStyle = 'optimized' | 'plain';
+export type WeightType = 'fp32' | 'fp16' | 'int8';
+
+export interface BeitGraphOptions {
+  outputs: GraphOutputs;
+  style: GraphStyle;
+  weightType: WeightType;
+  /** Adds `pooled_output` and `hidden_states` so tests can check every stage against the reference. */
+  debugOutputs?: boolean;
+}
+
+export const OPSET = 17;
+export const MS_OPSET = 1;
+
+const LAYER = (i: number) => `beit.encoder.layer.${i}`;
+
+export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options: BeitGraphOptions): Uint8Array {
+  const g = new GraphBuilder(`beit_${options.outputs}_${options.style}`);
+  const H = config.hiddenSize;
+  const heads = config.numHeads;
+  const hd = config.headDim;
+  const T = config.numTokens;
+  const P = config.patchSize;
+  const L = config.numLabels;
+  const fused = options.style === 'optimized';
+  const int8 = options.weightType === 'int8';
+  const fp16 = options.weightType === 'fp16';
+
+  /** Stores a float tensor in the requested weight precision and returns a float32 value name. */
+  const floatInit = (hint: string, data: Float32Array, dims: number[]): string => {
+    if (!fp16 || data.length < 1024) return g.initializer(hint, data, dims);
+    // fp16 halves the file; the Cast is constant-folded by onnxruntime at session creation.
+    const half = g.initializer(`${hint}_fp16`, toFloat16(data), dims, { float16: true });
+    return g.node('Cast', [half], { attributes: { to: 1 } });
+  };
+
+  /** y = x @ W^T + b, with W in PyTorch's [out, in] layout. */
+  const linear = (x: string, w: Float32Array, b: Float32Array | undefined, outDim: number, inDim: number, hint: string): string => {
+    const wT = transpose2d(w, outDim, inDim);
+    if (int8) {
+      const q = quantizePerColumn(wT, inDim, outDim);
+      const inputs = [x, g.initializer(`${hint}_w_int8`, q.values, [inDim, outDim]), g.initializer(`${hint}_w_scale`, q.scales, [outDim]), g.initializer(`${hint}_w_zero`, new Int8Array(outDim), [outDim])];
+      if (b) inputs.push(g.initializer(`${hint}_b`, b, [outDim]));
+      return g.node('DynamicQuantizeMatMul', inputs, { domain: 'com.microsoft' });
+    }
+    const mm = g.node('MatMul', [x, floatInit(`${hint}_wT`, wT, [inDim, outDim])]);
+    return b ? g.node('Add', [mm, g.initializer(`${hint}_b`, b, [outDim])], {}) : mm;
+  };
+
+  const layerNorm = (x: string, prefix: string): string =>
+    g.node('LayerNormalization', [x, g.initializer(`${prefix}.weight`, weight(`${prefix}.weight`, [H]), [H]), g.initializer(`${prefix}.bias`, weight(`${prefix}.bias`, [H]), [H])], {
+      attributes: { axis: -1, epsilon: { float: config.layerNormEps } },
+    });
+
+  const pixelValues = g.input('pixel_values', { elemType: 'float32', dims: ['batch', 3, config.imageSize, config.imageSize] });
+
+  // Embeddings: [CLS; patch projections], no absolute position embeddings.
+  const conv = g.node('Conv', [
+    pixelValues,
+    floatInit('patch_w', weight('beit.embeddings.patch_embeddings.projection.weight', [H, 3, P, P]), [H, 3, P, P]),
+    g.initializer('patch_b', weight('beit.embeddings.patch_embeddings.projection.bias', [H]), [H]),
+  ], { attributes: { kernel_shape: [P, P], strides: [P, P] } });
+  const patches = g.node('Transpose', [g.node('Reshape', [conv, g.constInt64([0, H, -1])])], { attributes: { perm: [0, 2, 1] } });
+  const batch = g.node('Shape', [pixelValues], { attributes: { start: 0, end: 1 } });
+  const cls = g.node('Expand', [
+    g.initializer('cls_token', weight('beit.embeddings.cls_token', [1, 1, H]), [1, 1, H]),
+    g.node('Concat', [batch, g.constInt64([1, H])], { attributes: { axis: 0 } }),
+  ]);
+  let x = g.node('Concat', [cls, patches], { attributes: { axis: 1 } });
+  const hiddenStates = [x];
+
+  const tableRows = relativePositionTableRows(config.gridSize);
+  const indexName = fused ? '' : g.initializer('relative_position_index', BigInt64Array.from(relativePositionIndex(config.gridSize), BigInt), [T * T]);
+  const attentionProbs: string[] = [];
+  const scale = 1 / Math.sqrt(hd);
+  let fusedNorm: string | undefined;
+
+  for (let i = 0; i < config.numLayers; i++) {
+    const p = LAYER(i);
+    const a = `${p}.attention.attention`;
+    const wq = weight(`${a}.query.weight`, [H, H]);
+    const bq = weight(`${a}.query.bias`, [H]);
+    const wk = weight(`${a}.key.weight`, [H, H]);
+    const wv = weight(`${a}.value.weight`, [H, H]);
+    const bv = weight(`${a}.value.bias`, [H]);
+    const table = weight(`${a}.relative_position_bias.relative_position_bias_table`, [tableRows, heads]);
+    const lambda1 = weight(`${p}.lambda_1`, [H]);
+    const lambda2 = weight(`${p}.lambda_2`, [H]);
+    const wo = weight(`${p}.attention.output.dense.weight`, [H, H]);
+    const bo = weight(`${p}.attention.output.dense.bias`, [H]);
+    const w1 = weight(`${p}.intermediate.dense.weight`, [config.intermediateSize, H]);
+    const b1 = weight(`${p}.intermediate.dense.bias`, [config.intermediateSize]);
+    const w2 = weight(`${p}.output.dense.weight`, [H, config.intermediateSize]);
+    const b2 = weight(`${p}.output.dense.bias`, [H]);
+
+    // In the fused graph the previous layer's SkipLayerNormalization already produced this norm.
+    const h = fusedNorm ?? layerNorm(x, `${p}.layernorm_before`);
+    fusedNorm = undefined;
+    let context: string;
+    if (fused && options.outputs === 'logits') {
+      // One QKV projection; the score scale is folded into the query rows and the relative
+      // position bias is gathered at conversion time and fed to the fused attention as a bias.
+      const wqkv = concatRows([scaleRows(wq, scale), wk, wv]);
+      const bqkv = concatVectors([scaleVector(bq, scale), new Float32Array(H), bv]);
+      const qkv = linear(h, wqkv, undefined, 3 * H, H, `${p}.qkv`);
+      const [q, k, v] = g.nodeMulti('Split', [qkv, g.constInt64([H, H, H])], { attributes: { axis: 2 }, outputs: 3 });
+      const bias = g.initializer(`${a}.attention_bias`, gatherRelativePositionBias(table, heads, config.gridSize), [1, heads, T, T]);
+      context = g.node('MultiHeadAttention', [q, k, v, g.initializer(`${p}.qkv_bias`, bqkv, [3 * H]), '', bias], {
+        domain: 'com.microsoft',
+        attributes: { num_heads: heads, scale: { float: 1 } },
+      });
+    } else {
+      const headsOf = (t: string, perm: number[]) => g.node('Transpose', [g.node('Reshape', [t, g.constInt64([0, 0, heads, hd])])], { attributes: { perm } });
+      let q: string;
+      let k: string;
+      let v: string;
+      if (fused) {
+        const wqkv = concatRows([scaleRows(wq, scale), wk, wv]);
+        const bqkv = concatVectors([scaleVector(bq, scale), new Float32Array(H), bv]);
+        const qkv = linear(h, wqkv, bqkv, 3 * H, H, `${p}.qkv`);
+        [q, k, v] = g.nodeMulti('Split', [qkv, g.constInt64([H, H, H])], { attributes: { axis: 2 }, outputs: 3 });
+      } else {
+        q = linear(h, wq, bq, H, H, `${a}.query`);
+        k = linear(h, wk, undefined, H, H, `${a}.key`);
+        v = linear(h, wv, bv, H, H, `${a}.value`);
+      }
+      let scores = g.node('MatMul', [headsOf(q, [0, 2, 1, 3]), headsOf(k, [0, 2, 3, 1])]);
+      let bias: string;
+      if (fused) {
+        bias = g.initializer(`${a}.attention_bias`, gatherRelativePositionBias(table, heads, config.gridSize), [heads, T, T]);
+      } else {
+        scores = g.node('Div', [scores, g.constFloat(Math.sqrt(hd))]);
+        const gathered = g.node('Gather', [g.initializer(`${a}.relative_position_bias_table`, table, [tableRows, heads]), indexName]);
+        bias = g.node('Transpose', [g.node('Reshape', [gathered, g.constInt64([T, T, heads])])], { attributes: { perm: [2, 0, 1] } });
+      }
+      const probs = g.node('Softmax', [g.node('Add', [scores, bias])], { attributes: { axis: -1 } });
+      attentionProbs.push(probs);
+      const ctx = g.node('MatMul', [probs, headsOf(v, [0, 2, 1, 3])]);
+      context = g.node('Reshape', [g.node('Transpose', [ctx], { attributes: { perm: [0, 2, 1, 3] } }), g.constInt64([0, 0, H])]);
+    }
+
+    let mlpIn: string;
+    if (fused) {
+      // Layer scale folded into the output projection: lambda * (c W^T + b) = c (lambda W)^T + lambda b.
+      const attnOut = linear(context, scaleRows(wo, lambda1), undefined, H, H, `${p}.attention.output.dense`);
+      const [normed, , , residual] = g.nodeMulti('SkipLayerNormalization', [
+        attnOut, x,
+        g.initializer(`${p}.layernorm_after.weight`, weight(`${p}.layernorm_after.weight`, [H]), [H]),
+        g.initializer(`${p}.layernorm_after.bias`, weight(`${p}.layernorm_after.bias`, [H]), [H]),
+        g.initializer(`${p}.attention.output.dense.scaled_bias`, mulVectors(bo, lambda1), [H]),
+      ], { domain: 'com.microsoft', attributes: { epsilon: { float: config.layerNormEps } }, outputs: 4 });
+      x = residual;
+      mlpIn = normed;
+    } else {
+      const attnOut = linear(context, wo, bo, H, H, `${p}.attention.output.dense`);
+      x = g.node('Add', [x, g.node('Mul', [attnOut, g.initializer(`${p}.lambda_1`, lambda1, [H])])]);
+      mlpIn = layerNorm(x, `${p}.layernorm_after`);
+    }
+
+    let activated: string;
+    if (fused && !int8) {
+      const mm = g.node('MatMul', [mlpIn, floatInit(`${p}.intermediate.dense_wT`, transpose2d(w1, config.intermediateSize, H), [H, config.intermediateSize])]);
+      activated = g.node('BiasGelu', [mm, g.initializer(`${p}.intermediate.dense_b`, b1, [config.intermediateSize])], { domain: 'com.microsoft' });
+    } else {
+      const pre = linear(mlpIn, w1, b1, config.intermediateSize, H, `${p}.intermediate.dense`);
+      activated = fused ? g.node('Gelu', [pre], { domain: 'com.microsoft' }) : exactGelu(g, pre);
+    }
+
+    if (fused) {
+      const mlpOut = linear(activated, scaleRows(w2, lambda2), undefined, H, config.intermediateSize, `${p}.output.dense`);
+      const next = i + 1 < config.numLayers ? `${LAYER(i + 1)}.layernorm_before` : undefined;
+      if (next) {
+        // The residual add of this layer and the pre-norm of the next one are one fused op.
+        const [normed, , , residual] = g.nodeMulti('SkipLayerNormalization', [
+          mlpOut, x,
+          g.initializer(`${next}.weight`, weight(`${next}.weight`, [H]), [H]),
+          g.initializer(`${next}.bias`, weight(`${next}.bias`, [H]), [H]),
+          g.initializer(`${p}.output.dense.scaled_bias`, mulVectors(b2, lambda2), [H]),
+        ], { domain: 'com.microsoft', attributes: { epsilon: { float: config.layerNormEps } }, outputs: 4 });
+        x = residual;
+        fusedNorm = normed;
+      } else {
+        x = g.node('Add', [x, g.node('Add', [mlpOut, g.initializer(`${p}.output.dense.scaled_bias`, mulVectors(b2, lambda2), [H])])]);
+      }
+    } else {
+      const mlpOut = linear(activated, w2, b2, H, config.intermediateSize, `${p}.output.dense`);
+      x = g.node('Add', [x, g.node('Mul', [mlpOut, g.initializer(`${p}.lambda_2`, lambda2, [H])])]);
+    }
+    hiddenStates.push(x);
+  }
+
+  // Mean pooling over patch tokens (CLS excluded), then the pooler LayerNorm and the classifier.
+  const patchTokens = g.node('Slice', [x, g.constInt64([1]), g.constInt64([T]), g.constInt64([1])]);
+  const pooled = layerNorm(g.node('ReduceMean', [patchTokens], { attributes: { axes: [1], keepdims: 0 } }), 'beit.pooler.layernorm');
+  const wc = weight('classifier.weight', [L, H]);
+  const bc = weight('classifier.bias', [L]);
+  const classifier = (t: string, hint: string) => linear(t, wc, bc, L, H, hint);
+  g.output('logits', classifier(pooled, 'classifier'), { elemType: 'float32', dims: ['batch', L] });
+
+  if (options.outputs === 'full') {
+    const stacked = g.node('Concat', attentionProbs.map((probs) => g.node('Unsqueeze', [probs, g.constInt64([1])])), { attributes: { axis: 1 } });
+    g.output('attentions', stacked, { elemType: 'float32', dims: ['batch', config.numLayers, heads, T, T] });
+    g.output('patch_logits', classifier(layerNorm(patchTokens, 'beit.pooler.layernorm'), 'patch_classifier'), { elemType: 'float32', dims: ['batch', T - 1, L] });
+  }
+
+  if (options.debugOutputs) {
+    g.output('pooled_output', pooled, { elemType: 'float32', dims: ['batch', H] });
+    const stackedHidden = g.node('Concat', hiddenStates.map((h) => g.node('Unsqueeze', [h, g.constInt64([1])])), { attributes: { axis: 1 } });
+    g.output('hidden_states', stackedHidden, { elemType: 'float32', dims: ['batch', config.numLayers + 1, T, H] });
+  }
+
+  return g.encode({
+    opset: OPSET,
+    msOpset: fused || int8 ? MS_OPSET : undefined,
+    docString: 'BEiT image classifier converted by beit-lens',
+    metadata: {
+      'beit_lens.outputs': options.outputs,
+      'beit_lens.style': options.style,
+      'beit_lens.weight_type': options.weightType,
+      'beit_lens.num_labels': String(L),
+    },
+  });
+}
+
+function exactGelu(g: GraphBuilder, x: string): string {
+  // 0.5 * x * (1 + erf(x / sqrt(2))): the form PyTorch exports for nn.GELU() without approximation.
+  const erf = g.node('Erf', [g.node('Div', [x, g.constFloat(Math.SQRT2)])]);
+  return g.node('Mul', [g.node('Mul', [x, g.node('Add', [erf, g.constFloat(1)])]), g.constFloat(0.5)]);
+}
+
+function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
+  return out;
+}
+
+/** Scales row r of a [rows, cols] matrix by factor (or factor[r]). */
+function scaleRows(w: Float32Array, factor: number | Float32Array): Float32Array {
+  const rows = typeof factor === 'number' ? 1 : factor.length;
+  const cols = w.length / rows;
+  const out = new Float32Array(w.length);
+  for (let i = 0; i < w.length; i++) out[i] = w[i] * (typeof factor === 'number' ? factor : factor[Math.floor(i / cols)]);
+  return out;
+}
+
+function scaleVector(v: Float32Array, factor: number): Float32Array {
+  return v.map((x) => x * factor);
+}
+
+function mulVectors(a: Float32Array, b: Float32Array): Float32Array {
+  return a.map((x, i) => x * b[i]);
+}
+
+function concatRows(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+const concatVectors = concatRows;
+
+/**
+ * Symmetric per-output-column int8 weights for DynamicQuantizeMatMul: each column of the [in, out]
+ * matrix gets its own scale, which keeps the classifier's 21,841 columns from sharing one range.
+ */
+function quantizePerColumn(wT: Float32Array, inDim: number, outDim: number): { values: Int8Array; scales: Float32Array } {
+  const scales = new Float32Array(outDim);
+  for (let r = 0; r < inDim; r++) {
+    for (let c = 0; c < outDim; c++) scales[c] = Math.max(scales[c], Math.abs(wT[r * outDim + c]));
+  }
+  for (let c = 0; c < outDim; c++) scales[c] = scales[c] > 0 ? scales[c] / 127 : 1;
+  const values = new Int8Array(wT.length);
+  for (let r = 0; r < inDim; r++) {
+    for (let c = 0; c < outDim; c++) values[r * outDim + c] = Math.max(-127, Math.min(127, Math.round(wT[r * outDim + c] / scales[c])));
+  }
+  return { values, scales };
+}
+
+/** IEEE 754 binary16, round to nearest even. */
+export function toFloat16(data: Float32Array): Uint16Array {
+  const out = new Uint16Array(data.length);
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (let i = 0; i < data.length; i++) {
+    f32[0] = data[i];
+    const x = u32[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+      continue;
+    }
+    const e = exp - 127 + 15;
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00;
+    } else if (e <= 0) {
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      mant |= 0x800000;
+      const shift = 14 - e;
+      let half = mant >>> shift;
+      const rem = mant & ((1 << shift) - 1);
+      const mid = 1 << (shift - 1);
+      if (rem > mid || (rem === mid && (half & 1))) half++;
+      out[i] = sign | half;
+    } else {
+      let half = (e << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+      out[i] = sign | half;
+    }
+  }
+  return out;
+}

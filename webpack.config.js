@@ -1,0 +1,54 @@
+// @ts-check
+'use strict';
+const path = require('node:path');
+const webpack = require('webpack');
+
+/** Native modules stay outside the bundle: they ship as node_modules in the VSIX (see .vscodeignore). */
+const nativeExternals = { 'onnxruntime-node': 'commonjs onnxruntime-node', sharp: 'commonjs sharp' };
+
+/** @type {(tsconfig: string) => import("webpack").RuleSetRule} */
+const tsRule = (tsconfig) => ({
+  test: /\.ts$/,
+  exclude: /node_modules/,
+  use: [{ loader: 'ts-loader', options: { configFile: path.resolve(__dirname, tsconfig), transpileOnly: true } }],
+});
+
+/** @type {import('webpack').Configuration} */
+const nodeBase = {
+  target: 'node20',
+  node: { __dirname: false, __filename: false },
+  resolve: { extensions: ['.ts', '.js'] },
+  module: { rules: [tsRule('tsconfig.json')] },
+  devtool: 'nosources-source-map',
+  infrastructureLogging: { level: 'warn' },
+  performance: { hints: false },
+};
+
+/** @type {import('webpack').Configuration[]} */
+module.exports = [
+  {
+    ...nodeBase,
+    name: 'extension',
+    entry: { extension: './src/extension/extension.ts', inferenceWorker: './src/extension/worker/inferenceWorker.ts' },
+    output: { path: path.resolve(__dirname, 'dist'), filename: '[name].js', libraryTarget: 'commonjs2' },
+    externals: { vscode: 'commonjs vscode', ...nativeExternals },
+  },
+  {
+    ...nodeBase,
+    name: 'cli',
+    entry: { cli: './src/cli/index.ts' },
+    output: { path: path.resolve(__dirname, 'dist'), filename: '[name].js', libraryTarget: 'commonjs2' },
+    externals: nativeExternals,
+    plugins: [new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true, entryOnly: true })],
+  },
+  {
+    name: 'webview',
+    target: 'web',
+    entry: { webview: './src/webview/main.ts' },
+    output: { path: path.resolve(__dirname, 'dist'), filename: '[name].js' },
+    resolve: { extensions: ['.ts', '.js'] },
+    module: { rules: [tsRule('src/webview/tsconfig.json')] },
+    devtool: false,
+    performance: { hints: false },
+  },
+];
