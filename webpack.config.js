@@ -22,6 +22,8 @@ const nodeBase = {
   devtool: 'nosources-source-map',
   infrastructureLogging: { level: 'warn' },
   performance: { hints: false },
+  // protobufjs probes for optional Node modules with a dynamic require; harmless in a bundle.
+  ignoreWarnings: [{ module: /@protobufjs[\\/]inquire/ }],
 };
 
 /** @type {import('webpack').Configuration[]} */

@@ -267,9 +267,9 @@ async function transferRemainder(job: CacheJob, url: string, partial: string, to
   const resumed = response.status === 206 && offset > 0 && contentRangeStart(response) === offset;
   if (!resumed && response.status !== 200) {
     await response.body?.cancel();
-    if (offset > 0) {
-      // The server would not continue from our partial file; drop it so the next run starts clean
-      // instead of repeating the same unanswerable Range request.
+    if (offset > 0 && (response.status === 416 || response.status === 206)) {
+      // The server cannot continue from our partial file (or would continue from elsewhere): drop
+      // it so the next run starts clean instead of repeating the same unanswerable Range request.
       await rm(partial, { force: true });
     }
     throw new BeitLensError('DOWNLOAD_FAILED', `unexpected HTTP ${response.status} from ${new URL(url).origin}; run again`, file);

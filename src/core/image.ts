@@ -225,7 +225,7 @@ async function loadAndValidate(
   let metadata: Metadata;
   try {
     // Header only: no pixels are allocated here, so the limit is lifted to learn the declared size first.
-    metadata = await sharp(buffer, { limitInputPixels: false }).metadata();
+    metadata = await sharp(buffer, { limitInputPixels: false, failOn: 'error' }).metadata();
   } catch (err) {
     throw decodeError(err, file);
   }
@@ -258,8 +258,8 @@ async function loadAndValidate(
 
 function sharpInput(buffer: Buffer, maxPixels: number, autoOrient: boolean, ignoreIcc: boolean): Sharp {
   return sharp(buffer, {
-    // 'error' turns truncated JPEG/PNG data into an exception (libvips would otherwise pad with grey), while
-    // still accepting files with the recoverable warnings PIL also tolerates.
+    // 'error' makes truncated JPEG/PNG data an exception (with 'none' libvips returns the missing rows blank),
+    // while files that only raise decoder warnings, which PIL opens too, still load.
     failOn: 'error',
     limitInputPixels: maxPixels,
     autoOrient,
@@ -391,10 +391,9 @@ export async function makeThumbnailDataUri(
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const image = await loadAndValidate(file, maxPixels, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
   try {
-    const pipeline = sharpInput(image.buffer, maxPixels, true, false).resize(maxSide, maxSide, {
-      fit: 'inside',
-      withoutEnlargement: true,
-    });
+    const pipeline = sharpInput(image.buffer, maxPixels, true, false)
+      .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb');
     const encoded = image.metadata.hasAlpha
       ? { mime: 'image/png', data: await pipeline.png().toBuffer() }
       : { mime: 'image/jpeg', data: await pipeline.jpeg({ quality: 80 }).toBuffer() };

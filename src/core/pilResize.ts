@@ -168,6 +168,7 @@ function resampleHorizontal(
   dstW: number,
   coeffs: AxisCoefficients,
 ): Uint8Array {
+  if (channels === 3) return resampleHorizontalRgb(src, srcW, rowStart, rows, dstW, coeffs);
   const out = new Uint8Array(dstW * rows * channels);
   const { taps, start, count, weights } = coeffs;
   const srcStride = srcW * channels;
@@ -189,7 +190,45 @@ function resampleHorizontal(
   return out;
 }
 
-/** Vertical pass; `rowOffset` maps the coefficient row indices onto the rows present in `src`. */
+/** The RGB case of {@link resampleHorizontal} (every model input), one pass over each pixel's three bytes. */
+function resampleHorizontalRgb(
+  src: Uint8Array,
+  srcW: number,
+  rowStart: number,
+  rows: number,
+  dstW: number,
+  coeffs: AxisCoefficients,
+): Uint8Array {
+  const out = new Uint8Array(dstW * rows * 3);
+  const { taps, start, count, weights } = coeffs;
+  let o = 0;
+  for (let y = 0; y < rows; y++) {
+    const rowBase = (y + rowStart) * srcW * 3;
+    for (let x = 0; x < dstW; x++) {
+      const kBase = x * taps;
+      const n = count[x];
+      let p = rowBase + start[x] * 3;
+      let r = HALF;
+      let g = HALF;
+      let b = HALF;
+      for (let k = 0; k < n; k++, p += 3) {
+        const w = weights[kBase + k];
+        r += src[p] * w;
+        g += src[p + 1] * w;
+        b += src[p + 2] * w;
+      }
+      out[o++] = clip8(r);
+      out[o++] = clip8(g);
+      out[o++] = clip8(b);
+    }
+  }
+  return out;
+}
+
+/**
+ * Vertical pass; `rowOffset` maps the coefficient row indices onto the rows present in `src`. Accumulates whole
+ * rows at a time so memory is read sequentially; Int32 accumulators are exact because Pillow's sums fit an int.
+ */
 function resampleVertical(
   src: Uint8Array,
   width: number,
@@ -200,18 +239,19 @@ function resampleVertical(
 ): Uint8Array {
   const rowLen = width * channels;
   const out = new Uint8Array(rowLen * dstH);
+  const acc = new Int32Array(rowLen);
   const { taps, start, count, weights } = coeffs;
   for (let y = 0; y < dstH; y++) {
+    acc.fill(HALF);
     const kBase = y * taps;
     const n = count[y];
-    const firstRow = (start[y] - rowOffset) * rowLen;
-    const outRow = y * rowLen;
-    for (let i = 0; i < rowLen; i++) {
-      let acc = HALF;
-      let p = firstRow + i;
-      for (let k = 0; k < n; k++, p += rowLen) acc += src[p] * weights[kBase + k];
-      out[outRow + i] = clip8(acc);
+    for (let k = 0; k < n; k++) {
+      const w = weights[kBase + k];
+      const rowBase = (start[y] - rowOffset + k) * rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i] += src[rowBase + i] * w;
     }
+    const outRow = y * rowLen;
+    for (let i = 0; i < rowLen; i++) out[outRow + i] = clip8(acc[i]);
   }
   return out;
 }

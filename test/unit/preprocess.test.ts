@@ -210,12 +210,17 @@ describe('HF-exact preprocessing of the fixture images', () => {
       }
       const meanAbs = sum / exact.pixelValues.length;
       t.diagnostic(`${c.name}: mean |diff| ${meanAbs.toFixed(5)}, max |diff| ${max.toFixed(4)}`);
-      assert.ok(meanAbs < 0.02, `${c.name}: mean |diff| ${meanAbs}`);
+      // The 17x9 -> 224 upscale drifts most (~3 levels on average: libvips' upsampling grid differs from PIL's).
+      assert.ok(meanAbs < 0.03, `${c.name}: mean |diff| ${meanAbs}`);
       const exactStats = summarise(exact.pixelValues, 224, 224);
       const fastStats = summarise(fast.pixelValues, 224, 224);
       assertClose(fastStats.mean, exactStats.mean, `${c.name} fast mean`, 0.02);
       assertClose(fastStats.std, exactStats.std, `${c.name} fast std`, 0.02);
     }
+    // Inside the fully transparent magenta block of the RGBA image: premultiplied resizing would make it black.
+    const fast = await preprocessImage(path.join(FIXTURES, 'images', 'alpha_300x200.png'), config, { fast: true });
+    const i = (55 * 224 + 178) * 3;
+    assert.deepEqual(Array.from(fast.resized.subarray(i, i + 3)), [255, 0, 255]);
   });
 });
 
@@ -524,7 +529,7 @@ describe('processor steps beyond the BEiT checkpoints', () => {
   });
 
   test('do_resize false with a mismatched image is refused', async () => {
-    const cfg = parsePreprocessorConfig({ ...config, do_resize: false, do_center_crop: false, size: 224 });
+    const cfg = parsePreprocessorConfig({ do_resize: false, do_center_crop: false, size: 224 });
     await expectError(preprocessImage(decoded(1, 1, [0, 0, 0]), cfg), 'IMAGE_UNSUPPORTED', '1x1');
   });
 

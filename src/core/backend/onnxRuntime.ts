@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { BeitLensError, errorMessage } from '../errors';
 
@@ -42,7 +44,17 @@ export function providerCandidates(platform: NodeJS.Platform = process.platform,
   // CUDA's binaries are not in the npm package: they exist only where the user installed them
   // (ONNXRUNTIME_NODE_INSTALL=cuda12). listSupportedBackends() reports it either way, so keep it
   // and let session creation tell us.
-  return wanted.filter((p) => p === 'cpu' || p === 'cuda' || bundled.has(p));
+  return wanted.filter((p) => p === 'cpu' || p === 'cuda' || (bundled.has(p) && (p !== 'webgpu' || platform !== 'linux' || hasVulkanLoader())));
+}
+
+/**
+ * On Linux, WebGPU (Dawn) runs on Vulkan; without a loader it can only fail, after printing a
+ * warning on stderr that no option silences. Checking for the loader first keeps CPU-only
+ * machines quiet.
+ */
+function hasVulkanLoader(): boolean {
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  return dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1')));
 }
 
 function providerConfig(provider: ExecutionProviderName): ort.InferenceSession.ExecutionProviderConfig {

@@ -4,8 +4,8 @@ import { BeitLensError } from '../errors';
 import {
   conciseMessage,
   decodeElements,
-  ELEMENT_TYPES,
   elementCount,
+  ITEM_SIZES,
   type ElementType,
   MAX_TENSOR_ELEMENTS,
   namedTensor,
@@ -22,15 +22,13 @@ import type { StateDict } from './stateDict';
  * Unpickling normally runs arbitrary code, so the pickle is interpreted, never executed: only the handful of
  * globals a state dict needs resolve, each to a function of ours that validates its arguments, and
  * anything else is refused. Tensors are first recorded as (storage, offset, size, stride) and checked
- * against the zip directory; storage bytes are inflated only after the whole pickle has been accepted.
+ * against the zip directory; storage bytes are read only after the whole pickle has been accepted.
  */
 
 /** A state dict pickle is about 250 bytes per tensor; this leaves room for 100k+ tensors and bounds parser memory. */
 const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 /** Checked while walking the zip directory, whose declared entry count can be up to 2^32. */
 const MAX_ZIP_ENTRIES = 100_000;
-/** Bounds what a zip directory may make us inflate; beit-large is about 1.2 GB. */
-const MAX_STORAGE_BYTES = 2 ** 32;
 /** Bounds what tensor views may make us materialise in all; several times beit-large's ~305M parameters. */
 const MAX_TOTAL_ELEMENTS = 2 ** 30;
 /**
@@ -109,7 +107,7 @@ function readArchiveIndex(buf: Uint8Array, fail: Fail): Archive {
   const files = unzipGuarded(buf, fail, (info) => {
     if (entries.size >= MAX_ZIP_ENTRIES) throw fail(`archive has more than ${MAX_ZIP_ENTRIES} entries`);
     if (entries.has(info.name)) throw fail(`archive lists ${quoteUntrusted(info.name)} twice`);
-    entries.set(info.name, { ...info });
+    entries.set(info.name, info);
     if (!PICKLE_ENTRY.test(info.name) && !BYTEORDER_ENTRY.test(info.name)) return false;
     if (info.originalSize > MAX_PICKLE_BYTES) {
       throw fail(`${quoteUntrusted(info.name)} is ${info.originalSize} bytes, over the ${MAX_PICKLE_BYTES}-byte limit`);
@@ -137,7 +135,7 @@ function readArchiveIndex(buf: Uint8Array, fail: Fail): Archive {
 
 function unpickleStateDict(archive: Archive, fail: Fail): Map<string, TensorRef> {
   let totalElements = 0;
-  const storageLengths = new Map<string, number>();
+  const viewedStorages = new Set<string>();
   let storageElements = 0;
 
   const rebuildTensor = (storage: unknown, storageOffset: unknown, size: unknown, stride: unknown): TensorRef => {
@@ -145,7 +143,6 @@ function unpickleStateDict(archive: Archive, fail: Fail): Map<string, TensorRef>
     const offset = toIndex(storageOffset, 'tensor storage offset', Number.MAX_SAFE_INTEGER, fail);
     const shape = toIndexList(size, 'tensor size', fail);
     const strides = toIndexList(stride, 'tensor stride', fail);
-    const geometry = `offset ${offset}, size [${shape.join(',')}], stride [${strides.join(',')}]`;
     if (shape.length !== strides.length) throw fail(`tensor has ${shape.length} sizes but ${strides.length} strides`);
     const length = elementCount(shape);
     if (length === undefined) throw fail(`tensor size [${shape.join(',')}] has more than ${MAX_TENSOR_ELEMENTS} elements`);
@@ -153,11 +150,12 @@ function unpickleStateDict(archive: Archive, fail: Fail): Map<string, TensorRef>
       const lastElement = shape.reduce((last, dim, d) => last + (dim - 1) * strides[d], offset);
       // An unsafe integer here means some term overflowed, which also puts it beyond any storage.
       if (!Number.isSafeInteger(lastElement) || lastElement >= storage.length) {
+        const geometry = `offset ${offset}, size [${shape.join(',')}], stride [${strides.join(',')}]`;
         throw fail(`tensor (${geometry}) reaches past the end of its ${storage.length}-element storage`);
       }
     }
-    if (!storageLengths.has(storage.entryName)) {
-      storageLengths.set(storage.entryName, storage.length);
+    if (!viewedStorages.has(storage.entryName)) {
+      viewedStorages.add(storage.entryName);
       storageElements += storage.length;
     }
     totalElements += length;
@@ -209,7 +207,9 @@ function unpickleStateDict(archive: Archive, fail: Fail): Map<string, TensorRef>
     const entryName = `${archive.prefix}/data/${key}`;
     const entry = archive.entries.get(entryName);
     if (!entry) throw fail(`storage ${quoteUntrusted(key)} is missing from the archive (no ${quoteUntrusted(entryName)})`);
-    const expectedBytes = length * ELEMENT_TYPES[dtype].itemSize;
+    // Refusing compression keeps what we allocate bounded by the file size: a deflated entry can claim gigabytes.
+    if (entry.compression !== 0) throw fail(`storage ${quoteUntrusted(key)} is compressed, but torch.save always stores tensor data uncompressed`);
+    const expectedBytes = length * ITEM_SIZES[dtype];
     if (entry.originalSize !== expectedBytes) {
       throw fail(`storage ${quoteUntrusted(key)} has ${entry.originalSize} bytes, but ${length} ${dtype} elements need ${expectedBytes}`);
     }
@@ -249,15 +249,16 @@ function unpickleStateDict(archive: Archive, fail: Fail): Map<string, TensorRef>
   return tensors;
 }
 
-/** Second pass over the zip: inflate the storages the accepted tensors use, then copy out each tensor. */
+/** Second pass over the zip: extract the storages the accepted tensors use, then copy out each tensor. */
 function materialise(buf: Uint8Array, archive: Archive, tensors: Map<string, TensorRef>, fail: Fail): StateDict {
   const viewsPerEntry = new Map<string, number>();
   for (const tensor of tensors.values()) {
     viewsPerEntry.set(tensor.storage.entryName, (viewsPerEntry.get(tensor.storage.entryName) ?? 0) + 1);
   }
+  // Uncompressed entries occupy disjoint bytes of the file, unless a crafted directory points several entries at the same data.
   let storageBytes = 0;
   for (const name of viewsPerEntry.keys()) storageBytes += archive.entries.get(name)?.originalSize ?? 0;
-  if (storageBytes > MAX_STORAGE_BYTES) throw fail(`tensor storages total ${storageBytes} bytes, over the ${MAX_STORAGE_BYTES}-byte limit`);
+  if (storageBytes > buf.byteLength) throw fail(`tensor storages claim ${storageBytes} bytes, more than the whole ${buf.byteLength}-byte file`);
 
   const files = unzipGuarded(buf, fail, (info) => viewsPerEntry.has(info.name));
   const decoded = new Map<string, Float32Array | BigInt64Array>();

@@ -11,24 +11,13 @@ import type { NamedTensor, StateDict } from './stateDict';
  */
 
 /** The safetensors reference implementation refuses larger headers; so do we, before decoding any of it. */
-export const MAX_HEADER_BYTES = 100_000_000;
-/** Beyond this a tensor cannot fit in one typed array anyway; checking first keeps size arithmetic exact. */
+const MAX_HEADER_BYTES = 100_000_000;
+/** Far above any BEiT tensor; refusing larger shapes early keeps size arithmetic exact and allocations bounded. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 31;
 
-/** Element types we can turn into float32 or int64, the only two the converter consumes. */
-export const ELEMENT_TYPES = {
-  F64: { itemSize: 8, kind: 'float32' },
-  F32: { itemSize: 4, kind: 'float32' },
-  F16: { itemSize: 2, kind: 'float32' },
-  BF16: { itemSize: 2, kind: 'float32' },
-  I64: { itemSize: 8, kind: 'int64' },
-  I32: { itemSize: 4, kind: 'int64' },
-  I16: { itemSize: 2, kind: 'int64' },
-  I8: { itemSize: 1, kind: 'int64' },
-  U8: { itemSize: 1, kind: 'int64' },
-  BOOL: { itemSize: 1, kind: 'int64' },
-} as const;
-export type ElementType = keyof typeof ELEMENT_TYPES;
+/** Bytes per element of each type we read; floats become float32 and integers (and bools) int64. */
+export const ITEM_SIZES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
+export type ElementType = keyof typeof ITEM_SIZES;
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -36,6 +25,10 @@ export async function readSafetensors(file: string): Promise<StateDict> {
   return parseSafetensors(await readWeightsFile(file), file);
 }
 
+/**
+ * Parses a whole safetensors file. Where alignment allows, float32 and int64 tensors are views into `buf`
+ * rather than copies, so the caller must not reuse `buf` afterwards.
+ */
 export function parseSafetensors(buf: Uint8Array, file?: string): StateDict {
   const fail = (message: string) => new BeitLensError('WEIGHTS_INVALID', message, file);
   if (buf.byteLength < 8) throw fail(`file is only ${buf.byteLength} bytes, too short for a safetensors header`);
@@ -72,7 +65,8 @@ export function parseSafetensors(buf: Uint8Array, file?: string): StateDict {
 export function serializeSafetensors(stateDict: StateDict, metadata?: Record<string, string>): Uint8Array {
   // Widest elements first: with the data section starting 8-aligned, every tensor then stays aligned to its own size.
   const entries = [...stateDict].sort(([, a], [, b]) => b.data.BYTES_PER_ELEMENT - a.data.BYTES_PER_ELEMENT);
-  const header: Record<string, unknown> = {};
+  // No prototype, so that a tensor named "__proto__" becomes a key like any other.
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata) header.__metadata__ = metadata;
   let dataLength = 0;
   for (const [name, tensor] of entries) {
@@ -120,37 +114,51 @@ export async function readWeightsFile(file: string): Promise<Uint8Array> {
  * views at misaligned offsets throw.
  */
 export function decodeElements(dtype: ElementType, bytes: Uint8Array, littleEndian: boolean): Float32Array | BigInt64Array {
-  const count = bytes.byteLength / ELEMENT_TYPES[dtype].itemSize;
+  const count = bytes.byteLength / ITEM_SIZES[dtype];
   if (littleEndian === HOST_LITTLE_ENDIAN && (dtype === 'F32' || dtype === 'I64')) {
-    const aligned = bytes.byteOffset % ELEMENT_TYPES[dtype].itemSize === 0 ? bytes : bytes.slice();
+    // `new Uint8Array(bytes)` rather than `bytes.slice()`: on a Node Buffer, slice() returns a view, not a copy.
+    const aligned = bytes.byteOffset % ITEM_SIZES[dtype] === 0 ? bytes : new Uint8Array(bytes);
     return dtype === 'F32'
       ? new Float32Array(aligned.buffer, aligned.byteOffset, count)
       : new BigInt64Array(aligned.buffer, aligned.byteOffset, count);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const floats = (read: (i: number) => number) => {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = read(i);
+    return out;
+  };
+  const ints = (read: (i: number) => bigint) => {
+    const out = new BigInt64Array(count);
+    for (let i = 0; i < count; i++) out[i] = read(i);
+    return out;
+  };
   switch (dtype) {
     case 'F64':
-      return Float32Array.from({ length: count }, (_, i) => view.getFloat64(i * 8, littleEndian));
+      return floats((i) => view.getFloat64(i * 8, littleEndian));
     case 'F32':
-      return Float32Array.from({ length: count }, (_, i) => view.getFloat32(i * 4, littleEndian));
-    case 'F16':
-      return Float32Array.from({ length: count }, (_, i) => halfToFloat(view.getUint16(i * 2, littleEndian)));
+      return floats((i) => view.getFloat32(i * 4, littleEndian));
+    case 'F16': {
+      const table = halfToFloatTable();
+      return floats((i) => table[view.getUint16(i * 2, littleEndian)]);
+    }
     case 'BF16': {
       // bfloat16 is the top half of a float32, so shifting the bits is an exact conversion (NaN payloads included).
-      const bits = Uint32Array.from({ length: count }, (_, i) => view.getUint16(i * 2, littleEndian) << 16);
+      const bits = new Uint32Array(count);
+      for (let i = 0; i < count; i++) bits[i] = view.getUint16(i * 2, littleEndian) << 16;
       return new Float32Array(bits.buffer);
     }
     case 'I64':
-      return BigInt64Array.from({ length: count }, (_, i) => view.getBigInt64(i * 8, littleEndian));
+      return ints((i) => view.getBigInt64(i * 8, littleEndian));
     case 'I32':
-      return BigInt64Array.from({ length: count }, (_, i) => BigInt(view.getInt32(i * 4, littleEndian)));
+      return ints((i) => BigInt(view.getInt32(i * 4, littleEndian)));
     case 'I16':
-      return BigInt64Array.from({ length: count }, (_, i) => BigInt(view.getInt16(i * 2, littleEndian)));
+      return ints((i) => BigInt(view.getInt16(i * 2, littleEndian)));
     case 'I8':
-      return BigInt64Array.from({ length: count }, (_, i) => BigInt(view.getInt8(i)));
+      return ints((i) => BigInt(view.getInt8(i)));
     case 'U8':
     case 'BOOL':
-      return BigInt64Array.from({ length: count }, (_, i) => BigInt(view.getUint8(i)));
+      return ints((i) => BigInt(view.getUint8(i)));
   }
 }
 
@@ -216,14 +224,14 @@ function checkTensorEntry(
   const entry = tensorEntrySchema.safeParse(value);
   if (!entry.success) throw fail(`${label} ${firstIssue(entry.error)}`);
   const { dtype, shape, data_offsets: [begin, end] } = entry.data;
-  if (!Object.hasOwn(ELEMENT_TYPES, dtype)) throw fail(`${label} has unsupported dtype ${quoteUntrusted(dtype)}`);
+  if (!Object.hasOwn(ITEM_SIZES, dtype)) throw fail(`${label} has unsupported dtype ${quoteUntrusted(dtype)}`);
   const elementType = dtype as ElementType;
   const count = elementCount(shape);
   if (count === undefined) throw fail(`${label} has shape [${shape.join(',')}], more than ${MAX_TENSOR_ELEMENTS} elements`);
   if (begin > end || end > dataLength) {
     throw fail(`${label} has data_offsets [${begin},${end}] outside the ${dataLength}-byte data section`);
   }
-  const expectedBytes = count * ELEMENT_TYPES[elementType].itemSize;
+  const expectedBytes = count * ITEM_SIZES[elementType];
   if (end - begin !== expectedBytes) {
     throw fail(`${label} spans ${end - begin} bytes but ${dtype} [${shape.join(',')}] needs ${expectedBytes}`);
   }
@@ -255,13 +263,22 @@ function firstIssue(error: z.ZodError): string {
   return `has an invalid ${where}: ${issue.message}`;
 }
 
-function halfToFloat(half: number): number {
-  const sign = half & 0x8000 ? -1 : 1;
-  const exponent = (half >> 10) & 0x1f;
-  const mantissa = half & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+let halfTable: Float32Array | undefined;
+
+/** All 65536 float16 values as float32 (256 kB), built on first use: a lookup beats decoding bits per element. */
+function halfToFloatTable(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let half = 0; half < 65536; half++) {
+      const sign = half & 0x8000 ? -1 : 1;
+      const exponent = (half >> 10) & 0x1f;
+      const mantissa = half & 0x3ff;
+      if (exponent === 0) halfTable[half] = sign * mantissa * 2 ** -24;
+      else if (exponent === 0x1f) halfTable[half] = mantissa ? NaN : sign * Infinity;
+      else halfTable[half] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+    }
+  }
+  return halfTable;
 }
 
 function checkWritable(name: string, tensor: NamedTensor): void {

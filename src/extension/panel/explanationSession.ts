@@ -1,0 +1,222 @@
+/**
+ * The conversation between one explanation panel's webview and the worker, without vscode: every
+ * inbound message is parsed with the shared protocol schema (anything else is logged and
+ * dropped), and no message can name a file — the session only ever explains the image it was
+ * created for, and exports go where the user picks in a save dialog.
+ */
+import * as path from 'node:path';
+import { ExplanationDto, ExtensionToWebviewMessage, OverlayKind, parseWebviewMessage, WebviewToExtensionMessage } from '../../shared/protocol';
+import { InferenceService, isInferenceError } from '../inference/inferenceClient';
+import { Logger } from '../util/logger';
+import { ViewSettings } from '../settings';
+import { ExplanationSummary } from '../worker/workerProtocol';
+
+export interface ExplanationSessionOptions {
+  imagePath: string;
+  inference: InferenceService;
+  post: (message: ExtensionToWebviewMessage) => unknown;
+  /** How the webview may load the image: a webview resource URI, or a data URI for formats it cannot show. */
+  imageSource: () => Promise<string>;
+  settings: () => ViewSettings;
+  /** Asks the user where to save; returns the file written, or undefined if they cancelled. */
+  saveExport: (png: Uint8Array, suggestedName: string) => Promise<string | undefined>;
+  onViewState?: (state: { overlay: OverlayKind; opacity: number }) => void;
+  log: Logger;
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+type FollowUp = 'rollout' | 'class' | 'patch';
+
+export class ExplanationSession {
+  private requestId = 0;
+  private handle?: string;
+  private dto?: ExplanationDto;
+  private explaining?: AbortController;
+  private readonly followUps = new Map<FollowUp, AbortController>();
+  private disposed = false;
+  /** Every panel gets its own lane, so ten open panels take turns with each other and with hovers. */
+  private readonly lane: string;
+  private static nextLane = 1;
+
+  constructor(private readonly options: ExplanationSessionOptions) {
+    this.lane = `panel-${ExplanationSession.nextLane++}`;
+  }
+
+  get imagePath(): string {
+    return this.options.imagePath;
+  }
+
+  /** Entry point for everything the webview posts. Never throws. */
+  async receive(raw: unknown): Promise<void> {
+    if (this.disposed) return;
+    const parsed = parseWebviewMessage(raw);
+    if (!parsed.ok) {
+      this.options.log.warn(`explanation panel: dropped an invalid message (${parsed.error})`);
+      return;
+    }
+    try {
+      await this.dispatch(parsed.message);
+    } catch (err) {
+      this.options.log.error(`explanation panel: ${(err as Error).message}`);
+    }
+  }
+
+  /** Starts (or restarts) the explanation of this panel's image. */
+  async explain(): Promise<void> {
+    this.explaining?.abort();
+    const controller = new AbortController();
+    this.explaining = controller;
+    const requestId = ++this.requestId;
+    await this.releaseHandle();
+    this.dto = undefined;
+    this.post({ type: 'loading', requestId, image: this.options.imagePath });
+    try {
+      const summary = await this.runExplain(controller.signal);
+      const src = await this.options.imageSource();
+      if (controller.signal.aborted || this.disposed) return;
+      this.dto = toDto(summary, requestId, src, this.options.imagePath);
+      this.post({ type: 'explanation', explanation: this.dto });
+    } catch (err) {
+      if (isInferenceError(err, 'CANCELLED') || controller.signal.aborted || this.disposed) return;
+      this.post({ type: 'error', requestId, message: (err as Error).message });
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.explaining?.abort();
+    for (const c of this.followUps.values()) c.abort();
+    void this.releaseHandle();
+  }
+
+  private async dispatch(message: WebviewToExtensionMessage): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        // A webview that was hidden and shown again starts over; it gets what we already have.
+        if (this.dto) this.post({ type: 'explanation', explanation: this.dto });
+        else if (!this.explaining || this.explaining.signal.aborted) await this.explain();
+        return;
+      case 'setRollout':
+        return this.followUp('rollout', message.requestId, async (signal) => {
+          const map = await this.withHandle(signal, (handle) => this.options.inference.call('rollout', { handle, headFusion: message.headFusion, discardRatio: message.discardRatio }, { lane: this.lane, signal }));
+          this.post({ type: 'rollout', requestId: message.requestId, headFusion: message.headFusion, discardRatio: message.discardRatio, map });
+        });
+      case 'selectClass':
+        return this.followUp('class', message.requestId, async (signal) => {
+          const heat = await this.withHandle(signal, (handle) => this.options.inference.call('classHeatmap', { handle, classIndex: message.classIndex }, { lane: this.lane, signal }));
+          this.post({ type: 'classHeatmap', requestId: message.requestId, classIndex: message.classIndex, label: heat.label, logits: heat.logits });
+        });
+      case 'selectPatch':
+        return this.followUp('patch', message.requestId, async (signal) => {
+          const map = await this.withHandle(signal, (handle) => this.options.inference.call('patchAttention', { handle, patch: message.patch, layer: message.layer, head: message.head }, { lane: this.lane, signal }));
+          this.post({ type: 'patchAttention', requestId: message.requestId, patch: message.patch, layer: message.layer, head: message.head, map });
+        });
+      case 'exportPng':
+        return this.exportPng(message.dataUrl, message.suggestedName);
+      case 'state':
+        this.options.onViewState?.({ overlay: message.overlay, opacity: message.opacity });
+        return;
+    }
+  }
+
+  /**
+   * Runs a follow-up question about the current explanation. A newer question of the same kind
+   * cancels an older one still queued (dragging a slider sends many), and a reply for an
+   * explanation that has since been replaced is not asked at all.
+   */
+  private async followUp(kind: FollowUp, requestId: number, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    if (requestId !== this.requestId) {
+      this.options.log.debug(`explanation panel: ignored a ${kind} request for stale explanation ${requestId}`);
+      return;
+    }
+    this.followUps.get(kind)?.abort();
+    const controller = new AbortController();
+    this.followUps.set(kind, controller);
+    try {
+      await run(controller.signal);
+    } catch (err) {
+      if (isInferenceError(err, 'CANCELLED') || controller.signal.aborted || this.disposed) return;
+      this.post({ type: 'error', requestId, message: (err as Error).message });
+    } finally {
+      if (this.followUps.get(kind) === controller) this.followUps.delete(kind);
+    }
+  }
+
+  /** The worker may have restarted (or evicted the tensors): recompute once, quietly, and retry. */
+  private async withHandle<T>(signal: AbortSignal, ask: (handle: string) => Promise<T>): Promise<T> {
+    if (!this.handle) await this.refreshHandle(signal);
+    try {
+      return await ask(this.handle!);
+    } catch (err) {
+      if (!isInferenceError(err, 'EXPLANATION_GONE') && !isInferenceError(err, 'WORKER_CRASHED')) throw err;
+      await this.refreshHandle(signal);
+      return ask(this.handle!);
+    }
+  }
+
+  private async refreshHandle(signal: AbortSignal): Promise<void> {
+    await this.runExplain(signal);
+  }
+
+  private async runExplain(signal: AbortSignal): Promise<ExplanationSummary> {
+    const settings = this.options.settings();
+    const summary = await this.options.inference.call(
+      'explain',
+      { file: this.options.imagePath, topK: settings.topK, headFusion: settings.headFusion, discardRatio: settings.discardRatio },
+      { lane: this.lane, signal },
+    );
+    if (this.disposed) {
+      this.options.inference.call('release', { handle: summary.handle }).catch(() => undefined);
+    } else {
+      this.handle = summary.handle;
+    }
+    return summary;
+  }
+
+  private async releaseHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) await this.options.inference.call('release', { handle }).catch(() => undefined);
+  }
+
+  private async exportPng(dataUrl: string, suggestedName: string): Promise<void> {
+    const bytes = Buffer.from(dataUrl.slice(dataUrl.indexOf(',') + 1), 'base64');
+    if (bytes.length < PNG_SIGNATURE.length || !bytes.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE)) {
+      this.options.log.warn('explanation panel: dropped an export that is not a PNG');
+      return;
+    }
+    const base = path.basename(suggestedName.replace(/[\u0000-\u001f<>:"|?*]/g, '_')) || 'overlay';
+    const name = /\.png$/i.test(base) ? base : `${base}.png`;
+    const saved = await this.options.saveExport(bytes, name);
+    if (saved) this.post({ type: 'exported', file: saved });
+  }
+
+  private post(message: ExtensionToWebviewMessage): void {
+    if (this.disposed) return;
+    try {
+      const result = this.options.post(message);
+      // Webview.postMessage returns a Thenable that rejects when the panel is gone.
+      if (result && typeof (result as PromiseLike<unknown>).then === 'function') (result as PromiseLike<unknown>).then(undefined, () => undefined);
+    } catch {
+      // The panel was closed between our check and the post.
+    }
+  }
+}
+
+export function toDto(summary: ExplanationSummary, requestId: number, src: string, imagePath: string): ExplanationDto {
+  return {
+    requestId,
+    image: { src, name: path.basename(imagePath), width: summary.width, height: summary.height },
+    top: summary.top,
+    grid: summary.grid,
+    layers: summary.layers,
+    heads: summary.heads,
+    rollout: summary.rollout,
+    patchArgmax: summary.patchArgmax,
+    patchScore: summary.patchScore,
+    legend: summary.legend,
+    provider: summary.provider,
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * What the inference worker does for each call. Kept apart from the process plumbing in
+ * inferenceWorker.ts so the two can be read (and changed) separately.
+ */
+import { stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { BeitModel, Explanation } from '../../core/beitModel';
+import { runDoctor } from '../../core/doctor';
+import { BeitLensError } from '../../core/errors';
+import { decodeImage, makeThumbnailDataUri } from '../../core/image';
+import { MANIFEST_FILE } from '../../core/modelDirectory';
+import { convertedModelDir, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
+import { patchLegend } from '../../core/overlay';
+import { attentionFromToken, attentionRollout, HeadFusion } from '../../core/rollout';
+import { CallArgs, CallName, CallResult, ExplanationSummary, LoadModelArgs, ProgressEvent } from './workerProtocol';
+
+export class WorkerCallError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface CallContext {
+  signal: AbortSignal;
+  progress: (event: ProgressEvent) => void;
+}
+
+/**
+ * Explanations hold ~40 MB of tensors each for the base model, so only the most recent few are
+ * kept; a panel whose explanation was evicted gets EXPLANATION_GONE and asks for a new one.
+ */
+const MAX_EXPLANATIONS = 12;
+
+type Handler<K extends CallName> = (args: CallArgs<K>, ctx: CallContext) => Promise<CallResult<K>>;
+
+export class InferenceWorkerHandlers {
+  private model?: BeitModel;
+  private modelDir?: string;
+  private readonly explanations = new Map<string, Explanation>();
+  private nextHandle = 1;
+
+  readonly handlers: { [K in CallName]: Handler<K> } = {
+    load: (args) => this.load(args),
+    unload: async () => this.unload(),
+    classify: async ({ file, topK }) => this.requireModel().classify(file, topK),
+    classifyBatch: async ({ files, topK }, { signal }) => this.requireModel().classifyFiles(files, { topK, signal }),
+    preview: async ({ file, topK, thumbnailSide }) => {
+      const model = this.requireModel();
+      const [top, thumbnail] = await Promise.all([model.classify(file, topK), makeThumbnailDataUri(file, thumbnailSide)]);
+      return { top, thumbnail };
+    },
+    thumbnail: async ({ file, maxSide }) => makeThumbnailDataUri(file, maxSide),
+    explain: (args) => this.explain(args),
+    rollout: async ({ handle, headFusion, discardRatio }) => {
+      const e = this.explanation(handle);
+      return Array.from(attentionRollout(e.attentions, e.layers, e.heads, e.tokens, { headFusion, discardRatio }));
+    },
+    classHeatmap: async ({ handle, classIndex }) => {
+      const e = this.explanation(handle);
+      const model = this.requireModel();
+      if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= e.numLabels) throw new WorkerCallError('BAD_REQUEST', `class ${classIndex} is out of range (0..${e.numLabels - 1})`);
+      return { label: model.labels[classIndex] ?? `class ${classIndex}`, logits: Array.from(model.classHeatmap(e, classIndex)) };
+    },
+    patchAttention: async ({ handle, patch, layer, head }) => {
+      const e = this.explanation(handle);
+      if (!Number.isInteger(patch) || patch < 0 || patch >= e.grid * e.grid) throw new WorkerCallError('BAD_REQUEST', `patch ${patch} is out of range (0..${e.grid * e.grid - 1})`);
+      if (!Number.isInteger(layer) || layer < 0 || layer >= e.layers) throw new WorkerCallError('BAD_REQUEST', `layer ${layer} is out of range (0..${e.layers - 1})`);
+      if (head !== 'mean' && (!Number.isInteger(head) || head < 0 || head >= e.heads)) throw new WorkerCallError('BAD_REQUEST', `head ${head} is out of range (0..${e.heads - 1})`);
+      // Token 0 is CLS, so patch p is token p + 1.
+      return Array.from(attentionFromToken(e.attentions, e.layers, e.heads, e.tokens, patch + 1, layer, head));
+    },
+    release: async ({ handle }) => {
+      this.explanations.delete(handle);
+    },
+    ensureModel: async ({ cacheDir, modelId }, { signal, progress }) => {
+      const dir = await ensureModel({
+        cacheDir,
+        modelId: modelId ?? OFFICIAL_MODEL_ID,
+        signal,
+        onProgress: (p) => progress({ kind: 'download', progress: p }),
+        onLog: (message) => progress({ kind: 'log', message }),
+      });
+      return { dir };
+    },
+    doctor: async ({ modelDir, cacheDir, provider }) => {
+      const report = await runDoctor({ modelDir: modelDir ?? this.modelDir, cacheDir, provider });
+      return { ok: report.ok, text: report.text };
+    },
+  };
+
+  async run(name: CallName, args: unknown, ctx: CallContext): Promise<unknown> {
+    const handler = this.handlers[name] as Handler<CallName> | undefined;
+    if (!handler) throw new WorkerCallError('BAD_REQUEST', `unknown call ${String(name)}`);
+    return handler(args as never, ctx);
+  }
+
+  async dispose(): Promise<void> {
+    await this.unload();
+  }
+
+  private async load(args: LoadModelArgs): Promise<CallResult<'load'>> {
+    const dir = await this.locate(args);
+    const model = await BeitModel.load(dir, { provider: args.provider, preprocess: args.preprocess });
+    // Swap only once the new model is up, so a failed switch leaves nothing half-released.
+    const previous = this.model;
+    this.model = model;
+    this.modelDir = dir;
+    this.explanations.clear();
+    await previous?.dispose().catch(() => undefined);
+    return {
+      modelDir: dir,
+      modelId: model.modelId,
+      provider: model.provider,
+      providerAttempts: [...model.providerAttempts],
+      canExplain: model.canExplain,
+      numLabels: model.labels.length,
+    };
+  }
+
+  private async locate(args: LoadModelArgs): Promise<string> {
+    if (args.source.kind === 'folder') return args.source.dir;
+    for (const cacheDir of args.source.cacheDirs) {
+      const dir = convertedModelDir(cacheDir, OFFICIAL_MODEL_ID, 'main', 'fp32');
+      // The manifest is written last, so its presence means the conversion finished.
+      if ((await stat(path.join(dir, MANIFEST_FILE)).catch(() => undefined))?.isFile()) return dir;
+    }
+    throw new WorkerCallError('NO_MODEL', `no converted model in ${args.source.cacheDirs.join(' or ')}`);
+  }
+
+  private async unload(): Promise<void> {
+    const model = this.model;
+    this.model = undefined;
+    this.modelDir = undefined;
+    this.explanations.clear();
+    await model?.dispose().catch(() => undefined);
+  }
+
+  private requireModel(): BeitModel {
+    if (!this.model) throw new WorkerCallError('NO_MODEL', 'no model is loaded');
+    return this.model;
+  }
+
+  private explanation(handle: string): Explanation {
+    const e = this.explanations.get(handle);
+    if (!e) throw new WorkerCallError('EXPLANATION_GONE', 'the explanation is no longer in memory; it will be recomputed');
+    return e;
+  }
+
+  private async explain(args: CallArgs<'explain'>): Promise<ExplanationSummary> {
+    const model = this.requireModel();
+    const rollout = { headFusion: args.headFusion as HeadFusion, discardRatio: args.discardRatio };
+    // The decode gives the displayed size; the explanation itself decodes again at model size.
+    const [e, decoded] = await Promise.all([model.explain(args.file, { topK: args.topK, rollout }), decodeImage(args.file)]);
+    const handle = `${process.pid}-${this.nextHandle++}`;
+    this.explanations.set(handle, e);
+    while (this.explanations.size > MAX_EXPLANATIONS) this.explanations.delete(this.explanations.keys().next().value as string);
+    return {
+      handle,
+      top: e.top,
+      grid: e.grid,
+      layers: e.layers,
+      heads: e.heads,
+      rollout: { ...rollout, map: Array.from(e.rollout) },
+      patchArgmax: Array.from(e.patchArgmax),
+      patchScore: argmaxProbabilities(e.patchLogits, e.grid * e.grid, e.numLabels),
+      legend: patchLegend(e.patchArgmax, model.labels),
+      provider: model.provider,
+      width: decoded.width,
+      height: decoded.height,
+    };
+  }
+}
+
+/** Softmax probability of each patch's own argmax class: 1 / sum(exp(logit - max)). */
+export function argmaxProbabilities(patchLogits: Float32Array, patches: number, numLabels: number): number[] {
+  const out = new Array<number>(patches);
+  for (let p = 0; p < patches; p++) {
+    const row = p * numLabels;
+    let max = -Infinity;
+    for (let c = 0; c < numLabels; c++) max = Math.max(max, patchLogits[row + c]);
+    let sum = 0;
+    for (let c = 0; c < numLabels; c++) sum += Math.exp(patchLogits[row + c] - max);
+    out[p] = 1 / sum;
+  }
+  return out;
+}
+
+export function toWireError(err: unknown): { message: string; code?: string } {
+  if (err instanceof WorkerCallError || err instanceof BeitLensError) return { message: err.message, code: err.code };
+  if (err instanceof RangeError) return { message: err.message, code: 'BAD_REQUEST' };
+  if (err instanceof Error) return { message: err.message.split('\n', 1)[0], code: 'INTERNAL' };
+  return { message: String(err), code: 'INTERNAL' };
+}

@@ -1,0 +1,170 @@
+import type { HeadFusion, OverlayKind } from '../shared/protocol';
+import { colormapGradient } from './colormap';
+
+/**
+ * The panel's DOM, built in script so the host's HTML is only the CSP, the stylesheet and this
+ * bundle. All text goes in through textContent: labels come from a model's config file.
+ */
+
+type Attrs = Record<string, string | number | boolean | undefined>;
+
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, children: (Node | string)[] = []): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+export const OVERLAY_LABELS: Record<OverlayKind, string> = {
+  rollout: 'Attention rollout',
+  patches: 'Patch predictions',
+  class: 'Class heatmap',
+  patchAttention: 'Attention from a patch',
+  none: 'None',
+};
+
+const OVERLAY_ORDER: OverlayKind[] = ['rollout', 'patches', 'class', 'patchAttention', 'none'];
+const HEAD_FUSIONS: HeadFusion[] = ['mean', 'max', 'min'];
+
+export interface PanelView {
+  root: HTMLElement;
+  status: HTMLElement;
+  title: HTMLElement;
+  provider: HTMLElement;
+  stage: HTMLElement;
+  image: HTMLImageElement;
+  canvas: HTMLCanvasElement;
+  cursor: HTMLElement;
+  tooltip: HTMLElement;
+  overlayRadios: Map<OverlayKind, HTMLInputElement>;
+  opacity: HTMLInputElement;
+  opacityValue: HTMLOutputElement;
+  headFusion: HTMLSelectElement;
+  discardRatio: HTMLInputElement;
+  discardRatioValue: HTMLOutputElement;
+  layer: HTMLSelectElement;
+  head: HTMLSelectElement;
+  patchHint: HTMLElement;
+  topList: HTMLOListElement;
+  legendList: HTMLUListElement;
+  exportButton: HTMLButtonElement;
+  scaleCaption: HTMLElement;
+}
+
+function slider(id: string, label: string, min: number, max: number, step: number): { row: HTMLElement; input: HTMLInputElement; output: HTMLOutputElement } {
+  const input = el('input', { id, type: 'range', min, max, step });
+  const output = el('output', { for: id, id: `${id}-value` });
+  return { row: el('div', { class: 'control' }, [el('label', { for: id }, [label]), input, output]), input, output };
+}
+
+function select(id: string, label: string): { row: HTMLElement; input: HTMLSelectElement } {
+  const input = el('select', { id });
+  return { row: el('div', { class: 'control' }, [el('label', { for: id }, [label]), input]), input };
+}
+
+function section(id: string, heading: string, children: (Node | string)[]): HTMLElement {
+  const headingId = `${id}-heading`;
+  return el('section', { id, class: 'card', 'aria-labelledby': headingId }, [el('h2', { id: headingId }, [heading]), ...children]);
+}
+
+export function buildView(parent: HTMLElement): PanelView {
+  const title = el('h1', { id: 'title' }, ['BEiT Lens']);
+  const provider = el('span', { class: 'provider' });
+  const status = el('div', { id: 'status', class: 'status', role: 'status', 'aria-live': 'polite' });
+
+  const image = el('img', { id: 'image', alt: '', draggable: 'false' });
+  const canvas = el('canvas', { id: 'overlay', tabindex: 0, role: 'img', 'aria-describedby': 'patch-tooltip', 'aria-label': 'Overlay' });
+  const cursor = el('div', { class: 'patch-cursor', 'aria-hidden': 'true', hidden: true });
+  const tooltip = el('div', { id: 'patch-tooltip', class: 'tooltip', role: 'tooltip', hidden: true });
+  const stage = el('div', { class: 'stage' }, [image, canvas, cursor, tooltip]);
+  const gradient = el('span', { class: 'scale-bar', 'aria-hidden': 'true' });
+  gradient.style.backgroundImage = colormapGradient();
+  const scaleCaption = el('span', { class: 'scale-caption' });
+  const scale = el('div', { class: 'scale' }, [el('span', {}, ['low']), gradient, el('span', {}, ['high']), scaleCaption]);
+  const stageColumn = el('section', { class: 'stage-column', 'aria-label': 'Image and overlay' }, [stage, scale]);
+
+  const overlayRadios = new Map<OverlayKind, HTMLInputElement>();
+  const picker = el('fieldset', { class: 'overlay-picker card' }, [el('legend', {}, ['Overlay'])]);
+  for (const kind of OVERLAY_ORDER) {
+    const radio = el('input', { type: 'radio', name: 'overlay', id: `overlay-${kind}`, value: kind });
+    overlayRadios.set(kind, radio);
+    picker.append(el('div', { class: 'radio' }, [radio, el('label', { for: radio.id }, [OVERLAY_LABELS[kind]])]));
+  }
+  const opacity = slider('opacity', 'Opacity', 0, 100, 5);
+  picker.append(opacity.row);
+
+  const fusion = select('head-fusion', 'Head fusion');
+  for (const f of HEAD_FUSIONS) fusion.input.append(el('option', { value: f }, [f]));
+  const discard = slider('discard-ratio', 'Discard ratio', 0, 0.99, 0.01);
+  const rolloutControls = section('rollout-controls', 'Attention rollout', [fusion.row, discard.row]);
+
+  const layer = select('layer', 'Layer');
+  const head = select('head', 'Head');
+  const patchHint = el('p', { class: 'hint' }, ['Click a patch on the image (or focus it and press Enter) to see where it attends.']);
+  const patchControls = section('patch-controls', 'Attention from a patch', [layer.row, head.row, patchHint]);
+
+  const topList = el('ol', { class: 'top-k' });
+  const topSection = section('top-predictions', 'Top predictions', [el('p', { class: 'hint' }, ['Choose a label to see its class heatmap.']), topList]);
+
+  const legendList = el('ul', { id: 'legend', class: 'legend' });
+  const legendSection = section('legend-section', 'Patch predictions', [legendList]);
+
+  const exportButton = el('button', { id: 'export', type: 'button', class: 'primary' }, ['Export PNG']);
+  const sidebar = el('aside', { class: 'sidebar', 'aria-label': 'Controls' }, [picker, rolloutControls, patchControls, topSection, legendSection, exportButton]);
+
+  const header = el('header', { class: 'panel-header' }, [title, provider]);
+  const root = el('main', { class: 'panel', 'aria-busy': 'true' }, [header, status, el('div', { class: 'layout' }, [stageColumn, sidebar])]);
+  parent.append(root);
+
+  return {
+    root,
+    status,
+    title,
+    provider,
+    stage,
+    image,
+    canvas,
+    cursor,
+    tooltip,
+    overlayRadios,
+    opacity: opacity.input,
+    opacityValue: opacity.output,
+    headFusion: fusion.input,
+    discardRatio: discard.input,
+    discardRatioValue: discard.output,
+    layer: layer.input,
+    head: head.input,
+    patchHint,
+    topList,
+    legendList,
+    exportButton,
+    scaleCaption,
+  };
+}
+
+export function percent(value: number, digits = 1): string {
+  return `${(value * 100).toFixed(digits)}%`;
+}
+
+/**
+ * Shares rounded to `digits` decimals of a percent with the largest-remainder method, so that the
+ * legend's numbers add up to exactly 100% instead of 99.9% or 100.1%.
+ */
+export function roundedPercents(shares: readonly number[], digits = 1): string[] {
+  const unit = 10 ** digits;
+  const total = shares.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) return shares.map(() => (0).toFixed(digits));
+  const exact = shares.map((s) => ((s / total) * 100 * unit));
+  const floors = exact.map(Math.floor);
+  let missing = 100 * unit - floors.reduce((a, b) => a + b, 0);
+  const order = exact.map((v, i) => ({ i, rest: v - floors[i] })).sort((a, b) => b.rest - a.rest || a.i - b.i);
+  for (const { i } of order) {
+    if (missing <= 0) break;
+    floors[i]++;
+    missing--;
+  }
+  return floors.map((f) => (f / unit).toFixed(digits));
+}
