@@ -17,11 +17,15 @@ export interface Rect {
   height: number;
 }
 
-/** The patch under a point given as fractions of the image's width and height; undefined outside it. */
-export function patchAt(fx: number, fy: number, grid: number): PatchCell | undefined {
-  if (!(fx >= 0 && fx < 1 && fy >= 0 && fy < 1)) return undefined;
-  const col = Math.min(grid - 1, Math.floor(fx * grid));
-  const row = Math.min(grid - 1, Math.floor(fy * grid));
+/**
+ * The patch under a point at (x, y) on a surface of width x height, in any unit (client pixels,
+ * canvas pixels); undefined outside it. One multiplication and one division keep exact ties on a
+ * patch edge exact, so a pixel centre lands in the same patch that `patchRect` paints it in.
+ */
+export function patchAt(x: number, y: number, width: number, height: number, grid: number): PatchCell | undefined {
+  if (!(x >= 0 && x < width && y >= 0 && y < height)) return undefined;
+  const col = Math.min(grid - 1, Math.floor((x * grid) / width));
+  const row = Math.min(grid - 1, Math.floor((y * grid) / height));
   return { row, col, index: row * grid + col };
 }
 
@@ -30,15 +34,18 @@ export function cellOf(index: number, grid: number): PatchCell {
 }
 
 /**
- * The patch's rectangle in a surface of the given size. Edges are rounded the same way for
- * neighbours, so adjacent patches tile without gaps or overlaps.
+ * The patch's rectangle in pixels of a surface of the given size: the pixels whose centres fall
+ * in the patch (see `patchAt`). Neighbours share their edges, so patches tile without gaps or
+ * overlaps even when a patch is narrower than a pixel.
  */
 export function patchRect(index: number, grid: number, width: number, height: number): Rect {
   const { row, col } = cellOf(index, grid);
-  const x0 = Math.round((col * width) / grid);
-  const x1 = Math.round(((col + 1) * width) / grid);
-  const y0 = Math.round((row * height) / grid);
-  const y1 = Math.round(((row + 1) * height) / grid);
+  // First pixel x with (x + 0.5) * grid / size >= edge, in integers so no rounding moves an edge.
+  const start = (edge: number, size: number): number => Math.max(0, Math.ceil((2 * edge * size - grid) / (2 * grid)));
+  const x0 = start(col, width);
+  const x1 = start(col + 1, width);
+  const y0 = start(row, height);
+  const y1 = start(row + 1, height);
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 

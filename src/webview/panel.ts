@@ -2,9 +2,11 @@ import type { ExplanationDto, ExtensionToWebviewMessage, HeadFusion, OverlayKind
 import { exportComposite, exportFileName } from './exportPng';
 import { cellOf, patchAt, surfaceSize } from './geometry';
 import { asExtensionMessage } from './messages';
-import { drawOverlay, minMaxNormalize, type OverlayLayer, type Rgb } from './render';
-import type { PersistedState, VsCodeApi } from './state';
-import { el, percent, roundedPercents, type PanelView } from './view';
+import { minMaxNormalize, OverlayPainter, type OverlayLayer, type Rgb } from './render';
+import type { PersistedState } from './state';
+import type { VsCodeApi } from './vscodeApi';
+import { percent, roundedPercents } from './format';
+import { el, type PanelView } from './view';
 
 /** Canvas backing-store cap: keeps a redraw of a 24-megapixel photo's heatmap well under a frame budget. */
 const MAX_SURFACE_SIDE = 2048;
@@ -52,7 +54,7 @@ function samePatchQuery(a: PatchQuery, b: PatchQuery): boolean {
 }
 
 function heat(values: ArrayLike<number>, alreadyScaled: boolean): HeatData {
-  const raw = Float32Array.from(values as ArrayLike<number>);
+  const raw = Float32Array.from(values);
   return { raw, values01: alreadyScaled ? raw.map((v) => Math.min(1, Math.max(0, v))) : minMaxNormalize(raw) };
 }
 
@@ -64,12 +66,14 @@ export class ExplanationPanel {
   private selectedPatch?: number;
   private cursorPatch?: number;
   private frame = 0;
+  private readonly painter: OverlayPainter;
 
   constructor(
     private readonly view: PanelView,
     private readonly api: VsCodeApi,
     private state: PersistedState,
   ) {
+    this.painter = new OverlayPainter(view.canvas);
     this.syncOverlayControls();
     this.bindControls();
     this.redraw();
@@ -106,8 +110,8 @@ export class ExplanationPanel {
         return this.onPatchAttention(message);
       case 'error':
         if (message.requestId !== this.current?.explanation.requestId && message.requestId !== this.awaitedRequestId) return;
-        // The host does not say which request failed; keeping the others pending would drop their retries.
-        this.pending = {};
+        // Pending requests stay pending: the next request of each kind replaces them, and until then
+        // a late reply to an older one must still be dropped.
         this.view.root.setAttribute('aria-busy', 'false');
         this.setStatus(message.message, 'error');
         return;
@@ -313,11 +317,10 @@ export class ExplanationPanel {
     const { canvas } = this.view;
     const kind = this.state.overlay;
     const layer = this.layerFor(kind);
-    const highlight =
-      kind === 'patchAttention' && this.current && this.selectedPatch !== undefined
-        ? { patch: this.selectedPatch, grid: this.current.explanation.grid, color: getComputedStyle(canvas).color }
-        : undefined;
-    drawOverlay(canvas, layer, this.state.opacity, highlight);
+    // Outline the patch the drawn map belongs to, not a newer click whose answer is still pending.
+    const shown = kind === 'patchAttention' ? this.current?.patchAttention : undefined;
+    const highlight = shown && this.current ? { patch: shown.patch, grid: this.current.explanation.grid, color: getComputedStyle(canvas).color } : undefined;
+    this.painter.draw(layer, this.state.opacity, highlight);
     canvas.dataset.overlay = kind;
     canvas.dataset.frame = String(++this.frame);
     canvas.setAttribute('aria-label', this.describeOverlay(kind));
@@ -361,7 +364,7 @@ export class ExplanationPanel {
   private patchFromPointer(event: MouseEvent): number | undefined {
     if (!this.current) return undefined;
     const rect = this.view.canvas.getBoundingClientRect();
-    return patchAt((event.clientX - rect.left) / rect.width, (event.clientY - rect.top) / rect.height, this.current.explanation.grid)?.index;
+    return patchAt(event.clientX - rect.left, event.clientY - rect.top, rect.width, rect.height, this.current.explanation.grid)?.index;
   }
 
   private showPatchInfo(patch: number | undefined, anchor?: { x: number; y: number }): void {
@@ -390,13 +393,14 @@ export class ExplanationPanel {
     const box = stage.getBoundingClientRect();
     const x = anchor ? anchor.x - box.left : ((col + 1) / grid) * box.width;
     const y = anchor ? anchor.y - box.top : ((row + 1) / grid) * box.height;
-    // Flip to the other side of the pointer near the right and bottom edges so it stays readable.
+    // Near the right or bottom edge, anchor the tooltip by its other side so it opens towards the
+    // middle; anchoring (rather than a transform) also gives it the full width to lay out in.
     const flipX = x > box.width * 0.6;
     const flipY = y > box.height * 0.7;
-    tooltip.style.left = `${x}px`;
-    tooltip.style.top = `${y}px`;
-    tooltip.classList.toggle('flip-x', flipX);
-    tooltip.classList.toggle('flip-y', flipY);
+    tooltip.style.left = flipX ? '' : `${x}px`;
+    tooltip.style.right = flipX ? `${box.width - x}px` : '';
+    tooltip.style.top = flipY ? '' : `${y}px`;
+    tooltip.style.bottom = flipY ? `${box.height - y}px` : '';
   }
 
   private overlayValueAt(patch: number): string | undefined {

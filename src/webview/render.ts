@@ -102,22 +102,44 @@ export function paintPatchClasses(pixels: Uint8ClampedArray, width: number, heig
 }
 
 /**
- * Repaints the canvas. Opacity goes into each pixel's alpha rather than CSS opacity so that what
- * the canvas holds is exactly what an export composites over the image.
+ * Paints overlays onto the canvas. Opacity goes into each pixel's alpha rather than CSS opacity,
+ * so what the canvas holds is exactly what an export composites over the image. The opaque
+ * colours of the last layer are kept: dragging the opacity slider over a large photo then only
+ * rewrites alpha instead of resampling the map for every step.
  */
-export function drawOverlay(canvas: HTMLCanvasElement, layer: OverlayLayer, opacity: number, highlight?: Highlight): void {
-  const ctx = canvas.getContext('2d');
-  if (!ctx) return;
-  const { width, height } = canvas;
-  ctx.clearRect(0, 0, width, height);
-  if (layer.kind !== 'empty') {
-    const image = ctx.createImageData(width, height);
-    const alpha = Math.round(Math.min(1, Math.max(0, opacity)) * 255);
-    if (layer.kind === 'heat') paintHeatmap(image.data, width, height, layer.values01, layer.grid, alpha);
-    else paintPatchClasses(image.data, width, height, layer.argmax, layer.grid, layer.colorOf, alpha);
-    ctx.putImageData(image, 0, 0);
+export class OverlayPainter {
+  private cache?: { source: ArrayLike<number>; kind: string; width: number; height: number; opaque: Uint8ClampedArray };
+
+  constructor(private readonly canvas: HTMLCanvasElement) {}
+
+  draw(layer: OverlayLayer, opacity: number, highlight?: Highlight): void {
+    const ctx = this.canvas.getContext('2d');
+    if (!ctx) return;
+    const { width, height } = this.canvas;
+    ctx.clearRect(0, 0, width, height);
+    if (layer.kind !== 'empty') {
+      const opaque = this.opaquePixels(layer, width, height);
+      const image = ctx.createImageData(width, height);
+      const out = image.data;
+      out.set(opaque);
+      const alpha = Math.round(Math.min(1, Math.max(0, opacity)) * 255);
+      // Unpainted pixels (alpha 0) stay transparent whatever the opacity.
+      for (let i = 3; i < out.length; i += 4) if (out[i] !== 0) out[i] = alpha;
+      ctx.putImageData(image, 0, 0);
+    }
+    if (highlight) strokePatch(ctx, highlight, width, height);
   }
-  if (highlight) strokePatch(ctx, highlight, width, height);
+
+  private opaquePixels(layer: Exclude<OverlayLayer, { kind: 'empty' }>, width: number, height: number): Uint8ClampedArray {
+    const source = layer.kind === 'heat' ? layer.values01 : layer.argmax;
+    const c = this.cache;
+    if (c && c.source === source && c.kind === layer.kind && c.width === width && c.height === height) return c.opaque;
+    const opaque = new Uint8ClampedArray(width * height * 4);
+    if (layer.kind === 'heat') paintHeatmap(opaque, width, height, layer.values01, layer.grid, 255);
+    else paintPatchClasses(opaque, width, height, layer.argmax, layer.grid, layer.colorOf, 255);
+    this.cache = { source, kind: layer.kind, width, height, opaque };
+    return opaque;
+  }
 }
 
 /** An outline inside the patch's edge: it marks the patch without covering its centre pixel. */

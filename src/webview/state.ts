@@ -1,15 +1,4 @@
-import type { OverlayKind, PanelState, WebviewToExtensionMessage } from '../shared/protocol';
-
-/** The API VS Code injects into webviews; declared here because it is not part of the DOM lib. */
-export interface VsCodeApi {
-  postMessage(message: WebviewToExtensionMessage): void;
-  getState(): unknown;
-  setState(state: PersistedState): void;
-}
-
-declare global {
-  function acquireVsCodeApi(): VsCodeApi;
-}
+import type { OverlayKind, PanelState } from '../shared/protocol';
 
 /**
  * What survives a reload. VS Code hands this object to the extension's panel serializer, which

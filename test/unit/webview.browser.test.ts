@@ -4,16 +4,24 @@
  * tiny fixture model's real explanation of a fixture image. Assertions read the overlay canvas's
  * pixels, the DOM text and the messages the panel posts.
  *
- * Needs /usr/bin/chromium (apt-get install -y chromium) or CHROMIUM_PATH. Without it the suite is
- * skipped with that reason, except under CI, where a missing browser is a failure.
+ * Needs /usr/bin/chromium (apt-get install -y chromium) or CHROMIUM_PATH. Without it the browser
+ * suite is skipped with that reason, except under CI, where a missing browser is a failure. The
+ * DOM-free parts of the bundle (message checks, geometry, state, formatting) are tested first, in
+ * Node, with or without a browser.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import webpack, { type Configuration } from 'webpack';
+import fc from 'fast-check';
 import { colormap, COLORMAP_BOTTOM, COLORMAP_TOP } from '../../src/webview/colormap';
+import { roundedPercents } from '../../src/webview/format';
+import { patchAt, patchRect } from '../../src/webview/geometry';
+import { asExtensionMessage } from '../../src/webview/messages';
+import { restoreState } from '../../src/webview/state';
 import { parseWebviewMessage, type ExplanationDto, type ExtensionToWebviewMessage } from '../../src/shared/protocol';
 import { loadWebviewFixture, type WebviewFixture } from '../webview/fixture';
 import { serveImage, servePanel, type TestServer } from '../webview/server';
@@ -31,18 +39,23 @@ const skipReason = !haveChromium && !process.env.CI ? `no Chromium at ${CHROMIUM
 type Rgba = [number, number, number, number];
 type Posted = { type: string; [key: string]: unknown };
 
-async function buildWebviewBundle(): Promise<void> {
+/**
+ * Builds the webview exactly as shipped (production mode) into a temporary folder, so the test
+ * neither depends on nor overwrites whatever is in dist/. Returns the bundle's path.
+ */
+async function buildWebviewBundle(outDir: string): Promise<string> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const configs = require(path.join(ROOT, 'webpack.config.js')) as Configuration[];
   const config = configs.find((c) => c.name === 'webview');
   assert.ok(config, 'webpack.config.js has no "webview" configuration');
   await new Promise<void>((resolve, reject) =>
-    webpack({ ...config, mode: 'development' }, (err, stats) => {
+    webpack({ ...config, mode: 'production', output: { ...config.output, path: outDir } }, (err, stats) => {
       if (err) reject(err);
       else if (stats?.hasErrors()) reject(new Error(stats.toString('errors-only')));
       else resolve();
     }),
   );
+  return path.join(outDir, 'webview.js');
 }
 
 function assertColor(actual: readonly number[], expected: readonly number[], tolerance: number, what: string): void {
@@ -76,6 +89,105 @@ const HEAT_TOLERANCE = 12;
 /** Alpha below 255 is stored premultiplied, so colours read back can be off by a level or two. */
 const FLAT_TOLERANCE = 3;
 
+/** A small but complete explanation (2x2 patches) for the message checks. */
+function tinyExplanation(): ExplanationDto {
+  return {
+    requestId: 1,
+    image: { src: 'data:image/png;base64,AAAA', name: 'a.png', width: 4, height: 3 },
+    top: [{ index: 2, label: 'cat', score: 0.5 }],
+    grid: 2,
+    layers: 1,
+    heads: 2,
+    rollout: { headFusion: 'mean', discardRatio: 0.9, map: [1, 0.5, 0.25, 0] },
+    patchArgmax: [2, 2, 0, 1],
+    patchScore: [0.5, 0.4, 0.3, 0.2],
+    legend: [
+      { index: 2, label: 'cat', patches: 2, share: 0.5, color: [1, 2, 3] },
+      { index: 0, label: 'dog', patches: 1, share: 0.25, color: [4, 5, 6] },
+      { index: 1, label: 'eel', patches: 1, share: 0.25, color: [7, 8, 9] },
+    ],
+    provider: 'cpu',
+  };
+}
+
+describe('webview bundle, DOM-free parts', () => {
+  it('accepts every well-formed message and checks map lengths against the current grid', () => {
+    const e = tinyExplanation();
+    const valid: ExtensionToWebviewMessage[] = [
+      { type: 'loading', requestId: 1, image: 'a.png' },
+      { type: 'explanation', explanation: e },
+      { type: 'rollout', requestId: 1, headFusion: 'max', discardRatio: 0, map: [0, 0, 0, 1] },
+      { type: 'classHeatmap', requestId: 1, classIndex: 3, label: 'x', logits: [-1, 2, 3, 4] },
+      { type: 'patchAttention', requestId: 1, patch: 3, layer: 0, head: 'mean', map: [0.1, 0.2, 0.3, 0.4] },
+      { type: 'patchAttention', requestId: 1, patch: 3, layer: 0, head: 1, map: [0.1, 0.2, 0.3, 0.4] },
+      { type: 'error', requestId: 1, message: 'no' },
+      { type: 'exported', file: '/tmp/a.png' },
+    ];
+    for (const m of valid) assert.equal(asExtensionMessage(m, 4), m, m.type);
+    assert.equal(asExtensionMessage(valid[2], 9), undefined, 'a 2x2 map does not fit a 3x3 grid');
+    assert.equal(asExtensionMessage(valid[2], undefined), undefined, 'no reply before an explanation');
+  });
+
+  it('never throws on arbitrary or mutated messages, and rejects what breaks the shape', () => {
+    fc.assert(
+      fc.property(fc.anything({ withNullPrototype: true, withBigInt: true, withMap: true, withSet: true, withTypedArray: true, withSparseArray: true }), fc.option(fc.nat(300)), (data, patches) => {
+        asExtensionMessage(data, patches ?? undefined);
+      }),
+      { numRuns: 2000 },
+    );
+    const fields = ['requestId', 'image', 'top', 'grid', 'layers', 'heads', 'rollout', 'patchArgmax', 'patchScore', 'legend', 'provider'] as const;
+    const bad = fc.constantFrom<unknown>(undefined, null, Number.NaN, -1, 1.5, true, {}, [{ index: -1 }]);
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), bad, (field, value) => {
+        const explanation: Record<string, unknown> = { ...tinyExplanation(), [field]: value };
+        assert.equal(asExtensionMessage({ type: 'explanation', explanation }, undefined), undefined, `${field} = ${String(value)}`);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('rounds legend shares so they add up to exactly 100%', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 196 }), { minLength: 1, maxLength: 40 }), (counts) => {
+        const total = counts.reduce((a, b) => a + b, 0);
+        const shown = roundedPercents(counts.map((c) => c / total)).map(Number);
+        assert.equal(Math.round(shown.reduce((a, b) => a + b, 0) * 10), 1000);
+        shown.forEach((s, i) => assert.ok(Math.abs(s - (counts[i] / total) * 100) < 0.1 + 1e-9));
+      }),
+    );
+  });
+
+  it('tiles any surface with patches, and maps every pixel back to the patch drawn there', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 16 }), (width, height, grid) => {
+        const owner = new Int32Array(width * height).fill(-1);
+        for (let p = 0; p < grid * grid; p++) {
+          const r = patchRect(p, grid, width, height);
+          for (let y = r.y; y < r.y + r.height; y++) for (let x = r.x; x < r.x + r.width; x++) {
+            assert.equal(owner[y * width + x], -1, 'patches overlap');
+            owner[y * width + x] = p;
+          }
+        }
+        for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+          assert.equal(patchAt(x + 0.5, y + 0.5, width, height, grid)?.index, owner[y * width + x], `pixel ${x},${y}`);
+        }
+      }),
+      { numRuns: 60 },
+    );
+    assert.equal(patchAt(640, 10, 640, 480, 14), undefined);
+    assert.equal(patchAt(-0.01, 10, 640, 480, 14), undefined);
+    assert.deepEqual(patchAt(639.9, 479.9, 640, 480, 14), { row: 13, col: 13, index: 195 });
+  });
+
+  it('restores only valid state fields, preferring the image path the host wrote into the page', () => {
+    assert.deepEqual(restoreState(undefined, undefined), { overlay: 'rollout', opacity: 0.6 });
+    assert.deepEqual(restoreState({ overlay: 'patches', opacity: 0.2, imagePath: '/a.png' }, undefined), { imagePath: '/a.png', overlay: 'patches', opacity: 0.2 });
+    assert.deepEqual(restoreState({ overlay: 'patches', opacity: 0.2, imagePath: '/a.png' }, '/b.png'), { imagePath: '/b.png', overlay: 'patches', opacity: 0.2 });
+    assert.deepEqual(restoreState({ overlay: 'eval', opacity: 7, imagePath: 3 }, undefined), { overlay: 'rollout', opacity: 0.6 });
+    assert.deepEqual(restoreState('junk', ''), { overlay: 'rollout', opacity: 0.6 });
+  });
+});
+
 describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
   let browser: Browser;
   let context: BrowserContext;
@@ -84,15 +196,21 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
   let fixture: WebviewFixture;
   let explanation: ExplanationDto;
   let grid: number;
+  let bundleDir: string;
 
   before(async () => {
     if (!haveChromium) throw new Error(`Chromium is required under CI but is missing at ${CHROMIUM}: apt-get install -y chromium`);
     mkdirSync(SCREENSHOTS, { recursive: true });
-    [fixture] = await Promise.all([loadWebviewFixture({ requestId: 7 }), buildWebviewBundle()]);
+    bundleDir = mkdtempSync(path.join(tmpdir(), 'beit-lens-webview-bundle-'));
+    let bundle: string;
+    [fixture, bundle] = await Promise.all([loadWebviewFixture({ requestId: 7 }), buildWebviewBundle(bundleDir)]);
+    const code = readFileSync(bundle, 'utf8');
+    assert.ok(!/\beval\(|new Function\(/.test(code), 'the bundle must run under a CSP without unsafe-eval');
+    assert.ok(!code.includes('zod'), 'protocol types only: zod stays out of the webview bundle');
     explanation = fixture.explanation;
     grid = explanation.grid;
     imageServer = await serveImage(fixture.imageBytes, 'image/jpeg');
-    panelServer = await servePanel([imageServer.origin]);
+    panelServer = await servePanel(bundle, [imageServer.origin]);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -107,6 +225,7 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
     await panelServer?.close();
     await imageServer?.close();
     await fixture?.dispose();
+    if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
   });
 
   interface Panel {
@@ -204,8 +323,8 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
     }, value);
   }
 
-  async function screenshot(page: Page, name: string): Promise<void> {
-    await page.mouse.move(0, 0);
+  async function screenshot(page: Page, name: string, options: { keepPointer?: boolean } = {}): Promise<void> {
+    if (!options.keepPointer) await page.mouse.move(0, 0);
     await page.screenshot({ path: path.join(SCREENSHOTS, `webview-${name}.png`), fullPage: true });
   }
 
@@ -389,6 +508,10 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
     assertColor(await pixel(page, x0 + 1, yMid), [0, 0x78, 0xd4], 2, 'outline of the clicked patch');
     assert.match((await page.locator('.scale-caption').textContent()) ?? '', new RegExp(`attention of patch ${clicked}, layer ${lastLayer + 1}, head 2`));
     await screenshot(page, 'patch-attention');
+    const hovered = await patchOnScreen(page, hottest);
+    await page.mouse.move(hovered.x, hovered.y);
+    assert.match(await page.locator('#patch-tooltip').innerText(), new RegExp(`Attention from patch ${clicked}: ${reply.map[hottest].toFixed(4)}`));
+    await screenshot(page, 'tooltip', { keepPointer: true });
     await finish(panel);
   });
 

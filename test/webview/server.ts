@@ -11,13 +11,15 @@ import * as path from 'node:path';
 export const TEST_NONCE = 'beit-lens-test-nonce';
 const ROOT = path.join(__dirname, '..', '..');
 
-const FILES: Record<string, { file: string; type: string }> = {
-  '/': { file: 'test/webview/index.html', type: 'text/html; charset=utf-8' },
-  '/test/webview/vscodeStub.js': { file: 'test/webview/vscodeStub.js', type: 'text/javascript' },
-  '/test/webview/theme.css': { file: 'test/webview/theme.css', type: 'text/css' },
-  '/media/webview.css': { file: 'media/webview.css', type: 'text/css' },
-  '/dist/webview.js': { file: 'dist/webview.js', type: 'text/javascript' },
-};
+function pageFiles(bundle: string): Record<string, { file: string; type: string }> {
+  return {
+    '/': { file: path.join(ROOT, 'test/webview/index.html'), type: 'text/html; charset=utf-8' },
+    '/test/webview/vscodeStub.js': { file: path.join(ROOT, 'test/webview/vscodeStub.js'), type: 'text/javascript' },
+    '/test/webview/theme.css': { file: path.join(ROOT, 'test/webview/theme.css'), type: 'text/css' },
+    '/media/webview.css': { file: path.join(ROOT, 'media/webview.css'), type: 'text/css' },
+    '/dist/webview.js': { file: bundle, type: 'text/javascript' },
+  };
+}
 
 export interface TestServer {
   origin: string;
@@ -40,8 +42,12 @@ async function listen(server: Server): Promise<TestServer> {
   };
 }
 
-/** The panel page. `imageOrigins` are the other origins the CSP lets images come from. */
-export function servePanel(imageOrigins: string[] = []): Promise<TestServer> {
+/**
+ * The panel page, with `bundle` served as /dist/webview.js. `imageOrigins` are the other origins
+ * the CSP lets images come from.
+ */
+export function servePanel(bundle: string, imageOrigins: string[] = []): Promise<TestServer> {
+  const files = pageFiles(bundle);
   const csp = [`default-src 'none'`, `img-src 'self' data: ${imageOrigins.join(' ')}`, `style-src 'self'`, `script-src 'nonce-${TEST_NONCE}'`].join('; ');
   return listen(
     createServer((req, res) => {
@@ -51,12 +57,12 @@ export function servePanel(imageOrigins: string[] = []): Promise<TestServer> {
         res.writeHead(204).end();
         return;
       }
-      const entry = FILES[pathname];
+      const entry = files[pathname];
       if (!entry) {
         res.writeHead(404).end();
         return;
       }
-      readFile(path.join(ROOT, entry.file)).then(
+      readFile(entry.file).then(
         (body) => res.writeHead(200, { 'content-type': entry.type, 'content-security-policy': csp, 'cache-control': 'no-store' }).end(body),
         () => res.writeHead(500).end(),
       );

@@ -439,6 +439,9 @@ export class InferenceClient {
     const willRestart = this.crashTimes.length <= this.options.maxRestarts;
     this.options.log.error(`the inference worker ${how}; ${failed.length} request(s) failed; ${willRestart ? 'restarting it' : 'it keeps crashing, so it is not restarted'}`);
 
+    // Mark the model as loading before anyone hears of the crash, so a request made in response
+    // (a retry) waits for the reload instead of reaching a worker without a model.
+    if (willRestart && this.modelArgs) this.setState({ kind: 'loading', args: this.modelArgs, afterCrash: true });
     const err = new InferenceError('WORKER_CRASHED', `the inference worker ${how} while handling this request${willRestart ? '; it has been restarted' : ''}`);
     for (const entry of failed) this.settle(entry, err);
     this.exitEmitter.fire({ pid: child.pid, code, signal, failedRequests: failed.length, willRestart });

@@ -33,6 +33,7 @@ export class ExplanationSession {
   private handle?: string;
   private dto?: ExplanationDto;
   private explaining?: AbortController;
+  private explainRunning = false;
   private readonly followUps = new Map<FollowUp, AbortController>();
   private disposed = false;
   /** Every panel gets its own lane, so ten open panels take turns with each other and with hovers. */
@@ -71,6 +72,7 @@ export class ExplanationSession {
     await this.releaseHandle();
     this.dto = undefined;
     this.post({ type: 'loading', requestId, image: this.options.imagePath });
+    this.explainRunning = true;
     try {
       const summary = await this.runExplain(controller.signal);
       const src = await this.options.imageSource();
@@ -80,6 +82,8 @@ export class ExplanationSession {
     } catch (err) {
       if (isInferenceError(err, 'CANCELLED') || controller.signal.aborted || this.disposed) return;
       this.post({ type: 'error', requestId, message: (err as Error).message });
+    } finally {
+      if (this.explaining === controller) this.explainRunning = false;
     }
   }
 
@@ -94,9 +98,11 @@ export class ExplanationSession {
   private async dispatch(message: WebviewToExtensionMessage): Promise<void> {
     switch (message.type) {
       case 'ready':
-        // A webview that was hidden and shown again starts over; it gets what we already have.
+        // A webview that was hidden and shown again starts over: it gets what we already have, or
+        // (after an error) another try.
         if (this.dto) this.post({ type: 'explanation', explanation: this.dto });
-        else if (!this.explaining || this.explaining.signal.aborted) await this.explain();
+        else if (this.explainRunning) this.post({ type: 'loading', requestId: this.requestId, image: this.options.imagePath });
+        else await this.explain();
         return;
       case 'setRollout':
         return this.followUp('rollout', message.requestId, async (signal) => {

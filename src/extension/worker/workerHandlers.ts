@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { BeitModel, Explanation } from '../../core/beitModel';
 import { runDoctor } from '../../core/doctor';
 import { BeitLensError } from '../../core/errors';
+import { defaultCacheDir } from '../../core/hub';
 import { decodeImage, makeThumbnailDataUri } from '../../core/image';
 import { MANIFEST_FILE } from '../../core/modelDirectory';
 import { convertedModelDir, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
@@ -122,12 +123,13 @@ export class InferenceWorkerHandlers {
 
   private async locate(args: LoadModelArgs): Promise<string> {
     if (args.source.kind === 'folder') return args.source.dir;
-    for (const cacheDir of args.source.cacheDirs) {
+    const cacheDirs = [...args.source.cacheDirs, ...(args.source.includeCliCache ? [defaultCacheDir()] : [])];
+    for (const cacheDir of cacheDirs) {
       const dir = convertedModelDir(cacheDir, OFFICIAL_MODEL_ID, 'main', 'fp32');
       // The manifest is written last, so its presence means the conversion finished.
       if ((await stat(path.join(dir, MANIFEST_FILE)).catch(() => undefined))?.isFile()) return dir;
     }
-    throw new WorkerCallError('NO_MODEL', `no converted model in ${args.source.cacheDirs.join(' or ')}`);
+    throw new WorkerCallError('NO_MODEL', `no converted model in ${cacheDirs.join(' or ')}`);
   }
 
   private async unload(): Promise<void> {

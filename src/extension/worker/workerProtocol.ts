@@ -12,8 +12,11 @@ import type { Prediction } from '../../core/predictions';
 import type { HeadFusion } from '../../core/rollout';
 import type { LegendEntryDto } from '../../shared/protocol';
 
-/** Where the worker finds its model: a folder the user chose, or the converted official model in a cache. */
-export type ModelSource = { kind: 'folder'; dir: string } | { kind: 'cache'; cacheDirs: string[] };
+/**
+ * Where the worker finds its model: a folder the user chose, or the converted official model in a
+ * cache (`includeCliCache` adds the one `beit-lens download` fills, which the worker knows).
+ */
+export type ModelSource = { kind: 'folder'; dir: string } | { kind: 'cache'; cacheDirs: string[]; includeCliCache?: boolean };
 
 export interface LoadModelArgs {
   source: ModelSource;

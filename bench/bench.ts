@@ -1,0 +1,330 @@
+/**
+ * `npm run bench`: BEiT Lens against its peers on this machine, in one run, on the same random
+ * BEiT-base weights (real dimensions, 21,841 labels). Every figure is a median after warm-up and is
+ * printed as a ratio to the peer measured in the same run; results go to bench/results.json.
+ *
+ *   peer A: @huggingface/transformers pipeline('image-classification'), local files only
+ *   peer B: the same weights as a PyTorch-style ONNX export (standard ops, logits only) run by
+ *           onnxruntime-node with default session options
+ *
+ * Environment: BENCH_QUICK=1 runs fewer repetitions (for a smoke test).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { ModelSession } from '../src/core/backend/onnxRuntime';
+import { BeitModel } from '../src/core/beitModel';
+import { convertModel } from '../src/core/convert';
+import { loadBeitConfig } from '../src/core/modelConfig';
+import { GraphBuilder } from '../src/core/onnx/graphBuilder';
+import { preprocessImage } from '../src/core/preprocess';
+import { loadPreprocessorConfig } from '../src/core/preprocessorConfig';
+import { topKPredictions } from '../src/core/predictions';
+import { writeRandomBeit } from '../src/core/randomModel';
+
+const ROOT = path.resolve(__dirname);
+const CACHE = path.join(ROOT, '.cache');
+const QUICK = process.env.BENCH_QUICK === '1';
+const REPS = QUICK ? 3 : 10;
+
+const dirs = {
+  hf: path.join(CACHE, 'hf-base'),
+  fp32: path.join(CACHE, 'ours-fp32'),
+  fp16: path.join(CACHE, 'ours-fp16'),
+  int8: path.join(CACHE, 'ours-int8'),
+  plain: path.join(CACHE, 'peer-b-plain'),
+  peerA: path.join(CACHE, 'peer-a'),
+  images: path.join(CACHE, 'images'),
+};
+const PEER_A_ID = 'beit-random';
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function timeIt(fn: () => Promise<unknown>, reps: number, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+async function setup(): Promise<{ small: string[]; large: string }> {
+  await mkdir(CACHE, { recursive: true });
+  if (!existsSync(path.join(dirs.hf, 'model.safetensors'))) {
+    log('writing random BEiT-base weights');
+    await writeRandomBeit(dirs.hf, 'base');
+  }
+  for (const [dir, options] of [
+    [dirs.fp32, { dtype: 'fp32' as const }],
+    [dirs.fp16, { dtype: 'fp16' as const }],
+    [dirs.int8, { dtype: 'int8' as const }],
+    [dirs.plain, { plain: true }],
+  ] as const) {
+    if (!existsSync(path.join(dir, 'beit-lens.json'))) {
+      log(`converting ${path.basename(dir)}`);
+      await convertModel({ from: dirs.hf, out: dir, ...options });
+    }
+  }
+  const peerModel = path.join(dirs.peerA, PEER_A_ID);
+  if (!existsSync(path.join(peerModel, 'onnx', 'model.onnx'))) {
+    await mkdir(path.join(peerModel, 'onnx'), { recursive: true });
+    await copyFile(path.join(dirs.hf, 'config.json'), path.join(peerModel, 'config.json'));
+    await copyFile(path.join(dirs.plain, 'model.onnx'), path.join(peerModel, 'onnx', 'model.onnx'));
+  }
+  // transformers.js reads the legacy `"size": 224` as a shortest edge; give it the explicit form.
+  const peerPreprocessor = { do_resize: true, size: { height: 224, width: 224 }, resample: 2, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], do_center_crop: false, feature_extractor_type: 'BeitFeatureExtractor' };
+  await writeFile(path.join(peerModel, 'preprocessor_config.json'), JSON.stringify(peerPreprocessor));
+  await mkdir(dirs.images, { recursive: true });
+  const small: string[] = [];
+  for (let i = 0; i < 64; i++) {
+    const file = path.join(dirs.images, `photo-${String(i).padStart(2, '0')}-640x480.jpg`);
+    if (!existsSync(file)) await syntheticJpeg(file, 640, 480, i);
+    small.push(file);
+  }
+  const large = path.join(dirs.images, 'photo-4000x3000.jpg');
+  if (!existsSync(large)) await syntheticJpeg(large, 4000, 3000, 99);
+  return { small, large };
+}
+
+/** Smooth colour fields plus noise: JPEG-compressible like a photo, different per seed. */
+async function syntheticJpeg(file: string, width: number, height: number, seed: number): Promise<void> {
+  const data = Buffer.alloc(width * height * 3);
+  let s = seed * 2654435761 + 1;
+  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const fx = 1 + rnd() * 4;
+  const fy = 1 + rnd() * 4;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      const u = x / width;
+      const v = y / height;
+      data[o] = 127 + 100 * Math.sin(u * fx * 6.28 + seed);
+      data[o + 1] = 127 + 100 * Math.cos(v * fy * 6.28 + seed * 0.3);
+      data[o + 2] = 127 + 100 * Math.sin((u + v) * 3.14 + rnd() * 0.2);
+    }
+  }
+  await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toFile(file);
+}
+
+/** Multiply-accumulates of one BEiT forward pass (logits only), counted per matrix product. */
+function beitFlops(): number {
+  const H = 768;
+  const I = 3072;
+  const T = 197;
+  const L = 21841;
+  const heads = 12;
+  const layers = 12;
+  const patchEmbed = 196 * H * 3 * 16 * 16;
+  const perLayer = T * H * 3 * H + 2 * heads * T * T * (H / heads) + T * H * H + 2 * T * H * I;
+  const macs = patchEmbed + layers * perLayer + H * L;
+  return 2 * macs;
+}
+
+/** onnxruntime's own MatMul throughput on a transformer-sized product: the machine's practical peak. */
+async function matmulPeak(): Promise<number> {
+  const M = 197 * 8;
+  const K = 768;
+  const N = 3072;
+  const g = new GraphBuilder('matmul_peak');
+  const a = g.input('pixel_values', { elemType: 'float32', dims: [M, K] });
+  const w = g.initializer('w', Float32Array.from({ length: K * N }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5), [K, N]);
+  g.output('logits', g.node('MatMul', [a, w]), { elemType: 'float32', dims: [M, N] });
+  const session = await ModelSession.create(g.encode({ opset: 17 }), { provider: 'cpu' });
+  const input = Float32Array.from({ length: M * K }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+  const ms = await timeIt(() => session.run(input, [M, K], ['logits']), REPS * 2, 3);
+  await session.release();
+  return (2 * M * K * N) / (ms / 1000) / 1e9;
+}
+
+/** Session creation and peak RSS in a fresh process each, so one model's memory can't hide another's. */
+function probeSession(model: string, optimizedModelPath?: string): { createMs: number; peakRssMb: number } {
+  const script = `
+    const { ModelSession } = require(${JSON.stringify(path.resolve(ROOT, '..', 'src', 'core', 'backend', 'onnxRuntime.ts'))});
+    (async () => {
+      const t = performance.now();
+      const s = await ModelSession.create(${JSON.stringify(model)}, { provider: 'cpu'${optimizedModelPath ? `, optimizedModelPath: ${JSON.stringify(optimizedModelPath)}` : ''} });
+      const createMs = performance.now() - t;
+      await s.run(new Float32Array(3 * 224 * 224), [1, 3, 224, 224], ['logits']);
+      process.stdout.write(JSON.stringify({ createMs, peakRssMb: process.resourceUsage().maxRSS / 1024 }));
+    })();`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+  return JSON.parse(out);
+}
+
+interface Row {
+  figure: string;
+  ours: number;
+  peer: number;
+  unit: string;
+  peerName: string;
+  /** ours / peer for times (lower is better); peer / ours is not used, to keep one convention. */
+  ratio: number;
+  target?: string;
+  met?: boolean;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const { small, large } = await setup();
+  const rows: Row[] = [];
+  const add = (r: Omit<Row, 'ratio'>) => rows.push({ ...r, ratio: r.ours / r.peer });
+  const size = 3 * 224 * 224;
+  const config = await loadBeitConfig(path.join(dirs.hf, 'config.json'));
+  const preprocessor = await loadPreprocessorConfig(path.join(dirs.hf, 'preprocessor_config.json'));
+  const inputs = await Promise.all(small.slice(0, 8).map((f) => preprocessImage(f, preprocessor).then((p) => p.pixelValues)));
+  const batch8 = new Float32Array(8 * size);
+  inputs.forEach((p, i) => batch8.set(p, i * size));
+
+  // 1. Model-only latency, ours (fused logits graph) vs peer B (plain export, default options).
+  log('model-only latency');
+  const ours = await ModelSession.create(path.join(dirs.fp32, 'model.logits.onnx'), { provider: 'cpu' });
+  const peerB = await ModelSession.create(path.join(dirs.plain, 'model.onnx'), { provider: 'cpu' });
+  for (const n of [1, 8]) {
+    const x = n === 1 ? inputs[0] : batch8;
+    const o = await timeIt(() => ours.run(x, [n, 3, 224, 224], ['logits']), n === 1 ? REPS : Math.ceil(REPS / 2));
+    const p = await timeIt(() => peerB.run(x, [n, 3, 224, 224], ['logits']), n === 1 ? REPS : Math.ceil(REPS / 2));
+    add({ figure: `model-only latency, batch ${n}, fp32`, ours: o, peer: p, unit: 'ms', peerName: 'B', target: '<= 0.9x', met: o / p <= 0.9 });
+  }
+  const oursB1 = rows[0].ours;
+
+  // Does onnxruntime skip attentions/patch_logits when only logits are fetched from the full graph?
+  const full = await ModelSession.create(path.join(dirs.fp32, 'model.onnx'), { provider: 'cpu' });
+  const fullLogitsOnly = await timeIt(() => full.run(inputs[0], [1, 3, 224, 224], ['logits']), REPS);
+  const fullAll = await timeIt(() => full.run(inputs[0], [1, 3, 224, 224], ['logits', 'attentions', 'patch_logits']), Math.ceil(REPS / 2));
+  await full.release();
+  add({ figure: 'full graph, fetching logits only (vs logits-only graph)', ours: fullLogitsOnly, peer: oursB1, unit: 'ms', peerName: 'ours logits graph' });
+  add({ figure: 'full graph, all outputs (explain) (vs logits-only graph)', ours: fullAll, peer: oursB1, unit: 'ms', peerName: 'ours logits graph' });
+
+  // 4. Achieved GFLOP/s against the measured MatMul peak.
+  log('matmul peak');
+  const peak = await matmulPeak();
+  const flops = beitFlops();
+  const achieved = flops / (oursB1 / 1000) / 1e9;
+  const achievedB8 = (8 * flops) / (rows[1].ours / 1000) / 1e9;
+  add({ figure: 'achieved GFLOP/s, batch 1 (vs MatMul peak)', ours: achieved, peer: peak, unit: 'GFLOP/s', peerName: 'ORT MatMul 1576x768x3072', target: '>= 0.7', met: achieved / peak >= 0.7 });
+  add({ figure: 'achieved GFLOP/s, batch 8 (vs MatMul peak)', ours: achievedB8, peer: peak, unit: 'GFLOP/s', peerName: 'ORT MatMul 1576x768x3072', target: '>= 0.7', met: achievedB8 / peak >= 0.7 });
+
+  // 2. End-to-end: file path to top-5 labels, ours vs peer A.
+  log('end-to-end latency (peer A: transformers.js)');
+  const transformers = await import('@huggingface/transformers');
+  transformers.env.allowRemoteModels = false;
+  transformers.env.localModelPath = dirs.peerA + path.sep;
+  const classifier = await transformers.pipeline('image-classification', PEER_A_ID, { dtype: 'fp32', device: 'cpu' });
+  const model = await BeitModel.load(dirs.fp32, { provider: 'cpu' });
+  for (const [name, file] of [['640x480 JPEG', small[0]], ['4000x3000 JPEG', large]] as const) {
+    const o = await timeIt(() => model.classify(file, 5), REPS);
+    const p = await timeIt(() => classifier(file, { top_k: 5 }), REPS);
+    add({ figure: `end-to-end latency, ${name}, path -> top-5`, ours: o, peer: p, unit: 'ms', peerName: 'A', target: '<= 0.6x', met: o / p <= 0.6 });
+  }
+
+  // 3. Folder throughput over 64 images.
+  log('folder throughput');
+  const t0 = performance.now();
+  await model.classifyFiles(small, { topK: 5, batchSize: 8 });
+  const oursIps = small.length / ((performance.now() - t0) / 1000);
+  const t1 = performance.now();
+  await classifier(small, { top_k: 5 });
+  const peerIps = small.length / ((performance.now() - t1) / 1000);
+  rows.push({ figure: 'folder throughput, 64 x 640x480 JPEG', ours: oursIps, peer: peerIps, unit: 'images/s', peerName: 'A', ratio: oursIps / peerIps });
+
+  // Agreement of labels with peer A on the same images: a sanity check that both run the same model.
+  const peerTop = (await classifier(small[0], { top_k: 1 })) as { label: string }[];
+  const oursTop = await model.classify(small[0], 1);
+  const agreeLabel = peerTop[0].label === oursTop[0].label;
+
+  // Top-K over 21,841 logits.
+  const someLogits = await model.logits(inputs[0], 1);
+  const topkUs = (await timeIt(async () => topKPredictions(someLogits, model.labels, 5), 200, 20)) * 1000;
+  const sortUs =
+    (await timeIt(async () => Array.from(someLogits, (v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 5), 50, 5)) * 1000;
+  add({ figure: 'top-5 of 21,841 logits (vs full sort)', ours: topkUs, peer: sortUs, unit: 'us', peerName: 'Array sort' });
+  await model.dispose();
+
+  // 6. fp16 and int8: speed and agreement with fp32.
+  log('fp16 / int8');
+  const precision: Record<string, unknown> = {};
+  const fp32Logits: Float32Array[] = [];
+  for (let i = 0; i < small.length; i += 8) {
+    const chunk = await Promise.all(small.slice(i, i + 8).map((f) => preprocessImage(f, preprocessor).then((p) => p.pixelValues)));
+    const b = new Float32Array(chunk.length * size);
+    chunk.forEach((p, k) => b.set(p, k * size));
+    const l = (await ours.run(b, [chunk.length, 3, 224, 224], ['logits'])).logits.data;
+    for (let k = 0; k < chunk.length; k++) fp32Logits.push(l.slice(k * config.numLabels, (k + 1) * config.numLabels));
+  }
+  for (const dtype of ['fp16', 'int8'] as const) {
+    const s = await ModelSession.create(path.join(dirs[dtype], 'model.logits.onnx'), { provider: 'cpu' });
+    const ms = await timeIt(() => s.run(inputs[0], [1, 3, 224, 224], ['logits']), REPS);
+    let maxDiff = 0;
+    let top1 = 0;
+    let overlap = 0;
+    for (let i = 0; i < small.length; i += 8) {
+      const chunk = await Promise.all(small.slice(i, i + 8).map((f) => preprocessImage(f, preprocessor).then((p) => p.pixelValues)));
+      const b = new Float32Array(chunk.length * size);
+      chunk.forEach((p, k) => b.set(p, k * size));
+      const l = (await s.run(b, [chunk.length, 3, 224, 224], ['logits'])).logits.data;
+      for (let k = 0; k < chunk.length; k++) {
+        const ref = fp32Logits[i + k];
+        const got = l.subarray(k * config.numLabels, (k + 1) * config.numLabels);
+        for (let c = 0; c < ref.length; c++) maxDiff = Math.max(maxDiff, Math.abs(ref[c] - got[c]));
+        const a = topKPredictions(ref, [], 5).map((p) => p.index);
+        const bb = topKPredictions(got, [], 5).map((p) => p.index);
+        if (a[0] === bb[0]) top1++;
+        overlap += a.filter((x) => bb.includes(x)).length / 5;
+      }
+    }
+    await s.release();
+    precision[dtype] = { latencyMs: ms, speedupVsFp32: oursB1 / ms, maxLogitDiff: maxDiff, top1Agreement: top1 / small.length, top5Overlap: overlap / small.length, images: small.length };
+    add({ figure: `${dtype} model-only latency, batch 1 (vs our fp32)`, ours: ms, peer: oursB1, unit: 'ms', peerName: 'ours fp32', ...(dtype === 'int8' ? { target: '<= 0.55x (1.8x faster)', met: oursB1 / ms >= 1.8 } : {}) });
+  }
+  await ours.release();
+  await peerB.release();
+
+  // 5. Session creation time and peak RSS (fresh process each).
+  log('session creation and peak RSS');
+  const optimizedCache = path.join(CACHE, 'ours-fp32.optimized.onnx');
+  const sessionFigures = {
+    ours: probeSession(path.join(dirs.fp32, 'model.logits.onnx')),
+    oursWithOptimizedCache: (probeSession(path.join(dirs.fp32, 'model.logits.onnx'), optimizedCache), probeSession(optimizedCache)),
+    peerB: probeSession(path.join(dirs.plain, 'model.onnx')),
+  };
+  add({ figure: 'session creation', ours: sessionFigures.ours.createMs, peer: sessionFigures.peerB.createMs, unit: 'ms', peerName: 'B' });
+  add({ figure: 'session creation from the cached optimised graph', ours: sessionFigures.oursWithOptimizedCache.createMs, peer: sessionFigures.peerB.createMs, unit: 'ms', peerName: 'B' });
+  add({ figure: 'peak RSS (create + 1 inference)', ours: sessionFigures.ours.peakRssMb, peer: sessionFigures.peerB.peakRssMb, unit: 'MB', peerName: 'B' });
+
+  const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${process.platform}-${process.arch}`, node: process.version };
+  const results = { date: new Date().toISOString(), machine, quick: QUICK, reps: REPS, flopsPerImage: flops, matmulPeakGflops: peak, precision, peerALabelAgreesOnSample: agreeLabel, rows, seconds: (Date.now() - started) / 1000 };
+  await writeFile(path.join(ROOT, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+
+  const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  const lines = [
+    `BEiT Lens benchmark — ${machine.cpu}, ${machine.cores} cores, ${machine.platform}, Node ${machine.node}`,
+    `model: random BEiT-base (86M params, 21,841 labels), ${(flops / 1e9).toFixed(1)} GFLOP per image; medians of ${REPS} runs after warm-up`,
+    '',
+    '| figure | ours | peer | ratio (ours/peer) | target |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${r.figure} | ${fmt(r.ours)} ${r.unit} | ${fmt(r.peer)} ${r.unit} (${r.peerName}) | ${r.ratio.toFixed(2)}x | ${r.target ? `${r.target} ${r.met ? 'met' : 'NOT met'}` : ''} |`),
+    '',
+    `fp16: max logit diff ${(precision.fp16 as any).maxLogitDiff.toExponential(2)}, top-1 agreement ${((precision.fp16 as any).top1Agreement * 100).toFixed(1)}%, top-5 overlap ${((precision.fp16 as any).top5Overlap * 100).toFixed(1)}% over ${small.length} images`,
+    `int8: max logit diff ${(precision.int8 as any).maxLogitDiff.toExponential(2)}, top-1 agreement ${((precision.int8 as any).top1Agreement * 100).toFixed(1)}%, top-5 overlap ${((precision.int8 as any).top5Overlap * 100).toFixed(1)}%, ${(precision.int8 as any).speedupVsFp32.toFixed(2)}x fp32 speed`,
+    `peer A and ours agree on the top-1 label of a sample image: ${agreeLabel}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,69 @@
+/** `beitLens.classifyImage`: top-K labels for one image in a QuickPick, with a way into the panel. */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Prediction } from '../../core/predictions';
+import { Command } from '../commandIds';
+import { formatScore, providerName } from '../hover/hoverMarkdown';
+import { InferenceService } from '../inference/inferenceClient';
+import { CONFIG_SECTION, readViewSettings } from '../settings';
+import { showFolderResults } from './classifyFolderCommand';
+import { resolveImageTarget, selectedUris } from './imageTarget';
+import { reportError } from './reportError';
+
+const OPEN_PANEL_LABEL = '$(eye) Open explanation panel';
+
+export function registerClassifyImageCommand(inference: InferenceService): vscode.Disposable {
+  return vscode.commands.registerCommand(Command.classifyImage, async (arg?: unknown, all?: unknown): Promise<Prediction[] | undefined> => {
+    const many = selectedUris(arg, all);
+    if (many.length > 1) {
+      await showFolderResults(inference, many.map((u) => u.fsPath), `${many.length} selected images`);
+      return undefined;
+    }
+    const uri = await resolveImageTarget(arg);
+    if (!uri) return undefined;
+    const { topK } = readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key));
+    const name = path.basename(uri.fsPath);
+    try {
+      const top = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `BEiT Lens: classifying ${name}` }, () =>
+        inference.call('classify', { file: uri.fsPath, topK }, { lane: 'command' }),
+      );
+      showPredictions(uri, top, inference.model?.provider ?? '');
+      return top;
+    } catch (err) {
+      void reportError(err, `classifying ${name}`);
+      return undefined;
+    }
+  });
+}
+
+/** Shown, not awaited: the command's result is the predictions, whatever the user picks. */
+function showPredictions(uri: vscode.Uri, top: readonly Prediction[], provider: string): void {
+  type Item = vscode.QuickPickItem & { prediction?: Prediction; openPanel?: boolean };
+  const pick = vscode.window.createQuickPick<Item>();
+  const explainButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('eye'), tooltip: 'Open explanation panel' };
+  pick.title = `BEiT: ${path.basename(uri.fsPath)}${provider ? ` (${providerName(provider)})` : ''}`;
+  pick.placeholder = 'Pick a label to copy it, or open the explanation panel';
+  pick.buttons = [explainButton];
+  pick.matchOnDescription = true;
+  pick.items = [
+    ...top.map((p, i): Item => ({ label: p.label, description: formatScore(p.score), detail: `#${i + 1} · class ${p.index}`, prediction: p })),
+    { label: '', kind: vscode.QuickPickItemKind.Separator },
+    { label: OPEN_PANEL_LABEL, openPanel: true, alwaysShow: true },
+  ];
+  const openPanel = () => {
+    pick.hide();
+    void vscode.commands.executeCommand(Command.explainImage, uri);
+  };
+  pick.onDidTriggerButton(openPanel);
+  pick.onDidAccept(() => {
+    const item = pick.selectedItems[0];
+    if (item?.openPanel) return openPanel();
+    if (item?.prediction) {
+      void vscode.env.clipboard.writeText(item.prediction.label);
+      vscode.window.setStatusBarMessage(`BEiT Lens: copied "${item.prediction.label}"`, 3000);
+    }
+    pick.hide();
+  });
+  pick.onDidHide(() => pick.dispose());
+  pick.show();
+}

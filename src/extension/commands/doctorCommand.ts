@@ -1,0 +1,52 @@
+/**
+ * `beitLens.doctor`: one document with everything needed to debug a setup remotely — versions,
+ * trust, which settings were honoured or ignored, model state, worker health, and the worker's
+ * own report (providers tried, model files, cache locations).
+ */
+import * as vscode from 'vscode';
+import { Command } from '../commandIds';
+import { InferenceClient } from '../inference/inferenceClient';
+import { ModelController } from '../model/modelController';
+import { describe } from '../model/modelStatusBar';
+
+// Past this the worker is presumed stuck and is restarted.
+const DOCTOR_TIMEOUT_MS = 120_000;
+
+export function registerDoctorCommand(inference: InferenceClient, models: ModelController, extension: vscode.ExtensionContext['extension']): vscode.Disposable {
+  return vscode.commands.registerCommand(Command.doctor, async (): Promise<string> => {
+    const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'BEiT Lens: running the doctor' }, () => doctorReport(inference, models, extension));
+    const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: text });
+    await vscode.window.showTextDocument(document, { preview: false });
+    return text;
+  });
+}
+
+async function doctorReport(inference: InferenceClient, models: ModelController, extension: vscode.ExtensionContext['extension']): Promise<string> {
+  const settings = models.settings;
+  const state = inference.state;
+  const lines = [
+    '# BEiT Lens doctor',
+    '',
+    `- extension: ${extension.id} ${String((extension.packageJSON as { version?: unknown }).version ?? '')} (${extension.extensionKind === vscode.ExtensionKind.Workspace ? 'workspace' : 'ui'} host${vscode.env.remoteName ? `, remote: ${vscode.env.remoteName}` : ''})`,
+    `- editor: ${vscode.env.appName} ${vscode.version} (${vscode.env.appHost})`,
+    `- workspace trusted: ${vscode.workspace.isTrusted ? 'yes' : 'no (Restricted Mode: workspace beitLens.modelPath and beitLens.executionProvider are ignored)'}`,
+    `- beitLens.modelPath: ${settings.modelPath ? `${settings.modelPath.dir} (${settings.modelPath.scope})` : 'not set'}`,
+    `- beitLens.executionProvider: ${settings.provider}`,
+    ...settings.notes.map((n) => `- note: ${n}`),
+    `- model: ${describe(state).tooltip.replace(/\n+/g, ' ')}`,
+    `- downloads go to: ${models.cacheDir}`,
+    `- inference worker: ${inference.workerPid ? `pid ${inference.workerPid}` : 'not running'}; ${JSON.stringify(inference.stats)}; ${inference.queuedCount} queued`,
+    '',
+    '## Runtime (from the inference worker)',
+    '',
+  ];
+  const modelDir = state.kind === 'ready' ? state.model.modelDir : settings.modelPath?.dir;
+  try {
+    const report = await inference.call('doctor', { modelDir, cacheDir: models.cacheDir, provider: settings.provider }, { timeoutMs: DOCTOR_TIMEOUT_MS });
+    lines.push('```text', report.text, '```', '', `Overall: ${report.ok ? 'OK' : 'problems found (see above)'}`);
+  } catch (err) {
+    lines.push(`The inference worker could not produce its report: ${(err as Error).message}`);
+  }
+  lines.push('', `More detail: Output panel → "BEiT Lens" (command: ${Command.doctor}).`, '');
+  return lines.join('\n');
+}

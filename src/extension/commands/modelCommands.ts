@@ -1,0 +1,80 @@
+/** `beitLens.downloadModel` and `beitLens.selectModel`: the two ways to get a model. */
+import * as vscode from 'vscode';
+import { loadModelDirectory } from '../../core/modelDirectory';
+import { Command } from '../commandIds';
+import { InferenceService } from '../inference/inferenceClient';
+import { ModelController } from '../model/modelController';
+import { CONFIG_SECTION } from '../settings';
+import { ProgressEvent } from '../worker/workerProtocol';
+import { reportError } from './reportError';
+
+export function registerDownloadModelCommand(inference: InferenceService, models: ModelController, log: vscode.LogOutputChannel): vscode.Disposable {
+  let running: Promise<string | undefined> | undefined;
+  const download = async (): Promise<string | undefined> => {
+    try {
+      const { dir } = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'BEiT Lens: getting the BEiT model', cancellable: true },
+        (progress, token) => {
+          const controller = new AbortController();
+          const subscription = token.onCancellationRequested(() => controller.abort());
+          return inference
+            .call('ensureModel', { cacheDir: models.cacheDir }, { signal: controller.signal, onProgress: (event) => report(event, progress, log) })
+            .finally(() => subscription.dispose());
+        },
+      );
+      log.info(`model downloaded and converted into ${dir}`);
+      const state = await models.refresh(true);
+      if (state.kind === 'ready') void vscode.window.showInformationMessage(`BEiT Lens: the model is ready (${state.model.provider}).`);
+      return dir;
+    } catch (err) {
+      void reportError(err, 'downloading the model');
+      return undefined;
+    }
+  };
+  return vscode.commands.registerCommand(Command.downloadModel, () => {
+    // A second click while downloading joins the running download.
+    running ??= download().finally(() => (running = undefined));
+    return running;
+  });
+}
+
+function report(event: ProgressEvent, progress: vscode.Progress<{ message?: string }>, log: vscode.LogOutputChannel): void {
+  if (event.kind === 'log') {
+    log.info(event.message);
+    progress.report({ message: event.message });
+    return;
+  }
+  const { file, received, total } = event.progress;
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  progress.report({ message: `${file}: ${mb(received)}${total ? ` of ${mb(total)} MB (${Math.floor((100 * received) / total)}%)` : ' MB'}` });
+}
+
+export function registerSelectModelCommand(models: ModelController): vscode.Disposable {
+  return vscode.commands.registerCommand(Command.selectModel, async (arg?: unknown): Promise<string | undefined> => {
+    let folder = arg instanceof vscode.Uri ? arg : typeof arg === 'string' ? vscode.Uri.file(arg) : undefined;
+    if (!folder) {
+      const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model', title: 'BEiT Lens: choose a converted model folder (model.onnx, config.json, preprocessor_config.json)' });
+      folder = picked?.[0];
+    }
+    if (!folder) return undefined;
+    if (folder.scheme !== 'file') {
+      void vscode.window.showErrorMessage('BEiT Lens: the model folder must be on this machine’s disk.');
+      return undefined;
+    }
+    try {
+      const directory = await loadModelDirectory(folder.fsPath);
+      const config = vscode.workspace.getConfiguration(CONFIG_SECTION);
+      await config.update('modelPath', folder.fsPath, vscode.ConfigurationTarget.Global);
+      const inspected = config.inspect('modelPath');
+      if (vscode.workspace.isTrusted && (inspected?.workspaceValue !== undefined || inspected?.workspaceFolderValue !== undefined)) {
+        void vscode.window.showWarningMessage('BEiT Lens: this workspace sets its own beitLens.modelPath, which takes precedence over the folder you chose.');
+      }
+      const state = await models.refresh();
+      if (state.kind === 'failed') void reportError(new Error(state.message), `loading ${directory.modelId}`);
+      return folder.fsPath;
+    } catch (err) {
+      void reportError(err, `using ${folder.fsPath} as the model`);
+      return undefined;
+    }
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * BEiT Lens for VS Code. Activation only wires things up — the model loads in the background in a
+ * child process — so it takes milliseconds and never waits for the model.
+ */
+import * as vscode from 'vscode';
+import { registerClassifyFolderCommand } from './commands/classifyFolderCommand';
+import { registerClassifyImageCommand } from './commands/classifyImageCommand';
+import { registerDoctorCommand } from './commands/doctorCommand';
+import { registerExplainImageCommand } from './commands/explainImageCommand';
+import { registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
+import { EXPLANATION_VIEW_TYPE } from './commandIds';
+import { FileHasher } from './hover/fileHasher';
+import { HoverPreviews } from './hover/hoverPreviews';
+import { IMAGE_HOVER_SELECTOR, ImageHoverProvider } from './hover/imageHoverProvider';
+import { InferenceClient, ModelState } from './inference/inferenceClient';
+import { ModelController } from './model/modelController';
+import { ModelStatusBar } from './model/modelStatusBar';
+import { ExplanationPanels } from './panel/explanationPanel';
+
+/** What activate() returns: used by the integration tests (and available to other extensions). */
+export interface BeitLensApi {
+  readonly inference: InferenceClient;
+  readonly explanationPanels: ExplanationPanels;
+  readonly hoverPreviews: HoverPreviews;
+  /** The model state once loading has finished. */
+  modelSettled(): Promise<ModelState>;
+}
+
+let inferenceClient: InferenceClient | undefined;
+
+export function activate(context: vscode.ExtensionContext): BeitLensApi {
+  const register = <T extends vscode.Disposable>(disposable: T): T => {
+    context.subscriptions.push(disposable);
+    return disposable;
+  };
+
+  const log = register(vscode.window.createOutputChannel('BEiT Lens', { log: true }));
+  const inference = register(new InferenceClient({ workerScript: context.asAbsolutePath('dist/inferenceWorker.js'), log }));
+  inferenceClient = inference;
+  const models = register(new ModelController(inference, log, vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath));
+  const panels = register(new ExplanationPanels({ extensionUri: context.extensionUri, inference, log, memento: context.workspaceState }));
+  const hoverPreviews = new HoverPreviews(inference);
+  register({ dispose: () => hoverPreviews.cancelAll() });
+
+  register(new ModelStatusBar(inference));
+  register(vscode.window.registerWebviewPanelSerializer(EXPLANATION_VIEW_TYPE, panels));
+  register(vscode.languages.registerHoverProvider(IMAGE_HOVER_SELECTOR, new ImageHoverProvider(inference, hoverPreviews, new FileHasher())));
+  register(registerClassifyImageCommand(inference));
+  register(registerExplainImageCommand(panels));
+  register(registerClassifyFolderCommand(inference));
+  register(registerDownloadModelCommand(inference, models, log));
+  register(registerSelectModelCommand(models));
+  register(registerDoctorCommand(inference, models, context.extension));
+
+  models.start();
+  return { inference, explanationPanels: panels, hoverPreviews, modelSettled: () => inference.whenSettled() };
+}
+
+/** Ends the worker process (and with it any native memory) before the extension host goes. */
+export async function deactivate(): Promise<void> {
+  await inferenceClient?.dispose();
+  inferenceClient = undefined;
+}

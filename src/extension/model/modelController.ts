@@ -1,0 +1,97 @@
+/**
+ * Decides which model the worker loads: `beitLens.modelPath` (user value only while the workspace
+ * is untrusted), else the converted official model in the extension's storage or the CLI's cache,
+ * else nothing — and then offers to download it. Re-decides when the settings or trust change.
+ */
+import * as os from 'node:os';
+import * as vscode from 'vscode';
+import { Command } from '../commandIds';
+import { InferenceClient, ModelState } from '../inference/inferenceClient';
+import { CONFIG_SECTION, ModelSettings, readModelSettings } from '../settings';
+import { LoadModelArgs } from '../worker/workerProtocol';
+
+export class ModelController implements vscode.Disposable {
+  private readonly subscriptions: vscode.Disposable[] = [];
+  private lastArgs?: string;
+  private offeredDownload = false;
+  private current?: ModelSettings;
+
+  constructor(
+    private readonly inference: InferenceClient,
+    private readonly log: vscode.LogOutputChannel,
+    /** Where `beitLens.downloadModel` puts converted models (the extension's global storage). */
+    readonly cacheDir: string,
+  ) {
+    this.subscriptions.push(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration(`${CONFIG_SECTION}.modelPath`) || e.affectsConfiguration(`${CONFIG_SECTION}.executionProvider`)) void this.refresh();
+      }),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => void this.refresh()),
+    );
+  }
+
+  /** The settings as last applied, including why any were ignored (for the doctor report). */
+  get settings(): ModelSettings {
+    return this.current ?? this.readSettings();
+  }
+
+  /** Starts loading in the background; activation never waits for the model. */
+  start(): void {
+    void this.refresh();
+  }
+
+  /** Applies the current settings; reloads only when they changed, unless `force`. */
+  async refresh(force = false): Promise<ModelState> {
+    const settings = this.readSettings();
+    this.current = settings;
+    for (const note of settings.notes) this.log.warn(note);
+    const args: LoadModelArgs = {
+      source: settings.modelPath ? { kind: 'folder', dir: settings.modelPath.dir } : { kind: 'cache', cacheDirs: [this.cacheDir], includeCliCache: true },
+      provider: settings.provider,
+      preprocess: { fast: false, applyExifOrientation: true },
+    };
+    const key = JSON.stringify(args);
+    if (!force && key === this.lastArgs) return this.inference.whenSettled();
+    this.lastArgs = key;
+    this.log.info(settings.modelPath ? `loading the model from beitLens.modelPath (${settings.modelPath.scope}): ${settings.modelPath.dir}` : 'looking for a downloaded model');
+    const state = await this.inference.setModel(args);
+    if (key !== this.lastArgs) return state;
+    if (state.kind === 'noModel' && !settings.modelPath) this.offerDownload();
+    if (state.kind === 'failed' && settings.modelPath) void this.reportBadModelPath(state.message);
+    return state;
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+  }
+
+  private readSettings(): ModelSettings {
+    const config = vscode.workspace.getConfiguration(CONFIG_SECTION);
+    return readModelSettings((key) => config.inspect(key), {
+      trusted: vscode.workspace.isTrusted,
+      homeDir: os.homedir(),
+      workspaceFolders: (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath),
+    });
+  }
+
+  private offerDownload(): void {
+    if (this.offeredDownload) return;
+    this.offeredDownload = true;
+    const download = 'Download (~350 MB)';
+    const select = 'Select Model Folder…';
+    void vscode.window
+      .showInformationMessage('BEiT Lens needs the BEiT model (microsoft/beit-base-patch16-224-pt22k-ft22k). Download it from Hugging Face and convert it locally?', download, select)
+      .then((choice) => {
+        if (choice === download) void vscode.commands.executeCommand(Command.downloadModel);
+        if (choice === select) void vscode.commands.executeCommand(Command.selectModel);
+      });
+  }
+
+  private async reportBadModelPath(message: string): Promise<void> {
+    const select = 'Select Model Folder…';
+    const doctor = 'Run Doctor';
+    const choice = await vscode.window.showErrorMessage(`BEiT Lens could not load the model in beitLens.modelPath: ${message}`, select, doctor);
+    if (choice === select) void vscode.commands.executeCommand(Command.selectModel);
+    if (choice === doctor) void vscode.commands.executeCommand(Command.doctor);
+  }
+}

@@ -1,0 +1,55 @@
+/** The status bar item: what the model is doing, and where to click (the doctor) when it is not fine. */
+import * as vscode from 'vscode';
+import { Command } from '../commandIds';
+import { escapeMarkdown as md, providerName } from '../hover/hoverMarkdown';
+import { InferenceService, ModelState } from '../inference/inferenceClient';
+
+export class ModelStatusBar implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('beitLens.model', vscode.StatusBarAlignment.Right, 100);
+  private readonly subscriptions: { dispose(): void }[] = [];
+
+  constructor(inference: InferenceService) {
+    this.item.name = 'BEiT Lens Model';
+    this.item.command = Command.doctor;
+    this.subscriptions.push(
+      inference.onDidChangeState((state) => this.show(state)),
+      inference.onDidWorkerExit((exit) => {
+        if (exit.willRestart) vscode.window.setStatusBarMessage('$(warning) BEiT Lens: the inference worker stopped and was restarted', 5000);
+        else void vscode.window.showErrorMessage('BEiT Lens: the inference worker keeps crashing and was not restarted. Run "BEiT Lens: Doctor" for details.');
+      }),
+    );
+    this.show(inference.state);
+    this.item.show();
+  }
+
+  private show(state: ModelState): void {
+    const { text, tooltip, error } = describe(state);
+    this.item.text = text;
+    this.item.tooltip = new vscode.MarkdownString(`${tooltip}\n\nClick for the BEiT Lens doctor report.`);
+    this.item.backgroundColor = error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+    this.item.dispose();
+  }
+}
+
+export function describe(state: ModelState): { text: string; tooltip: string; error: boolean } {
+  switch (state.kind) {
+    case 'starting':
+      return { text: '$(loading~spin) BEiT', tooltip: 'BEiT Lens is starting', error: false };
+    case 'loading':
+      return { text: '$(loading~spin) BEiT: loading', tooltip: state.afterCrash ? 'Reloading the model after the inference worker stopped' : 'Loading the model', error: false };
+    case 'ready':
+      return {
+        text: `$(eye) BEiT: ${providerName(state.model.provider)}`,
+        tooltip: `**${md(state.model.modelId)}** ready on ${providerName(state.model.provider)}\n\n${md(state.model.modelDir)}`,
+        error: false,
+      };
+    case 'noModel':
+      return { text: '$(cloud-download) BEiT: no model', tooltip: `No model: ${md(state.message)}. Run "BEiT Lens: Download Model" or "BEiT Lens: Select Model Folder".`, error: false };
+    case 'failed':
+      return { text: '$(error) BEiT: failed', tooltip: `The model could not be loaded: ${md(state.message)}`, error: true };
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The explanation panel's HTML: no inline script or style, nothing remote, and a CSP that only
+ * lets our own bundle run (by nonce) and only shows images from the panel's resource roots or
+ * data URIs the extension made. Pure, so the policy is unit-tested as a string.
+ */
+import { randomBytes } from 'node:crypto';
+
+export function makeNonce(): string {
+  return randomBytes(18).toString('base64').replace(/[+/=]/g, '');
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+export function contentSecurityPolicy(cspSource: string, nonce: string): string {
+  return [`default-src 'none'`, `img-src ${cspSource} data:`, `script-src 'nonce-${nonce}'`, `style-src ${cspSource} 'nonce-${nonce}'`].join('; ') + ';';
+}
+
+export interface ExplanationHtmlOptions {
+  cspSource: string;
+  nonce: string;
+  scriptUri: string;
+  styleUri: string;
+  title: string;
+  /** Read by the webview and kept in its state, so the serializer can reopen the same image. */
+  imagePath: string;
+}
+
+export function explanationHtml(o: ExplanationHtmlOptions): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(contentSecurityPolicy(o.cspSource, o.nonce))}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" nonce="${o.nonce}" href="${escapeHtml(o.styleUri)}">
+<title>${escapeHtml(o.title)}</title>
+</head>
+<body data-image-path="${escapeHtml(o.imagePath)}">
+<script nonce="${o.nonce}" src="${escapeHtml(o.scriptUri)}"></script>
+</body>
+</html>`;
+}

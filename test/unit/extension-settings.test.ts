@@ -1,0 +1,80 @@
+/**
+ * Workspace trust and settings: in Restricted Mode the workspace cannot choose the model folder or
+ * the execution provider, and no setting value can name a library for onnxruntime to load.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { Inspect, PROVIDER_PREFERENCES, readModelSettings, readViewSettings, RESTRICTED_SETTINGS, SettingInspection } from '../../src/extension/settings';
+
+const home = '/home/me';
+const folders = ['/work/project'];
+
+function inspectFrom(values: Record<string, SettingInspection>): Inspect {
+  return (key) => values[key];
+}
+
+describe('readModelSettings', () => {
+  it('uses the workspace value when the workspace is trusted', () => {
+    const s = readModelSettings(inspectFrom({ modelPath: { defaultValue: '', globalValue: '/models/user', workspaceValue: '/models/ws' }, executionProvider: { defaultValue: 'auto', workspaceValue: 'cpu' } }), { trusted: true, homeDir: home, workspaceFolders: folders });
+    assert.deepEqual(s.modelPath, { dir: '/models/ws', scope: 'workspace' });
+    assert.equal(s.provider, 'cpu');
+    assert.deepEqual(s.notes, []);
+  });
+
+  it('ignores workspace and folder values in Restricted Mode and says so', () => {
+    const s = readModelSettings(
+      inspectFrom({
+        modelPath: { defaultValue: '', globalValue: '/models/user', workspaceValue: '/evil/model', workspaceFolderValue: '/evil/folder-model' },
+        executionProvider: { defaultValue: 'auto', workspaceFolderValue: 'cuda' },
+      }),
+      { trusted: false, homeDir: home, workspaceFolders: folders },
+    );
+    assert.deepEqual(s.modelPath, { dir: '/models/user', scope: 'user' });
+    assert.equal(s.provider, 'auto');
+    assert.equal(s.notes.length, 2);
+    assert.match(s.notes[0], /modelPath from the workspaceFolder settings is ignored until the workspace is trusted/);
+    assert.match(s.notes[1], /executionProvider from the workspaceFolder settings is ignored/);
+  });
+
+  it('falls back to the download cache when only an untrusted workspace names a model', () => {
+    const s = readModelSettings(inspectFrom({ modelPath: { defaultValue: '', workspaceValue: '/evil/model' } }), { trusted: false, homeDir: home, workspaceFolders: folders });
+    assert.equal(s.modelPath, undefined);
+  });
+
+  it('expands ~, resolves relative workspace paths, and rejects relative user paths', () => {
+    assert.deepEqual(readModelSettings(inspectFrom({ modelPath: { globalValue: '~/models/beit' } }), { trusted: true, homeDir: home, workspaceFolders: folders }).modelPath, { dir: '/home/me/models/beit', scope: 'user' });
+    assert.deepEqual(readModelSettings(inspectFrom({ modelPath: { workspaceValue: 'models/beit' } }), { trusted: true, homeDir: home, workspaceFolders: folders }).modelPath, { dir: '/work/project/models/beit', scope: 'workspace' });
+    const relativeUser = readModelSettings(inspectFrom({ modelPath: { globalValue: 'models/beit' } }), { trusted: true, homeDir: home, workspaceFolders: folders });
+    assert.equal(relativeUser.modelPath, undefined);
+    assert.match(relativeUser.notes[0], /not an absolute path/);
+  });
+
+  it('accepts only the provider names, never a library path', () => {
+    for (const evil of ['/tmp/libevil.so', 'C:\\evil.dll', 'cuda;rm -rf /', '../libonnxruntime_providers_cuda.so', { name: 'cuda', path: '/tmp/x.so' }, 42]) {
+      const s = readModelSettings(inspectFrom({ executionProvider: { globalValue: evil } }), { trusted: true, homeDir: home, workspaceFolders: folders });
+      assert.equal(s.provider, 'auto', JSON.stringify(evil));
+      assert.match(s.notes[0], /is not one of auto, cuda, dml, coreml, webgpu, cpu/);
+    }
+    for (const name of PROVIDER_PREFERENCES) assert.equal(readModelSettings(inspectFrom({ executionProvider: { globalValue: name } }), { trusted: true, homeDir: home, workspaceFolders: folders }).provider, name);
+  });
+
+  it('matches what package.json declares', () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8'));
+    assert.deepEqual(pkg.capabilities.untrustedWorkspaces.restrictedConfigurations, RESTRICTED_SETTINGS.map((k) => `beitLens.${k}`));
+    assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
+    assert.deepEqual(pkg.contributes.configuration.properties['beitLens.executionProvider'].enum, [...PROVIDER_PREFERENCES]);
+    for (const key of ['modelPath', 'executionProvider', 'topK', 'hover.enabled', 'hover.maxFileSizeMB', 'rollout.headFusion', 'rollout.discardRatio']) {
+      assert.ok(pkg.contributes.configuration.properties[`beitLens.${key}`], key);
+    }
+  });
+});
+
+describe('readViewSettings', () => {
+  it('uses defaults and clamps out-of-range values', () => {
+    assert.deepEqual(readViewSettings(() => undefined), { topK: 5, hoverEnabled: true, hoverMaxBytes: 20 * 1024 * 1024, headFusion: 'mean', discardRatio: 0.9 });
+    const odd: Record<string, unknown> = { topK: 1000, 'hover.enabled': false, 'hover.maxFileSizeMB': -3, 'rollout.headFusion': 'median', 'rollout.discardRatio': 1 };
+    assert.deepEqual(readViewSettings((k) => odd[k]), { topK: 100, hoverEnabled: false, hoverMaxBytes: 0, headFusion: 'mean', discardRatio: 0.99 });
+  });
+});
