@@ -2,6 +2,7 @@ import type { ExplanationDto, ExtensionToWebviewMessage, HeadFusion, OverlayKind
 import { exportComposite, exportFileName } from './exportPng';
 import { cellOf, patchAt, surfaceSize } from './geometry';
 import { asExtensionMessage } from './messages';
+import { hidePatchTooltip, showPatchTooltip } from './patchTooltip';
 import { minMaxNormalize, OverlayPainter, type OverlayLayer, type Rgb } from './render';
 import type { PersistedState } from './state';
 import type { VsCodeApi } from './vscodeApi';
@@ -368,39 +369,18 @@ export class ExplanationPanel {
   }
 
   private showPatchInfo(patch: number | undefined, anchor?: { x: number; y: number }): void {
-    const { tooltip, cursor, stage } = this.view;
     const c = this.current;
     if (!c || patch === undefined) {
-      tooltip.hidden = true;
-      cursor.hidden = true;
+      hidePatchTooltip(this.view);
       return;
     }
     const grid = c.explanation.grid;
-    const { row, col } = cellOf(patch, grid);
+    const cell = cellOf(patch, grid);
     const cls = c.explanation.patchArgmax[patch];
-    const lines = [`Patch ${patch} (row ${row}, col ${col})`, `${c.labels.get(cls) ?? `class ${cls}`}: ${percent(c.explanation.patchScore[patch])}`];
+    const lines = [`Patch ${patch} (row ${cell.row}, col ${cell.col})`, `${c.labels.get(cls) ?? `class ${cls}`}: ${percent(c.explanation.patchScore[patch])}`];
     const value = this.overlayValueAt(patch);
     if (value) lines.push(value);
-    tooltip.replaceChildren(...lines.map((line) => el('div', {}, [line])));
-    tooltip.hidden = false;
-
-    // Percentages keep the cursor on its patch however the stage is scaled.
-    cursor.style.left = `${(col / grid) * 100}%`;
-    cursor.style.top = `${(row / grid) * 100}%`;
-    cursor.style.width = cursor.style.height = `${100 / grid}%`;
-    cursor.hidden = false;
-
-    const box = stage.getBoundingClientRect();
-    const x = anchor ? anchor.x - box.left : ((col + 1) / grid) * box.width;
-    const y = anchor ? anchor.y - box.top : ((row + 1) / grid) * box.height;
-    // Near the right or bottom edge, anchor the tooltip by its other side so it opens towards the
-    // middle; anchoring (rather than a transform) also gives it the full width to lay out in.
-    const flipX = x > box.width * 0.6;
-    const flipY = y > box.height * 0.7;
-    tooltip.style.left = flipX ? '' : `${x}px`;
-    tooltip.style.right = flipX ? `${box.width - x}px` : '';
-    tooltip.style.top = flipY ? '' : `${y}px`;
-    tooltip.style.bottom = flipY ? `${box.height - y}px` : '';
+    showPatchTooltip(this.view, cell, grid, lines, anchor);
   }
 
   private overlayValueAt(patch: number): string | undefined {

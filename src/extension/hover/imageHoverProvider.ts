@@ -43,7 +43,7 @@ export class ImageHoverProvider implements vscode.HoverProvider {
     if (found.kind === 'missing' || token.isCancellationRequested) return undefined;
     const name = path.basename(found.file);
     if (found.kind === 'tooLarge') {
-      return hover(messageMarkdown(name, `${(found.size / 2 ** 20).toFixed(1)} MB is over the beitLens.hover.maxFileSizeMB limit (${(settings.hoverMaxBytes / 2 ** 20).toFixed(0)} MB).`, [classifyLink(found.file)]), range);
+      return hover(messageMarkdown(name, `${formatSize(found.size)} is over the hover limit of ${formatSize(settings.hoverMaxBytes)} (beitLens.hover.maxFileSizeMB).`, [classifyLink(found.file)]), range);
     }
 
     const state = this.inference.state;
@@ -70,6 +70,10 @@ export class ImageHoverProvider implements vscode.HoverProvider {
         return undefined;
     }
   }
+}
+
+function formatSize(bytes: number): string {
+  return bytes < 2 ** 20 ? `${Math.ceil(bytes / 1024)} KB` : `${(bytes / 2 ** 20).toFixed(1)} MB`;
 }
 
 function explainLink(file: string): string {

@@ -1,0 +1,27 @@
+/**
+ * What one preprocessing worker does with one file's bytes, kept apart from preprocessWorker.ts so the pool's
+ * in-process mode (workers: 0) runs exactly the same code without starting a worker.
+ */
+import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
+import { preprocessImage, type PreprocessOptions } from '../preprocess';
+import type { PreprocessorConfig } from '../preprocessorConfig';
+
+export interface PreprocessSetup {
+  preprocessor: PreprocessorConfig;
+  options: PreprocessOptions;
+}
+
+export type PreprocessOutcome = { ok: true; pixelValues: Float32Array } | { ok: false; code: ErrorCode; error: string };
+
+/** Never throws: a bad image is an outcome, so one file cannot take its batch down with it. */
+export async function preprocessBytes(bytes: Uint8Array, setup: PreprocessSetup): Promise<PreprocessOutcome> {
+  try {
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const { pixelValues } = await preprocessImage(buffer, setup.preprocessor, setup.options);
+    return { ok: true, pixelValues };
+  } catch (err) {
+    // Bytes carry no file name, so the message is the bare reason; the scanner pairs it with the path.
+    if (err instanceof BeitLensError) return { ok: false, code: err.code, error: err.message };
+    return { ok: false, code: 'IMAGE_DECODE', error: `cannot preprocess image: ${errorMessage(err)}` };
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Decoding and preprocessing on worker threads, so the model (whose onnxruntime calls run off the main
+ * thread) never waits for images and the main thread stays free to read, hash and batch.
+ *
+ * The pool itself queues without limit; the scanner bounds how many files are in flight, which is where
+ * backpressure belongs (it knows the batch size). Each worker gets up to `jobsPerWorker` jobs at a time so it
+ * starts the next image while the last result travels back.
+ *
+ * Worker script: dist/scanWorker.js next to the bundle, or preprocessWorker.ts next to this file when running
+ * from source under tsx (workers inherit the `--import tsx` of the parent's execArgv). Both are overridable.
+ */
+import { availableParallelism } from 'node:os';
+import * as path from 'node:path';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { BeitLensError, errorMessage } from '../errors';
+import { preprocessBytes, type PreprocessOutcome, type PreprocessSetup } from './preprocessJob';
+import type { WorkerJob, WorkerReply } from './preprocessWorker';
+
+export type { PreprocessOutcome } from './preprocessJob';
+
+/** The file webpack must emit next to the bundle: entry `scanWorker: './src/core/scan/preprocessWorker.ts'`. */
+export const BUNDLED_WORKER_FILE = 'scanWorker.js';
+
+export function defaultWorkerScript(): string {
+  return __filename.endsWith('.ts') ? path.join(__dirname, 'preprocessWorker.ts') : path.join(__dirname, BUNDLED_WORKER_FILE);
+}
+
+/** Half the cores, at most 8: onnxruntime already uses one thread per physical core for inference. */
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
+}
+
+/** What the pool needs of a worker; tests pass fakes. */
+export interface WorkerLike {
+  postMessage(message: WorkerJob, transfer: ArrayBuffer[]): void;
+  on(event: 'message', listener: (reply: WorkerReply) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'exit', listener: (code: number) => void): unknown;
+  terminate(): Promise<number>;
+}
+
+export interface PreprocessPoolOptions extends PreprocessSetup {
+  /** Worker threads; 0 preprocesses on the calling thread (no parallelism, same results). */
+  workers?: number;
+  workerScript?: string;
+  execArgv?: string[];
+  jobsPerWorker?: number;
+  createWorker?: (script: string, options: WorkerOptions) => WorkerLike;
+}
+
+interface Job {
+  id: number;
+  bytes: Uint8Array;
+  resolve(outcome: PreprocessOutcome): void;
+}
+
+interface Slot {
+  worker: WorkerLike;
+  ready: boolean;
+  running: Map<number, Job>;
+  dead: boolean;
+}
+
+/** A worker that dies before saying it is ready cannot run any job: the setup is broken, not an image. */
+export class PoolStartError extends BeitLensError {}
+
+export class PreprocessPool {
+  private readonly queue: Job[] = [];
+  private readonly slots: Slot[] = [];
+  private readonly size: number;
+  private readonly jobsPerWorker: number;
+  private nextId = 1;
+  private closed = false;
+  private crashes = 0;
+  private startError?: PoolStartError;
+
+  constructor(private readonly options: PreprocessPoolOptions) {
+    this.size = Math.max(0, options.workers ?? defaultWorkerCount());
+    this.jobsPerWorker = Math.max(1, options.jobsPerWorker ?? 2);
+  }
+
+  /** Jobs queued or running. */
+  get pending(): number {
+    return this.queue.length + this.slots.reduce((n, s) => n + s.running.size, 0);
+  }
+
+  get workerCount(): number {
+    return this.size;
+  }
+
+  /**
+   * Preprocesses one encoded image. The bytes' buffer is transferred to a worker (unusable afterwards) when it
+   * is not a slice of a shared pool buffer. Resolves with an error outcome for a bad image; rejects only when
+   * the workers cannot start at all, or after {@link close}.
+   */
+  run(bytes: Uint8Array): Promise<PreprocessOutcome> {
+    if (this.startError) return Promise.reject(this.startError);
+    if (this.closed) return Promise.reject(new BeitLensError('CANCELLED', 'preprocessing pool closed'));
+    if (this.size === 0) return preprocessBytes(bytes, this.options);
+    return new Promise((resolve, reject) => {
+      const job: Job = {
+        id: this.nextId++,
+        bytes,
+        resolve: (outcome) => (this.startError ? reject(this.startError) : resolve(outcome)),
+      };
+      this.queue.push(job);
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0 && !this.closed) {
+      let best: Slot | undefined;
+      for (const slot of this.slots) {
+        if (!slot.dead && slot.running.size < this.jobsPerWorker && (!best || slot.running.size < best.running.size)) best = slot;
+      }
+      if (!best || (best.running.size > 0 && this.slots.length < this.size)) best = this.spawn() ?? best;
+      if (!best || best.running.size >= this.jobsPerWorker) return;
+      const job = this.queue.shift()!;
+      best.running.set(job.id, job);
+      const transferable = job.bytes.byteOffset === 0 && job.bytes.byteLength === job.bytes.buffer.byteLength;
+      best.worker.postMessage({ id: job.id, bytes: job.bytes }, transferable ? [job.bytes.buffer as ArrayBuffer] : []);
+    }
+  }
+
+  private spawn(): Slot | undefined {
+    const live = this.slots.filter((s) => !s.dead);
+    if (live.length >= this.size) return undefined;
+    const script = this.options.workerScript ?? defaultWorkerScript();
+    const setup: PreprocessSetup = { preprocessor: this.options.preprocessor, options: this.options.options };
+    const workerOptions: WorkerOptions = { workerData: setup, execArgv: this.options.execArgv ?? process.execArgv };
+    const create = this.options.createWorker ?? ((s: string, o: WorkerOptions) => new Worker(s, o));
+    const slot: Slot = { worker: create(script, workerOptions), ready: false, running: new Map(), dead: false };
+    slot.worker.on('message', (reply) => {
+      if (reply.type === 'ready') {
+        slot.ready = true;
+        return;
+      }
+      const job = slot.running.get(reply.id);
+      if (!job) return;
+      slot.running.delete(reply.id);
+      this.crashes = 0;
+      job.resolve(reply.outcome);
+      this.dispatch();
+    });
+    const fail = (reason: string) => {
+      if (slot.dead) return;
+      slot.dead = true;
+      const index = this.slots.indexOf(slot);
+      if (index >= 0) this.slots.splice(index, 1);
+      if (this.closed) return;
+      if (!slot.ready) {
+        this.startError ??= new PoolStartError('INTERNAL', `preprocessing worker ${script} failed to start: ${reason}`);
+        this.failAll();
+        return;
+      }
+      // A worker that dies mid-job (native crash in a decoder, out of memory) fails only the jobs it held;
+      // a fresh worker takes the queue. Repeated deaths without any success mean something systematic.
+      this.crashes++;
+      for (const job of slot.running.values()) job.resolve({ ok: false, code: 'INTERNAL', error: `preprocessing worker stopped: ${reason}` });
+      slot.running.clear();
+      if (this.crashes > 5) {
+        this.startError ??= new PoolStartError('INTERNAL', `preprocessing workers keep failing: ${reason}`);
+        this.failAll();
+        return;
+      }
+      this.dispatch();
+    };
+    slot.worker.on('error', (err) => fail(errorMessage(err)));
+    slot.worker.on('exit', (code) => fail(`exited with code ${code}`));
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private failAll(): void {
+    const error = { ok: false as const, code: 'INTERNAL' as const, error: this.startError?.message ?? 'preprocessing failed' };
+    for (const job of this.queue.splice(0)) job.resolve(error);
+    for (const slot of this.slots) {
+      for (const job of slot.running.values()) job.resolve(error);
+      slot.running.clear();
+    }
+  }
+
+  /** Stops the workers; jobs not yet finished resolve as cancelled. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const cancelled: PreprocessOutcome = { ok: false, code: 'CANCELLED', error: 'cancelled' };
+    for (const job of this.queue.splice(0)) job.resolve(cancelled);
+    const slots = this.slots.splice(0);
+    for (const slot of slots) {
+      for (const job of slot.running.values()) job.resolve(cancelled);
+      slot.running.clear();
+    }
+    await Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)));
+  }
+}

@@ -1,0 +1,510 @@
+/**
+ * The dataset scanning engine shared by `beit-lens scan` and the editor's dataset view.
+ *
+ * Pipeline, every stage bounded and running concurrently:
+ *
+ *   walk (stream) -> cache by path+stat -> read + sha256 -> cache by content -> worker pool -> batch -> model
+ *
+ * - An unchanged file whose answer is cached is never opened; a moved or copied one is read and hashed only.
+ * - At most `batchSize * (prefetchBatches + 1)` files are between "read" and "answered", and the raw bytes held
+ *   for them are capped by `maxBytesInFlight`, so memory does not grow with the folder.
+ * - Each answer is appended to the cache before it is reported, so a report is never lost to a crash, and the
+ *   next scan of the same folder picks up where a cancelled or killed one stopped.
+ * - A file that cannot be read or decoded becomes an error row (file + reason); nothing stops the scan except
+ *   cancellation, a model that fails on every image, or a worker script that cannot start.
+ *
+ * Results are reported in completion order (cache hits first); `seq` gives the walk order.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
+import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
+import { topKPredictions, type Prediction } from '../predictions';
+import type { PreprocessOptions } from '../preprocess';
+import { modelInputSize, type PreprocessorConfig } from '../preprocessorConfig';
+import { fsPath } from './fileNames';
+import { Changes, Gate, RateMeter } from './flow';
+import { PoolStartError, PreprocessPool, type PreprocessPoolOptions } from './preprocessPool';
+import type { CachedPrediction, ResultStore } from './resultStore';
+import { countImages, walkImages, type FileSignature, type WalkEntry, type WalkWarning } from './walk';
+
+/** What the scanner needs of a model; `BeitModel` is one, tests pass counting or fake ones. */
+export interface ScanModel {
+  readonly modelId: string;
+  readonly labels: readonly string[];
+  readonly directory: {
+    readonly preprocessor: PreprocessorConfig;
+    readonly manifest?: { readonly source: { readonly revision?: string; readonly commit?: string } };
+  };
+  logits(pixelValues: Float32Array, n: number): Promise<Float32Array>;
+}
+
+export interface ScanResult {
+  /** The file, as the root argument was written joined with the path below it (see fileNames.ts for bytes). */
+  image: string;
+  /** Parent folder below the root, '/'-separated; '' for files directly in the root. */
+  folder: string;
+  /** ImageFolder class: the immediate parent folder's name; null for files directly in the root. */
+  folderLabel: string | null;
+  top?: Prediction[];
+  error?: string;
+  errorCode?: ErrorCode;
+  /** Not exported: whether the answer came from the cache or the model (errors: where it was found). */
+  source: 'model' | 'cache' | 'file';
+  /** Not exported: position in walk order, 0-based. */
+  seq: number;
+}
+
+export interface ScanProgress {
+  /** Files the walk has found so far. */
+  found: number;
+  /** Files in total, once the counting pass (or the walk) has finished. */
+  total?: number;
+  done: number;
+  classified: number;
+  cached: number;
+  errors: number;
+  /** Files answered per second over the last few seconds. */
+  imagesPerSecond: number;
+  etaSeconds?: number;
+  elapsedMs: number;
+  finished: boolean;
+}
+
+export interface ScanSummary {
+  found: number;
+  done: number;
+  classified: number;
+  cached: number;
+  errors: number;
+  cancelled: boolean;
+  elapsedMs: number;
+  modelBatches: number;
+  /** Time inside model.logits: close to elapsedMs when the model never waited for images. */
+  modelMs: number;
+  imagesPerSecond: number;
+}
+
+export interface ScanOptions {
+  /** Folders, files or globs. */
+  roots: readonly string[];
+  model: ScanModel;
+  /** The persistent cache; without one every file is read and classified. */
+  store?: ResultStore;
+  topK?: number;
+  batchSize?: number;
+  exclude?: readonly string[];
+  gitignore?: boolean;
+  extensions?: readonly string[];
+  /** How images are preprocessed (should match how the model was loaded); part of the cache key. */
+  preprocess?: PreprocessOptions;
+  /** Model revision for the cache key; default: the converted folder's recorded source commit or revision. */
+  revision?: string;
+  /** Worker settings, or a pool shared across scans (then the caller closes it). */
+  pool?: PreprocessPool | Pick<PreprocessPoolOptions, 'workers' | 'workerScript' | 'execArgv' | 'createWorker' | 'jobsPerWorker'>;
+  signal?: AbortSignal;
+  onProgress?: (progress: ScanProgress) => void;
+  /** Awaited: a slow consumer (a file writer) slows the scan instead of piling results up in memory. */
+  onResult?: (result: ScanResult) => void | Promise<void>;
+  onWarning?: (warning: WalkWarning) => void;
+  progressIntervalMs?: number;
+  /** Batches prepared ahead of the one the model is running (default 2). */
+  prefetchBatches?: number;
+  /** Raw file bytes held at once, summed (default 256 MiB); a larger single file still goes through alone. */
+  maxBytesInFlight?: number;
+  /** Concurrent file reads (default 4). */
+  readConcurrency?: number;
+  /** Files larger than this become error rows without being read (default 512 MiB). */
+  maxFileBytes?: number;
+  /** Run a counting walk beside the scan so progress has a total and an ETA (default true). */
+  countFirst?: boolean;
+  now?: () => number;
+}
+
+/** Errors the same bytes would always produce again: worth caching by content hash. */
+const CONTENT_ERRORS: ReadonlySet<ErrorCode> = new Set(['IMAGE_DECODE', 'IMAGE_UNSUPPORTED', 'IMAGE_TOO_LARGE']);
+const DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024;
+
+/**
+ * What a cached answer depends on besides the image bytes: the model (weights and graph), its revision, and
+ * the preprocessing variant. `topK` is not part of it: a cached answer with at least K labels serves any K.
+ */
+export function scanModelKey(model: ScanModel, preprocess: PreprocessOptions = {}, revision?: string): string {
+  const source = model.directory.manifest?.source;
+  const rev = revision ?? source?.commit ?? source?.revision;
+  const variant = [preprocess.fast ? 'fast' : 'exact', preprocess.applyExifOrientation === false ? 'noexif' : 'exif'];
+  if (preprocess.maxPixels !== undefined) variant.push(`maxpx${preprocess.maxPixels}`);
+  return `${model.modelId}${rev ? `@${rev}` : ''}#${variant.join(',')}`;
+}
+
+interface PreparedItem {
+  entry: WalkEntry;
+  seq: number;
+  hash: string;
+  pixelValues?: Float32Array;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function describeNonRegular(stats: Stats): string {
+  if (stats.isFIFO()) return 'is a named pipe (FIFO), not an image file';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'is a device, not an image file';
+  if (stats.isSocket()) return 'is a socket, not an image file';
+  if (stats.isDirectory()) return 'is a folder, not an image file';
+  return 'is not a regular file';
+}
+
+function fileSystemError(err: unknown): BeitLensError {
+  if (err instanceof BeitLensError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new BeitLensError('FILE_NOT_FOUND', 'file not found (deleted or moved during the scan, or a broken symbolic link)');
+    case 'EACCES':
+    case 'EPERM':
+      return new BeitLensError('FILE_UNREADABLE', 'permission denied');
+    case 'ELOOP':
+      return new BeitLensError('FILE_UNREADABLE', 'too many levels of symbolic links');
+    case 'ENXIO':
+      return new BeitLensError('FILE_UNREADABLE', 'is a socket or device without a reader, not an image file');
+    default:
+      return new BeitLensError('FILE_UNREADABLE', `cannot read file (${code ?? errorMessage(err)})`);
+  }
+}
+
+/**
+ * Reads a whole file into a buffer of its own (so it can be moved to a worker, not copied). Opened
+ * non-blocking and checked after opening, so a path swapped for a FIFO cannot hang the scan.
+ */
+async function readFileBytes(file: string, maxFileBytes: number): Promise<Buffer> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(fsPath(file), fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  } catch (err) {
+    throw fileSystemError(err);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new BeitLensError('FILE_UNREADABLE', describeNonRegular(stats));
+    if (stats.size > maxFileBytes) throw new BeitLensError('FILE_TOO_LARGE', `file is ${stats.size} bytes; the limit is ${maxFileBytes}`);
+    const buffer = Buffer.allocUnsafeSlow(stats.size);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    if (filled === buffer.length) return buffer;
+    // Shrunk while being read: copy into a buffer of its own size so it stays transferable.
+    const exact = Buffer.allocUnsafeSlow(filled);
+    buffer.copy(exact, 0, 0, filled);
+    return exact;
+  } catch (err) {
+    throw fileSystemError(err);
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
+  const { model, store } = options;
+  const now = options.now ?? (() => performance.now());
+  const started = now();
+  const topK = Math.max(1, options.topK ?? 5);
+  const batchSize = Math.max(1, options.batchSize ?? 8);
+  const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const budget = Math.max(1, options.maxBytesInFlight ?? 256 * 1024 * 1024);
+  const preprocess = options.preprocess ?? {};
+  const modelKey = scanModelKey(model, preprocess, options.revision);
+  const labels = model.labels;
+  const numLabels = labels.length;
+  const { width, height } = modelInputSize(model.directory.preprocessor);
+  const inputValues = 3 * width * height;
+
+  const ownsPool = !(options.pool instanceof PreprocessPool);
+  const pool = options.pool instanceof PreprocessPool ? options.pool : new PreprocessPool({ preprocessor: model.directory.preprocessor, options: preprocess, ...options.pool });
+
+  // One controller for "stop": the caller's signal, or a fatal error inside the pipeline.
+  const stop = new AbortController();
+  let fatal: unknown;
+  const failWith = (err: unknown) => {
+    fatal ??= err;
+    stop.abort();
+  };
+  const stopped = () => stop.signal.aborted;
+
+  const slots = new Gate(batchSize * (Math.max(1, options.prefetchBatches ?? 2) + 1));
+  const bytes = new Gate(budget);
+  const reads = new Gate(Math.max(1, options.readConcurrency ?? 4));
+  const changes = new Changes();
+  const prepared: PreparedItem[] = [];
+  let active = 0;
+  let walkDone = false;
+  const counters = { found: 0, done: 0, classified: 0, cached: 0, errors: 0, batches: 0, modelMs: 0 };
+  let total: number | undefined;
+
+  stop.signal.addEventListener('abort', () => {
+    slots.close();
+    bytes.close();
+    reads.close();
+    if (ownsPool) void pool.close();
+    changes.notify();
+  });
+  const onCallerAbort = () => stop.abort();
+  if (options.signal?.aborted) stop.abort();
+  options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+
+  // Results reach the caller one at a time, in order of completion; the chain is the backpressure.
+  let delivered: Promise<void> = Promise.resolve();
+  const emit = (result: ScanResult): Promise<void> => {
+    counters.done++;
+    if (result.error !== undefined) counters.errors++;
+    else if (result.source === 'cache') counters.cached++;
+    const { onResult } = options;
+    if (onResult) delivered = delivered.then(() => onResult(result)).catch(failWith);
+    return delivered;
+  };
+
+  const rate = new RateMeter();
+  const progress = (finished: boolean) => {
+    const elapsedMs = now() - started;
+    const imagesPerSecond = rate.sample(elapsedMs, counters.done);
+    const remaining = total !== undefined ? Math.max(0, total - counters.done) : undefined;
+    options.onProgress?.({
+      found: counters.found,
+      total,
+      done: counters.done,
+      classified: counters.classified,
+      cached: counters.cached,
+      errors: counters.errors,
+      imagesPerSecond,
+      etaSeconds: remaining !== undefined && imagesPerSecond > 0 ? remaining / imagesPerSecond : undefined,
+      elapsedMs,
+      finished,
+    });
+  };
+  const ticker = options.onProgress ? setInterval(() => progress(false), Math.max(20, options.progressIntervalMs ?? 250)) : undefined;
+  ticker?.unref();
+
+  const walkOptions = { exclude: options.exclude, gitignore: options.gitignore, extensions: options.extensions, signal: stop.signal };
+  if (options.countFirst !== false && options.onProgress) {
+    countImages(options.roots, walkOptions).then(
+      (n) => {
+        if (!walkDone) total = n;
+      },
+      () => undefined,
+    );
+  }
+
+  const base = (entry: WalkEntry, seq: number) => ({ image: entry.path, folder: entry.folder, folderLabel: entry.folderLabel, seq });
+  const errorRow = (entry: WalkEntry, seq: number, code: ErrorCode, error: string, source: ScanResult['source']): ScanResult => ({
+    ...base(entry, seq),
+    error,
+    errorCode: code,
+    source,
+  });
+  const fromCache = (entry: WalkEntry, seq: number, cached: CachedPrediction): ScanResult =>
+    cached.kind === 'error'
+      ? errorRow(entry, seq, cached.code, cached.error, 'cache')
+      : { ...base(entry, seq), top: cached.top.slice(0, topK).map(([index, score]) => ({ index, label: labels[index] ?? `class ${index}`, score })), source: 'cache' };
+
+  /** Read, hash, look up by content, preprocess. Holds one slot, released here unless the item is batched. */
+  const processFile = async (entry: WalkEntry, seq: number, signature: FileSignature, knownHash: string | undefined): Promise<void> => {
+    let batched = false;
+    let heldBytes = 0;
+    try {
+      if (signature.size > maxFileBytes) {
+        await emit(errorRow(entry, seq, 'FILE_TOO_LARGE', `file is ${signature.size} bytes; the limit is ${maxFileBytes}`, 'file'));
+        return;
+      }
+      heldBytes = Math.min(Math.max(1, signature.size), budget);
+      if (!(await bytes.acquire(heldBytes))) {
+        heldBytes = 0;
+        return;
+      }
+      if (!(await reads.acquire())) return;
+      let data: Buffer;
+      try {
+        data = await readFileBytes(entry.absolute, maxFileBytes);
+      } catch (err) {
+        const e = fileSystemError(err);
+        if (!stopped()) await emit(errorRow(entry, seq, e.code, e.message, 'file'));
+        return;
+      } finally {
+        reads.release();
+      }
+      if (stopped()) return;
+      const hash = knownHash ?? sha256(data);
+      const fileRecord = store?.fileRecord(entry.absolute, signature, hash);
+      const cached = await store?.lookupPrediction(hash, modelKey, topK);
+      if (cached) {
+        store!.append([fileRecord!]);
+        await emit(fromCache(entry, seq, cached));
+        return;
+      }
+      const outcome = await pool.run(data);
+      bytes.release(heldBytes);
+      heldBytes = 0;
+      if (stopped()) return;
+      if (!outcome.ok) {
+        if (outcome.code === 'CANCELLED') return;
+        if (store && CONTENT_ERRORS.has(outcome.code)) {
+          store.append([fileRecord!, store.predictionRecord(hash, modelKey, { kind: 'error', code: outcome.code, error: outcome.error })]);
+        }
+        await emit(errorRow(entry, seq, outcome.code, outcome.error, 'file'));
+        return;
+      }
+      if (outcome.pixelValues.length !== inputValues) {
+        await emit(errorRow(entry, seq, 'INTERNAL', `preprocessing produced ${outcome.pixelValues.length} values, expected ${inputValues}`, 'file'));
+        return;
+      }
+      prepared.push({ entry, seq, hash, pixelValues: outcome.pixelValues });
+      batched = true;
+      changes.notify();
+    } catch (err) {
+      if (err instanceof PoolStartError) failWith(err);
+      else if (!stopped()) await emit(errorRow(entry, seq, 'INTERNAL', errorMessage(err), 'file'));
+    } finally {
+      if (heldBytes > 0) bytes.release(heldBytes);
+      if (!batched) slots.release();
+    }
+  };
+
+  const producer = (async () => {
+    try {
+      for await (const entry of walkImages(options.roots, { ...walkOptions, onWarning: options.onWarning })) {
+        if (stopped()) break;
+        const seq = counters.found++;
+        if (entry.statError || !entry.signature) {
+          const e = fileSystemError(entry.statError);
+          await emit(errorRow(entry, seq, e.code, e.message, 'file'));
+          continue;
+        }
+        // Unchanged since a scan with this model: answered from the log without opening the file.
+        const knownHash = store ? await store.lookupFile(entry.absolute, entry.signature) : undefined;
+        if (knownHash) {
+          const cached = await store!.lookupPrediction(knownHash, modelKey, topK);
+          if (cached) {
+            await emit(fromCache(entry, seq, cached));
+            continue;
+          }
+        }
+        if (!(await slots.acquire())) break;
+        active++;
+        void processFile(entry, seq, entry.signature, knownHash).finally(() => {
+          active--;
+          changes.notify();
+        });
+      }
+    } catch (err) {
+      failWith(err);
+    } finally {
+      walkDone = true;
+      if (!stopped()) total = counters.found;
+      changes.notify();
+    }
+  })();
+
+  const classifyBatch = async (batch: PreparedItem[]): Promise<void> => {
+    const n = batch.length;
+    const input = new Float32Array(n * inputValues);
+    batch.forEach((item, i) => {
+      input.set(item.pixelValues!, i * inputValues);
+      item.pixelValues = undefined;
+    });
+    const runModel = async (values: Float32Array, count: number): Promise<Float32Array> => {
+      const t = now();
+      try {
+        const logits = await model.logits(values, count);
+        if (logits.length !== count * numLabels) throw new BeitLensError('MODEL_INVALID', `model returned ${logits.length} logits for ${count} images of ${numLabels} labels`);
+        return logits;
+      } finally {
+        counters.modelMs += now() - t;
+        counters.batches++;
+      }
+    };
+    const answered: Array<{ item: PreparedItem; top?: Prediction[]; error?: string }> = [];
+    try {
+      const logits = await runModel(input, n);
+      batch.forEach((item, i) => answered.push({ item, top: topKPredictions(logits, labels, topK, i * numLabels, numLabels) }));
+    } catch (err) {
+      if (n === 1) throw err;
+      // The batch failed as a whole: find out whether one image is to blame or the model fails on anything.
+      let failures = 0;
+      for (let i = 0; i < n; i++) {
+        try {
+          const logits = await runModel(input.subarray(i * inputValues, (i + 1) * inputValues).slice(), 1);
+          answered.push({ item: batch[i], top: topKPredictions(logits, labels, topK, 0, numLabels) });
+        } catch (single) {
+          failures++;
+          answered.push({ item: batch[i], error: `model failed on this image: ${errorMessage(single)}` });
+        }
+      }
+      if (failures === n) throw err;
+    }
+    if (store) {
+      const records: object[] = [];
+      for (const { item, top } of answered) {
+        if (!top) continue;
+        records.push(store.fileRecord(item.entry.absolute, item.entry.signature!, item.hash));
+        records.push(store.predictionRecord(item.hash, modelKey, { kind: 'top', k: topK, top: top.map((p) => [p.index, p.score] as const) }));
+      }
+      store.append(records);
+    }
+    for (const { item, top, error } of answered) {
+      if (top) {
+        counters.classified++;
+        await emit({ ...base(item.entry, item.seq), top, source: 'model' });
+      } else {
+        await emit(errorRow(item.entry, item.seq, 'INTERNAL', error!, 'file'));
+      }
+    }
+  };
+
+  const consumer = (async () => {
+    try {
+      for (;;) {
+        while (!stopped() && prepared.length < batchSize && !(walkDone && active === 0)) await changes.wait();
+        if (stopped()) break;
+        if (prepared.length === 0) break;
+        const batch = prepared.splice(0, batchSize);
+        try {
+          await classifyBatch(batch);
+        } finally {
+          slots.release(batch.length);
+        }
+      }
+    } catch (err) {
+      failWith(err);
+    }
+  })();
+
+  try {
+    await Promise.all([producer, consumer]);
+    // After a stop, files still being read or preprocessed finish (or are cancelled by the pool) quietly.
+    while (active > 0) await changes.wait();
+    await delivered;
+  } finally {
+    options.signal?.removeEventListener('abort', onCallerAbort);
+    if (ticker) clearInterval(ticker);
+    if (ownsPool) await pool.close();
+  }
+  if (fatal !== undefined) throw fatal;
+  const cancelled = stopped();
+  const elapsedMs = now() - started;
+  if (options.onProgress) progress(true);
+  return {
+    found: counters.found,
+    done: counters.done,
+    classified: counters.classified,
+    cached: counters.cached,
+    errors: counters.errors,
+    cancelled,
+    elapsedMs,
+    modelBatches: counters.batches,
+    modelMs: counters.modelMs,
+    imagesPerSecond: elapsedMs > 0 ? counters.done / (elapsedMs / 1000) : 0,
+  };
+}

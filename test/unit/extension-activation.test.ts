@@ -1,0 +1,352 @@
+/**
+ * activate() against a small stand-in for the `vscode` module, with the real worker and the tiny
+ * model: what gets registered, that activation does not wait for the model, workspace trust, the
+ * hover provider end to end, the commands, the panel's HTML and messages, and deactivate.
+ * (The @vscode/test-electron suite under test/vscode covers the same in a real workbench.)
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import Module from 'node:module';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { convertModel } from '../../src/core/convert';
+
+const root = path.resolve(__dirname, '../..');
+const images = path.join(root, 'test/fixtures/beit-tiny/images');
+const TINY_LABELS = ['harp seal pup', 'cobblestone alley', 'origami crane', 'crème brûlée', 'glacier lily', 'tin whistle', 'hot air balloon', 'river otter', 'copper weathervane', 'tabby kitten'];
+
+// ---- a stand-in for the parts of the vscode API the extension touches ---------------------------
+
+type Listener = (e: unknown) => unknown;
+
+class Uri {
+  private constructor(
+    readonly scheme: string,
+    readonly path: string,
+  ) {}
+  static file(p: string) {
+    return new Uri('file', path.resolve(p));
+  }
+  static parse(s: string) {
+    const u = new URL(s);
+    return new Uri(u.protocol.slice(0, -1), decodeURIComponent(u.pathname));
+  }
+  static joinPath(base: Uri, ...parts: string[]) {
+    return new Uri(base.scheme, path.join(base.path, ...parts));
+  }
+  get fsPath() {
+    return this.path;
+  }
+  toString() {
+    return `${this.scheme}://${this.path}`;
+  }
+}
+
+function event() {
+  const listeners = new Set<Listener>();
+  const subscribe = (l: Listener) => (listeners.add(l), { dispose: () => listeners.delete(l) });
+  return { subscribe, fire: (e?: unknown) => [...listeners].forEach((l) => l(e)) };
+}
+
+interface FakeWebviewPanel {
+  title: string;
+  html: string;
+  posted: unknown[];
+  receive(message: unknown): void;
+  dispose(): void;
+  options: { localResourceRoots?: Uri[] };
+}
+
+const settings = new Map<string, { globalValue?: unknown; workspaceValue?: unknown; defaultValue?: unknown }>();
+const commands = new Map<string, (...args: unknown[]) => unknown>();
+const hoverProviders: { selector: unknown; provider: { provideHover: (...a: unknown[]) => Promise<unknown> } }[] = [];
+const serializers = new Map<string, unknown>();
+const statusItems: { text: string; command?: string }[] = [];
+const openedDocuments: { language?: string; content?: string }[] = [];
+const panels: FakeWebviewPanel[] = [];
+const messages: string[] = [];
+let trusted = true;
+
+const vscode = {
+  Uri,
+  StatusBarAlignment: { Left: 1, Right: 2 },
+  ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
+  ViewColumn: { Active: -1, Beside: -2, One: 1 },
+  ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
+  ExtensionKind: { UI: 1, Workspace: 2 },
+  QuickPickItemKind: { Separator: -1, Default: 0 },
+  ThemeIcon: class {
+    constructor(readonly id: string) {}
+  },
+  ThemeColor: class {
+    constructor(readonly id: string) {}
+  },
+  MarkdownString: class {
+    isTrusted: unknown;
+    constructor(
+      readonly value: string,
+      readonly supportThemeIcons?: boolean,
+    ) {}
+  },
+  Hover: class {
+    readonly contents: unknown[];
+    constructor(
+      contents: unknown,
+      readonly range?: unknown,
+    ) {
+      this.contents = [contents];
+    }
+  },
+  Range: class {
+    constructor(
+      readonly startLine: number,
+      readonly startCharacter: number,
+      readonly endLine: number,
+      readonly endCharacter: number,
+    ) {}
+  },
+  Position: class {
+    constructor(
+      readonly line: number,
+      readonly character: number,
+    ) {}
+  },
+  RelativePattern: class {
+    constructor(
+      readonly base: Uri,
+      readonly pattern: string,
+    ) {}
+  },
+  TabInputCustom: class {},
+  TabInputText: class {},
+  env: { appName: 'Fake Code', appHost: 'desktop', remoteName: undefined, clipboard: { writeText: async () => undefined } },
+  version: '1.90.0',
+  window: {
+    createOutputChannel: (_name: string, _opts: unknown) => ({ trace() {}, debug() {}, info() {}, warn: (m: string) => messages.push(`warn: ${m}`), error: (m: string) => messages.push(`error: ${m}`), dispose() {} }),
+    createStatusBarItem: () => {
+      const item = { text: '', command: undefined as string | undefined, name: '', tooltip: undefined, backgroundColor: undefined, show() {}, dispose() {} };
+      statusItems.push(item);
+      return item;
+    },
+    setStatusBarMessage: () => ({ dispose() {} }),
+    showInformationMessage: async (m: string) => (messages.push(`info: ${m}`), undefined),
+    showWarningMessage: async (m: string) => (messages.push(`warning: ${m}`), undefined),
+    showErrorMessage: async (m: string) => (messages.push(`error: ${m}`), undefined),
+    showOpenDialog: async () => undefined,
+    showSaveDialog: async () => undefined,
+    showTextDocument: async () => undefined,
+    withProgress: (_o: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) => task({ report() {} }, { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }),
+    createQuickPick: () => ({ items: [], buttons: [], show() {}, hide() {}, dispose() {}, onDidTriggerButton() {}, onDidAccept() {}, onDidHide() {} }),
+    tabGroups: { activeTabGroup: { activeTab: undefined }, all: [] },
+    registerWebviewPanelSerializer: (viewType: string, serializer: unknown) => (serializers.set(viewType, serializer), { dispose() {} }),
+    createWebviewPanel: (_viewType: string, title: string, _column: unknown, options: { localResourceRoots?: Uri[] }) => {
+      const receive = event();
+      const disposed = event();
+      const panel: FakeWebviewPanel & Record<string, unknown> = {
+        title,
+        html: '',
+        posted: [],
+        options,
+        receive: (m: unknown) => receive.fire(m),
+        dispose: () => disposed.fire(),
+        reveal() {},
+        onDidDispose: disposed.subscribe,
+      };
+      panel.webview = {
+        cspSource: 'https://*.vscode-cdn.net',
+        asWebviewUri: (u: Uri) => `https://file+.vscode-resource.vscode-cdn.net${u.path}`,
+        postMessage: async (m: unknown) => (panel.posted.push(m), true),
+        onDidReceiveMessage: receive.subscribe,
+        set html(v: string) {
+          panel.html = v;
+        },
+        get html() {
+          return panel.html;
+        },
+      };
+      panels.push(panel);
+      return panel;
+    },
+  },
+  workspace: {
+    get isTrusted() {
+      return trusted;
+    },
+    workspaceFolders: [{ uri: Uri.file(images), name: 'images', index: 0 }],
+    getConfiguration: () => ({
+      get: (key: string) => {
+        const s = settings.get(key);
+        return s?.workspaceValue ?? s?.globalValue ?? s?.defaultValue;
+      },
+      inspect: (key: string) => settings.get(key) ?? {},
+      update: async (key: string, value: unknown) => settings.set(key, { ...settings.get(key), globalValue: value }),
+    }),
+    onDidChangeConfiguration: () => ({ dispose() {} }),
+    onDidGrantWorkspaceTrust: () => ({ dispose() {} }),
+    findFiles: async () => [],
+    openTextDocument: async (arg: { language?: string; content?: string }) => (openedDocuments.push(arg), { getText: () => arg.content }),
+    fs: { writeFile: async () => undefined },
+  },
+  languages: {
+    registerHoverProvider: (selector: unknown, provider: never) => (hoverProviders.push({ selector, provider }), { dispose() {} }),
+    getLanguages: async () => ['plaintext', 'markdown'],
+  },
+  commands: {
+    registerCommand: (id: string, fn: (...a: unknown[]) => unknown) => (commands.set(id, fn), { dispose: () => commands.delete(id) }),
+    executeCommand: async (id: string, ...args: unknown[]) => commands.get(id)?.(...args),
+  },
+};
+
+const originalLoad = (Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown })._load;
+(Module as unknown as { _load: typeof originalLoad })._load = function (request: string, ...rest: unknown[]) {
+  return request === 'vscode' ? vscode : originalLoad.call(this, request, ...rest);
+};
+
+// ---- the tests ---------------------------------------------------------------------------------
+
+type Extension = typeof import('../../src/extension/extension');
+let extension: Extension;
+let api: ReturnType<Extension['activate']>;
+let tmp: string;
+let modelDir: string;
+const subscriptions: { dispose(): unknown }[] = [];
+
+function document(text: string, languageId: string, file: string) {
+  return { uri: Uri.file(file), languageId, lineAt: (line: number) => ({ text: text.split('\n')[line] }) };
+}
+const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) };
+
+function hoverText(hover: unknown): string {
+  return ((hover as { contents: { value: string }[] } | undefined)?.contents ?? []).map((c) => c.value).join('\n');
+}
+
+before(async () => {
+  tmp = await mkdtemp(path.join(tmpdir(), 'beit-lens-activation-'));
+  modelDir = path.join(tmp, 'model');
+  await convertModel({ from: path.join(root, 'test/fixtures/beit-tiny'), out: modelDir });
+  // The worker runs from source: its child process gets tsx through NODE_OPTIONS.
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import tsx`.trim();
+  settings.set('modelPath', { defaultValue: '', globalValue: modelDir, workspaceValue: path.join(tmp, 'workspace-chosen-model') });
+  settings.set('executionProvider', { defaultValue: 'auto', globalValue: 'cpu', workspaceValue: '/tmp/libevil.so' });
+  trusted = false;
+  extension = await import('../../src/extension/extension');
+});
+
+after(async () => {
+  await extension?.deactivate();
+  for (const s of subscriptions) await s.dispose();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('activate()', () => {
+  it('registers everything package.json promises without waiting for the model', async () => {
+    const context = {
+      subscriptions,
+      asAbsolutePath: (p: string) => (p === 'dist/inferenceWorker.js' ? path.join(root, 'src/extension/worker/inferenceWorker.ts') : path.join(root, p)),
+      extensionUri: Uri.file(root),
+      globalStorageUri: Uri.file(path.join(tmp, 'global-storage')),
+      workspaceState: { get: (_k: string, d: unknown) => d, update: async () => undefined },
+      extension: { id: 'beit-lens.beit-lens', packageJSON: { version: '0.1.0' }, extensionKind: 2 },
+    };
+    const started = performance.now();
+    api = extension.activate(context as never);
+    const took = performance.now() - started;
+    assert.ok(took < 250, `activate took ${took.toFixed(0)} ms`);
+    assert.notEqual(api.inference.state.kind, 'ready', 'activation must not wait for the model');
+
+    const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
+    const declared = pkg.contributes.commands.map((c: { command: string }) => c.command).sort();
+    assert.deepEqual([...commands.keys()].sort(), declared);
+    assert.deepEqual(hoverProviders[0].selector, [{ scheme: 'file' }, { scheme: 'untitled' }]);
+    assert.ok(serializers.has('beitLens.explanation'));
+    assert.equal(statusItems[0].command, 'beitLens.doctor');
+    assert.ok(subscriptions.length >= 10);
+  });
+
+  it('in Restricted Mode loads the user-level model and ignores the workspace model and provider', async () => {
+    const state = await api.modelSettled();
+    assert.equal(state.kind, 'ready', JSON.stringify(state));
+    if (state.kind === 'ready') {
+      assert.equal(state.model.modelDir, modelDir);
+      assert.equal(state.model.provider, 'cpu');
+    }
+    assert.ok(messages.some((m) => /modelPath from the workspace settings is ignored until the workspace is trusted/.test(m)));
+    assert.ok(messages.some((m) => /executionProvider from the workspace settings is ignored/.test(m)));
+    assert.equal(statusItems[0].text, '$(eye) BEiT: CPU');
+  });
+
+  it('hovers: "classifying…" or the result at first, then the cached result at once', async () => {
+    const provider = hoverProviders[0].provider;
+    const doc = document('# Notes\n![a kitten](gradient_640x480.jpg "k")\n', 'markdown', path.join(images, 'NOTES.md'));
+    const position = new vscode.Position(1, 5);
+    const first = hoverText(await provider.provideHover(doc, position, token));
+    assert.match(first, /classifying|%/);
+    let text = '';
+    for (let i = 0; i < 100 && !text.includes('%'); i++) {
+      await sleep(50);
+      text = hoverText(await provider.provideHover(doc, position, token));
+    }
+    assert.ok(TINY_LABELS.some((l) => text.includes(l.split(' ')[0])), text);
+    assert.match(text, /!\[thumbnail\]\(data:image\/jpeg;base64,/);
+    assert.match(text, /\[\$\(eye\) Explain\]\(command:beitLens\.explainImage\?/);
+    const started = performance.now();
+    assert.equal(hoverText(await provider.provideHover(doc, position, token)), text);
+    assert.ok(performance.now() - started < 100, 'cached hover is immediate');
+    // Nothing for a URL or a non-image path.
+    assert.equal(await provider.provideHover(document('see https://x.org/a.png', 'plaintext', path.join(images, 'a.txt')), new vscode.Position(0, 18), token), undefined);
+    assert.equal(await provider.provideHover(document('see notes.txt', 'plaintext', path.join(images, 'a.txt')), new vscode.Position(0, 6), token), undefined);
+  });
+
+  it('hovers refuse files over the size limit without reading them', async () => {
+    settings.set('hover.maxFileSizeMB', { globalValue: 0.001 });
+    try {
+      const text = hoverText(await hoverProviders[0].provider.provideHover(document('"gradient_640x480.jpg"', 'python', path.join(images, 'x.py')), new vscode.Position(0, 3), token));
+      assert.match(text.replace(/\\/g, ''), /38 KB is over the hover limit of 2 KB \(beitLens\.hover\.maxFileSizeMB\)/);
+    } finally {
+      settings.delete('hover.maxFileSizeMB');
+    }
+  });
+
+  it('runs classifyImage, classifyFolder, doctor and explainImage', async () => {
+    const top = (await commands.get('beitLens.classifyImage')!(Uri.file(path.join(images, 'gray_256x256.png')))) as { label: string }[];
+    assert.equal(top.length, 5);
+
+    const selected = [Uri.file(path.join(images, 'tiny_17x9.png')), Uri.file(path.join(images, 'alpha_300x200.png'))];
+    await commands.get('beitLens.classifyImage')!(selected[0], selected);
+    const csv = openedDocuments.at(-1)?.content ?? '';
+    assert.equal(csv.trim().split('\n').length, 3);
+    assert.ok(csv.includes('tiny_17x9.png') && csv.includes('alpha_300x200.png'));
+
+    const report = (await commands.get('beitLens.doctor')!()) as string;
+    assert.match(report, /workspace trusted: no/);
+    assert.match(report, /running on: cpu/);
+
+    await commands.get('beitLens.explainImage')!(Uri.file(path.join(images, 'alpha_300x200.png')).toString());
+    const panel = panels.at(-1)!;
+    assert.equal(panel.title, 'BEiT: alpha_300x200.png');
+    assert.match(panel.html, /Content-Security-Policy" content="default-src &#39;none&#39;/);
+    assert.deepEqual(panel.options.localResourceRoots?.map((u) => u.path), [path.join(root, 'dist'), path.join(root, 'media'), images]);
+    panel.receive({ type: 'ready' });
+    panel.receive({ type: 'readFile', path: '/etc/passwd' });
+    for (let i = 0; i < 100 && !panel.posted.some((m) => (m as { type: string }).type === 'explanation'); i++) await sleep(50);
+    const explanation = panel.posted.find((m) => (m as { type: string }).type === 'explanation') as { explanation: { image: { src: string; width: number } } };
+    assert.ok(explanation, JSON.stringify(panel.posted));
+    assert.equal(explanation.explanation.image.src, `https://file+.vscode-resource.vscode-cdn.net${path.join(images, 'alpha_300x200.png')}`);
+    assert.equal(explanation.explanation.image.width, 300);
+    assert.ok(messages.some((m) => /dropped an invalid message/.test(m)));
+    // The same image reveals the same panel.
+    await commands.get('beitLens.explainImage')!(Uri.file(path.join(images, 'alpha_300x200.png')));
+    assert.equal(api.explanationPanels.openCount, 1);
+    panel.dispose();
+    assert.equal(api.explanationPanels.openCount, 0);
+  });
+
+  it('deactivate() ends the worker process', async () => {
+    const pid = api.inference.workerPid!;
+    process.kill(pid, 0);
+    await extension.deactivate();
+    assert.throws(() => process.kill(pid, 0), /ESRCH/);
+  });
+});
