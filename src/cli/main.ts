@@ -233,6 +233,8 @@ export function buildProgram(): Command {
       out(dir);
     });
 
+  (require('./scanCommand') as typeof import('./scanCommand')).registerScanCommand(program);
+
   program
     .command('doctor')
     .description('report execution providers tried, versions, model files and cache locations')

@@ -37,7 +37,8 @@ npm_config_yes=true npm rebuild >/dev/null 2>&1 || npm_config_yes=true npm rebui
 rm -rf node_modules.asar && ln -s node_modules node_modules.asar
 (cd bin/remote-cli && rm -f code-server && ln -s code-linux.sh code-server)
 (cd bin/helpers && rm -f browser.sh && ln -s browser-linux.sh browser.sh)
-cd "$CS"
+# argon2 (password hashing) is hoisted to the top-level node_modules; its binding builds from source.
+cd "$DEST"
 npm rebuild argon2 >/dev/null
 touch "$MARKER"
 echo "$CS"

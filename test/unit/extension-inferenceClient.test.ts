@@ -240,6 +240,18 @@ describe('InferenceClient with the real worker', () => {
     assert.equal((await loading).kind, 'ready');
   });
 
+  it('switches models while a request is running without breaking it', async () => {
+    const client = await readyClient();
+    const image = path.join(fixtureImages, 'gradient_640x480.jpg');
+    const running = client.call('classifyBatch', { files: Array(16).fill(image), topK: 2 });
+    const switched = client.setModel(loadArgs());
+    const results = await running;
+    assert.equal(results.length, 16);
+    assert.ok(results.every((r) => r.top?.length === 2));
+    assert.equal((await switched).kind, 'ready');
+    assert.deepEqual(await client.call('classify', { file: image, topK: 2 }), await reference.classify(image, 2));
+  });
+
   it('fails everything pending and ends the process on dispose', async () => {
     const client = await readyClient();
     const pid = client.workerPid!;

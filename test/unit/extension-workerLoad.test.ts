@@ -165,4 +165,35 @@ describe('under load and faults', () => {
       await assert.rejects(client.call('rollout', { handle, headFusion: 'mean', discardRatio: 0.9 }), /no longer in memory/);
     }
   });
+
+  it('cancels the queued work of panels that close before their explanation is ready', async () => {
+    await client.whenSettled();
+    const cancelledBefore = client.stats.cancelled;
+    const dispatchedBefore = client.stats.dispatched;
+    const sessions = files.slice(20, 30).map((file) => {
+      const posted: ExtensionToWebviewMessage[] = [];
+      const session = new ExplanationSession({
+        imagePath: file,
+        inference: client,
+        post: (m) => posted.push(m),
+        imageSource: async () => 'data:image/png;base64,',
+        settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9 }),
+        saveExport: async () => undefined,
+        log: silentLogger,
+      });
+      void session.explain();
+      return { session, posted };
+    });
+    // Let every panel's request reach the queue before the panels close.
+    await sleep(20);
+    assert.ok(client.queuedCount >= 8, `queued ${client.queuedCount}`);
+    for (const s of sessions) s.session.dispose();
+    await sleep(200);
+    while (client.queuedCount > 0) await sleep(10);
+    // At most the one already in the worker ran; the other nine never left the queue.
+    assert.ok(client.stats.dispatched - dispatchedBefore <= 2, `dispatched ${client.stats.dispatched - dispatchedBefore}`);
+    assert.ok(client.stats.cancelled - cancelledBefore >= 9);
+    assert.ok(sessions.every((s) => !s.posted.some((m) => m.type === 'explanation' || m.type === 'error')));
+  });
 });
+

@@ -7,13 +7,13 @@
  * starts the next image while the last result travels back.
  *
  * Worker script: dist/scanWorker.js next to the bundle, or preprocessWorker.ts next to this file when running
- * from source under tsx (workers inherit the `--import tsx` of the parent's execArgv). Both are overridable.
+ * from source under tsx (started with tsx's require hook). Both are overridable.
  */
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { BeitLensError, errorMessage } from '../errors';
-import { preprocessBytes, type PreprocessOutcome, type PreprocessSetup } from './preprocessJob';
+import type { PreprocessOutcome, PreprocessSetup } from './preprocessJob';
 import type { WorkerJob, WorkerReply } from './preprocessWorker';
 
 export type { PreprocessOutcome } from './preprocessJob';
@@ -23,6 +23,15 @@ export const BUNDLED_WORKER_FILE = 'scanWorker.js';
 
 export function defaultWorkerScript(): string {
   return __filename.endsWith('.ts') ? path.join(__dirname, 'preprocessWorker.ts') : path.join(__dirname, BUNDLED_WORKER_FILE);
+}
+
+/**
+ * A .ts worker (tests, `node --import tsx`) needs tsx's require hook: Node 20 workers do not inherit the
+ * parent's `--import tsx` loader, and the CommonJS hook is what these sources compile to. A bundled .js worker
+ * inherits the parent's flags as Node does by default.
+ */
+function defaultExecArgv(script: string): string[] | undefined {
+  return script.endsWith('.ts') ? ['--require', 'tsx/cjs'] : undefined;
 }
 
 /** Half the cores, at most 8: onnxruntime already uses one thread per physical core for inference. */
@@ -96,7 +105,8 @@ export class PreprocessPool {
   run(bytes: Uint8Array): Promise<PreprocessOutcome> {
     if (this.startError) return Promise.reject(this.startError);
     if (this.closed) return Promise.reject(new BeitLensError('CANCELLED', 'preprocessing pool closed'));
-    if (this.size === 0) return preprocessBytes(bytes, this.options);
+    // Loaded on demand: the job pulls in sharp, which a process that only hands work to workers never needs.
+    if (this.size === 0) return import('./preprocessJob').then((job) => job.preprocessBytes(bytes, this.options));
     return new Promise((resolve, reject) => {
       const job: Job = {
         id: this.nextId++,
@@ -128,7 +138,7 @@ export class PreprocessPool {
     if (live.length >= this.size) return undefined;
     const script = this.options.workerScript ?? defaultWorkerScript();
     const setup: PreprocessSetup = { preprocessor: this.options.preprocessor, options: this.options.options };
-    const workerOptions: WorkerOptions = { workerData: setup, execArgv: this.options.execArgv ?? process.execArgv };
+    const workerOptions: WorkerOptions = { workerData: setup, execArgv: this.options.execArgv ?? defaultExecArgv(script) };
     const create = this.options.createWorker ?? ((s: string, o: WorkerOptions) => new Worker(s, o));
     const slot: Slot = { worker: create(script, workerOptions), ready: false, running: new Map(), dead: false };
     slot.worker.on('message', (reply) => {
@@ -148,20 +158,21 @@ export class PreprocessPool {
       slot.dead = true;
       const index = this.slots.indexOf(slot);
       if (index >= 0) this.slots.splice(index, 1);
+      const held = [...slot.running.values()];
+      slot.running.clear();
       if (this.closed) return;
       if (!slot.ready) {
         this.startError ??= new PoolStartError('INTERNAL', `preprocessing worker ${script} failed to start: ${reason}`);
-        this.failAll();
+        this.failAll(held);
         return;
       }
       // A worker that dies mid-job (native crash in a decoder, out of memory) fails only the jobs it held;
       // a fresh worker takes the queue. Repeated deaths without any success mean something systematic.
       this.crashes++;
-      for (const job of slot.running.values()) job.resolve({ ok: false, code: 'INTERNAL', error: `preprocessing worker stopped: ${reason}` });
-      slot.running.clear();
+      for (const job of held) job.resolve({ ok: false, code: 'INTERNAL', error: `preprocessing worker stopped: ${reason}` });
       if (this.crashes > 5) {
         this.startError ??= new PoolStartError('INTERNAL', `preprocessing workers keep failing: ${reason}`);
-        this.failAll();
+        this.failAll([]);
         return;
       }
       this.dispatch();
@@ -172,9 +183,9 @@ export class PreprocessPool {
     return slot;
   }
 
-  private failAll(): void {
+  private failAll(held: Job[]): void {
     const error = { ok: false as const, code: 'INTERNAL' as const, error: this.startError?.message ?? 'preprocessing failed' };
-    for (const job of this.queue.splice(0)) job.resolve(error);
+    for (const job of [...held, ...this.queue.splice(0)]) job.resolve(error);
     for (const slot of this.slots) {
       for (const job of slot.running.values()) job.resolve(error);
       slot.running.clear();

@@ -118,6 +118,8 @@ export interface ScanOptions {
   /** Run a counting walk beside the scan so progress has a total and an ETA (default true). */
   countFirst?: boolean;
   now?: () => number;
+  /** The file walk (default {@link walkImages}); tests wrap it to make files vanish at a chosen moment. */
+  walk?: typeof walkImages;
 }
 
 /** Errors the same bytes would always produce again: worth caching by content hash. */
@@ -270,7 +272,8 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   const rate = new RateMeter();
   const progress = (finished: boolean) => {
     const elapsedMs = now() - started;
-    const imagesPerSecond = rate.sample(elapsedMs, counters.done);
+    const recent = rate.sample(elapsedMs, counters.done);
+    const imagesPerSecond = finished || recent === 0 ? (elapsedMs > 0 ? counters.done / (elapsedMs / 1000) : 0) : recent;
     const remaining = total !== undefined ? Math.max(0, total - counters.done) : undefined;
     options.onProgress?.({
       found: counters.found,
@@ -374,7 +377,8 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
 
   const producer = (async () => {
     try {
-      for await (const entry of walkImages(options.roots, { ...walkOptions, onWarning: options.onWarning })) {
+      const walk = options.walk ?? walkImages;
+      for await (const entry of walk(options.roots, { ...walkOptions, onWarning: options.onWarning })) {
         if (stopped()) break;
         const seq = counters.found++;
         if (entry.statError || !entry.signature) {

@@ -194,15 +194,13 @@ export class InferenceClient {
     });
   }
 
-  /** Loads the current model again (after a crash, or on request). */
-  reload(): Promise<ModelState> {
-    return this.setModel(this.modelArgs, this.currentState.kind === 'noModel' ? this.currentState.message : undefined);
-  }
-
   call<K extends CallName>(name: K, args: CallArgs<K>, options: CallOptions = {}): Promise<CallResult<K>> {
     return new Promise<CallResult<K>>((resolve, reject) => {
       if (this.disposed) return reject(new InferenceError('DISPOSED', 'BEiT Lens is shutting down'));
-      if (options.signal?.aborted) return reject(cancelledError());
+      if (options.signal?.aborted) {
+        this.stats.cancelled++;
+        return reject(cancelledError());
+      }
       const queued = QUEUED_CALLS.has(name);
       const needsModel = MODEL_CALLS.has(name);
       if (needsModel) {

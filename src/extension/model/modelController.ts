@@ -24,9 +24,9 @@ export class ModelController implements vscode.Disposable {
   ) {
     this.subscriptions.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration(`${CONFIG_SECTION}.modelPath`) || e.affectsConfiguration(`${CONFIG_SECTION}.executionProvider`)) void this.refresh();
+        if (e.affectsConfiguration(`${CONFIG_SECTION}.modelPath`) || e.affectsConfiguration(`${CONFIG_SECTION}.executionProvider`)) this.start();
       }),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => void this.refresh()),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.start()),
     );
   }
 
@@ -37,7 +37,7 @@ export class ModelController implements vscode.Disposable {
 
   /** Starts loading in the background; activation never waits for the model. */
   start(): void {
-    void this.refresh();
+    this.refresh().catch((err: unknown) => this.log.error(`choosing the model failed: ${(err as Error).message}`));
   }
 
   /** Applies the current settings; reloads only when they changed, unless `force`. */

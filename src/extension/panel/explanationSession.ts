@@ -70,6 +70,7 @@ export class ExplanationSession {
     this.explaining = controller;
     const requestId = ++this.requestId;
     await this.releaseHandle();
+    if (controller.signal.aborted || this.disposed) return;
     this.dto = undefined;
     this.post({ type: 'loading', requestId, image: this.options.imagePath });
     this.explainRunning = true;

@@ -40,21 +40,24 @@ type Handler<K extends CallName> = (args: CallArgs<K>, ctx: CallContext) => Prom
 export class InferenceWorkerHandlers {
   private model?: BeitModel;
   private modelDir?: string;
+  /** Calls running on each model: a replaced model is released only once its last call is done. */
+  private readonly busy = new Map<BeitModel, number>();
+  private readonly retired = new Set<BeitModel>();
   private readonly explanations = new Map<string, Explanation>();
   private nextHandle = 1;
 
   readonly handlers: { [K in CallName]: Handler<K> } = {
     load: (args) => this.load(args),
     unload: async () => this.unload(),
-    classify: async ({ file, topK }) => this.requireModel().classify(file, topK),
-    classifyBatch: async ({ files, topK }, { signal }) => this.requireModel().classifyFiles(files, { topK, signal }),
-    preview: async ({ file, topK, thumbnailSide }) => {
-      const model = this.requireModel();
-      const [top, thumbnail] = await Promise.all([model.classify(file, topK), makeThumbnailDataUri(file, thumbnailSide)]);
-      return { top, thumbnail };
-    },
+    classify: ({ file, topK }) => this.withModel((model) => model.classify(file, topK)),
+    classifyBatch: ({ files, topK }, { signal }) => this.withModel((model) => model.classifyFiles(files, { topK, signal })),
+    preview: ({ file, topK, thumbnailSide }) =>
+      this.withModel(async (model) => {
+        const [top, thumbnail] = await Promise.all([model.classify(file, topK), makeThumbnailDataUri(file, thumbnailSide)]);
+        return { top, thumbnail };
+      }),
     thumbnail: async ({ file, maxSide }) => makeThumbnailDataUri(file, maxSide),
-    explain: (args) => this.explain(args),
+    explain: (args) => this.withModel((model) => this.explain(model, args)),
     rollout: async ({ handle, headFusion, discardRatio }) => {
       const e = this.explanation(handle);
       return Array.from(attentionRollout(e.attentions, e.layers, e.heads, e.tokens, { headFusion, discardRatio }));
@@ -110,7 +113,7 @@ export class InferenceWorkerHandlers {
     this.model = model;
     this.modelDir = dir;
     this.explanations.clear();
-    await previous?.dispose().catch(() => undefined);
+    if (previous) await this.retire(previous);
     return {
       modelDir: dir,
       modelId: model.modelId,
@@ -137,12 +140,34 @@ export class InferenceWorkerHandlers {
     this.model = undefined;
     this.modelDir = undefined;
     this.explanations.clear();
-    await model?.dispose().catch(() => undefined);
+    if (model) await this.retire(model);
   }
 
   private requireModel(): BeitModel {
     if (!this.model) throw new WorkerCallError('NO_MODEL', 'no model is loaded');
     return this.model;
+  }
+
+  /** Runs `fn` on the current model, keeping that model alive until it returns. */
+  private async withModel<T>(fn: (model: BeitModel) => Promise<T>): Promise<T> {
+    const model = this.requireModel();
+    this.busy.set(model, (this.busy.get(model) ?? 0) + 1);
+    try {
+      return await fn(model);
+    } finally {
+      const left = (this.busy.get(model) ?? 1) - 1;
+      if (left > 0) this.busy.set(model, left);
+      else {
+        this.busy.delete(model);
+        if (this.retired.delete(model)) await model.dispose().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Releasing native sessions under a running inference would crash the process, so wait for it. */
+  private async retire(model: BeitModel): Promise<void> {
+    if (this.busy.has(model)) this.retired.add(model);
+    else await model.dispose().catch(() => undefined);
   }
 
   private explanation(handle: string): Explanation {
@@ -151,8 +176,7 @@ export class InferenceWorkerHandlers {
     return e;
   }
 
-  private async explain(args: CallArgs<'explain'>): Promise<ExplanationSummary> {
-    const model = this.requireModel();
+  private async explain(model: BeitModel, args: CallArgs<'explain'>): Promise<ExplanationSummary> {
     const rollout = { headFusion: args.headFusion as HeadFusion, discardRatio: args.discardRatio };
     // The decode gives the displayed size; the explanation itself decodes again at model size.
     const [e, decoded] = await Promise.all([model.explain(args.file, { topK: args.topK, rollout }), decodeImage(args.file)]);
