@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import type { Prediction } from '../../src/core/predictions';
-import { buildLabelIndex, canonicalToken, checkImage, LabelChecker, mapFolder, mapFolders, nameTokens } from '../../src/core/scan/labelCheck';
+import fc from 'fast-check';
+import { BigramIndex, buildLabelIndex, canonicalToken, checkImage, editDistance, LabelChecker, mapFolder, mapFolders, nameTokens } from '../../src/core/scan/labelCheck';
 import { FIXTURE_DIR } from '../helpers/fixtures';
 
 const config = JSON.parse(readFileSync(path.join(FIXTURE_DIR, 'config.json'), 'utf8')) as { id2label: Record<string, string> };
@@ -64,6 +65,20 @@ describe('label check: folder names to labels', () => {
     assert.deepEqual([byFolder.junk.index, byFolder.junk.accepted], [null, []]);
     assert.equal(byFolder.tabby.index, 9);
     assert.throws(() => mapFolders(['a'], TINY_LABELS, { overrides: { a: 'no such label' } }), /not a label/);
+  });
+
+  it('the bigram prefilter never drops a string within the edit-similarity bound', () => {
+    const word = fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd', ' '), minLength: 1, maxLength: 12 });
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 30 }), word, fc.constantFrom(0.5, 0.75, 0.8), (strings, query, atLeast) => {
+        const found = new Set(new BigramIndex(strings).candidates(query, atLeast));
+        strings.forEach((s, id) => {
+          const similarity = 1 - editDistance(query, s) / Math.max(query.length, s.length);
+          if (similarity >= atLeast) assert.ok(found.has(id), `"${s}" ~ "${query}" (${similarity})`);
+        });
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('handles 21,841 labels quickly', () => {

@@ -114,12 +114,64 @@ interface Synonym {
   primary: boolean;
 }
 
+/**
+ * Strings indexed by their character bigrams, to find those within a given edit similarity of a query without
+ * computing the edit distance to every one of 21,841 labels' synonyms. Each edit destroys at most two bigrams,
+ * so a string within distance k of the query shares at least (distinct bigrams of the query) - 2k of them.
+ */
+export class BigramIndex {
+  private readonly postings = new Map<string, number[]>();
+  private readonly lengths: number[] = [];
+
+  constructor(readonly strings: readonly string[]) {
+    strings.forEach((text, id) => {
+      this.lengths.push(text.length);
+      for (const gram of bigrams(text)) push(this.postings, gram, id);
+    });
+  }
+
+  /** Ids of strings that may have `similarity(query, s) >= atLeast` (a superset; verify with the real distance). */
+  candidates(query: string, atLeast: number): number[] {
+    const grams = bigrams(query);
+    const maxLength = Math.floor(query.length / atLeast + 1e-9);
+    const minLength = Math.ceil(query.length * atLeast - 1e-9);
+    // Too short for the bigram bound to exclude anything: check every string of a compatible length.
+    if (grams.size - 2 * allowedEdits(atLeast, maxLength) <= 0) {
+      return this.lengths.flatMap((n, id) => (n >= minLength && n <= maxLength ? [id] : []));
+    }
+    const shared = new Map<number, number>();
+    for (const gram of grams) for (const id of this.postings.get(gram) ?? []) shared.set(id, (shared.get(id) ?? 0) + 1);
+    const out: number[] = [];
+    for (const [id, count] of shared) {
+      const n = this.lengths[id];
+      if (n < minLength || n > maxLength) continue;
+      if (count >= grams.size - 2 * allowedEdits(atLeast, Math.max(n, query.length))) out.push(id);
+    }
+    return out;
+  }
+}
+
+/** Edits allowed within `length` at this similarity; the epsilon keeps 5 * (1 - 0.8) from flooring to 0. */
+function allowedEdits(atLeast: number, length: number): number {
+  return Math.floor((1 - atLeast) * length + 1e-9);
+}
+
+function bigrams(text: string): Set<string> {
+  const grams = new Set<string>();
+  for (let i = 0; i + 1 < text.length; i++) grams.add(text.slice(i, i + 2));
+  return grams;
+}
+
 /** Labels prepared once for matching many folders (21,841 labels: build it once per model). */
 export interface LabelIndex {
   labels: readonly string[];
   synonyms: Synonym[];
   exact: Map<string, Synonym[]>;
   byToken: Map<string, Synonym[]>;
+  /** Synonym keys, for typo matches of whole names. */
+  names: BigramIndex;
+  /** Distinct words of all synonyms, for typo matches of single words. */
+  words: BigramIndex;
 }
 
 export function buildLabelIndex(labels: readonly string[]): LabelIndex {
@@ -136,7 +188,7 @@ export function buildLabelIndex(labels: readonly string[]): LabelIndex {
       for (const token of new Set(tokens)) push(byToken, token, synonym);
     });
   });
-  return { labels, synonyms, exact, byToken };
+  return { labels, synonyms, exact, byToken, names: new BigramIndex(synonyms.map((x) => x.key)), words: new BigramIndex([...byToken.keys()]) };
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -148,17 +200,18 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 /** Levenshtein distance, or `limit + 1` as soon as it must exceed `limit`. */
 export function editDistance(a: string, b: string, limit = Infinity): number {
   if (Math.abs(a.length - b.length) > limit) return limit + 1;
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  let previous = new Int32Array(b.length + 1).map((_, j) => j);
+  let current = new Int32Array(b.length + 1);
   for (let i = 1; i <= a.length; i++) {
-    const current = [i];
+    current[0] = i;
     let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
       current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost);
-      rowMin = Math.min(rowMin, current[j]);
+      if (current[j] < rowMin) rowMin = current[j];
     }
     if (rowMin > limit) return limit + 1;
-    previous = current;
+    [previous, current] = [current, previous];
   }
   return previous[b.length];
 }
@@ -166,7 +219,7 @@ export function editDistance(a: string, b: string, limit = Infinity): number {
 function similarity(a: string, b: string, atLeast: number): number {
   const longest = Math.max(a.length, b.length);
   if (longest === 0) return 1;
-  const limit = Math.floor((1 - atLeast) * longest);
+  const limit = allowedEdits(atLeast, longest);
   const d = editDistance(a, b, limit);
   return d > limit ? 0 : 1 - d / longest;
 }
@@ -241,13 +294,15 @@ export function mapFolder(folder: string, index: LabelIndex, options: MapOptions
     if (score > 0) scored.push(candidateOf(index, s, 'fuzzy', score));
   };
   // Synonyms sharing a word (or a near-identical word) with the folder, then whole-name near spellings.
-  for (const [token, list] of index.byToken) {
-    if (tokens.some((t) => tokensMatch(t, token))) list.forEach(consider);
+  for (const token of new Set(tokens)) {
+    index.byToken.get(token)?.forEach(consider);
+    if (token.length < TYPO_MIN_LENGTH) continue;
+    for (const id of index.words.candidates(token, TYPO_SIMILARITY)) {
+      const word = index.words.strings[id];
+      if (word !== token && tokensMatch(token, word)) index.byToken.get(word)!.forEach(consider);
+    }
   }
-  for (const s of index.synonyms) {
-    const longest = Math.max(s.key.length, key.length);
-    if (Math.abs(s.key.length - key.length) <= (1 - NAME_SIMILARITY) * longest) consider(s);
-  }
+  for (const id of index.names.candidates(key, NAME_SIMILARITY)) consider(index.synonyms[id]);
   const candidates = bestPerLabel(scored, limit);
   const best = candidates[0];
   if (!best || best.score < minFuzzy) return { ...none, candidates };
