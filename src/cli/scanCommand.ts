@@ -193,7 +193,7 @@ function progressReporter(stream: NodeJS.WriteStream): { update(p: ScanProgress)
     update(p) {
       last = p;
       if (tty) {
-        const columns = stream.columns ?? 100;
+        const columns = stream.columns || 100;
         stream.write(`\r\x1b[2K${progressLine(p).slice(0, Math.max(20, columns - 1))}`);
         shown = true;
       } else if (p.finished || p.elapsedMs - lastPlain >= 5000) {

@@ -309,6 +309,43 @@ export async function decodeImage(input: string | Buffer, options: DecodeOptions
   };
 }
 
+/**
+ * The `--fast` path for JPEG: libjpeg decodes at 1/2, 1/4 or 1/8 scale (shrink-on-load) and libvips
+ * resizes the rest of the way, so a 12-megapixel photo is never decoded in full. JPEG has no alpha,
+ * so libvips' premultiplication cannot darken anything. Returns undefined for other formats, which
+ * take the decode-then-resize path.
+ */
+export async function decodeJpegResized(input: string | Buffer, width: number, height: number, kernel: ResizeKernel, options: DecodeOptions = {}): Promise<DecodedImage | undefined> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const file = typeof input === 'string' ? input : undefined;
+  const image = await loadAndValidate(input, maxPixels, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+  if (image.format !== 'jpeg') return undefined;
+  checkSize(width, height);
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    raw = await sharpInput(image.buffer, maxPixels, options.applyExifOrientation ?? true, true)
+      .toColourspace('srgb')
+      .resize(width, height, { fit: 'fill', kernel, fastShrinkOnLoad: true })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw decodeError(err, file);
+  }
+  if (raw.info.channels !== 3 || raw.data.length !== width * height * 3) {
+    throw new BeitLensError('IMAGE_DECODE', `unexpected decoded layout (${raw.info.width}x${raw.info.height}, ${raw.info.channels} channels)`, file);
+  }
+  return {
+    width,
+    height,
+    data: new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.length),
+    storedWidth: image.storedWidth,
+    storedHeight: image.storedHeight,
+    format: image.format,
+    exifOrientation: image.metadata.orientation,
+  };
+}
+
 function dropAlpha(rgba: Uint8Array, pixels: number): Uint8Array {
   const rgb = new Uint8Array(pixels * 3);
   for (let p = 0, s = 0, d = 0; p < pixels; p++, s += 4, d += 3) {

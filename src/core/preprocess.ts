@@ -5,7 +5,7 @@
  * by ~0.1 (see the fixtures' README). The `fast` option trades that exactness for libvips' resampler.
  */
 import { BeitLensError } from './errors';
-import { decodeImage, resizeRaw, type DecodedImage, type ResizeKernel } from './image';
+import { decodeImage, decodeJpegResized, resizeRaw, type DecodedImage, type ResizeKernel } from './image';
 import { PilResample, resizePil } from './pilResize';
 import { modelInputSize, type PreprocessorConfig } from './preprocessorConfig';
 
@@ -128,13 +128,12 @@ export async function preprocessImage(
   options: PreprocessOptions = {},
 ): Promise<PreprocessedImage> {
   const file = typeof input === 'string' ? input : undefined;
-  const source = isDecodedImage(input)
-    ? input
-    : await decodeImage(input, {
-        applyExifOrientation: options.applyExifOrientation,
-        maxPixels: options.maxPixels,
-        maxFileBytes: options.maxFileBytes,
-      });
+  const decodeOptions = { applyExifOrientation: options.applyExifOrientation, maxPixels: options.maxPixels, maxFileBytes: options.maxFileBytes };
+  const shrunk =
+    options.fast && config.doResize && !isDecodedImage(input)
+      ? await decodeJpegResized(input, config.width, config.height, FAST_KERNELS[config.resample] ?? 'linear', decodeOptions)
+      : undefined;
+  const source = shrunk ?? (isDecodedImage(input) ? input : await decodeImage(input, decodeOptions));
 
   let pixels = source.data;
   let width = source.width;
