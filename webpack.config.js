@@ -38,10 +38,11 @@ module.exports = [
   {
     ...nodeBase,
     name: 'cli',
-    entry: { cli: './src/cli/index.ts' },
+    // The scan engine's worker threads load dist/scanWorker.js next to whichever bundle runs them.
+    entry: { cli: './src/cli/index.ts', scanWorker: './src/core/scan/preprocessWorker.ts' },
     output: { path: path.resolve(__dirname, 'dist'), filename: '[name].js', libraryTarget: 'commonjs2' },
     externals: nativeExternals,
-    plugins: [new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true, entryOnly: true })],
+    plugins: [new webpack.BannerPlugin({ banner: '#!/usr/bin/env node', raw: true, entryOnly: true, include: /^cli\.js$/ })],
   },
   {
     name: 'webview',

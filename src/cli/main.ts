@@ -15,6 +15,7 @@ import { preprocessImage } from '../core/preprocess';
 import { loadPreprocessorConfig } from '../core/preprocessorConfig';
 import { writeRandomBeit } from '../core/randomModel';
 import { HeadFusion } from '../core/rollout';
+import { registerScanCommand } from './scanCommand';
 
 /**
  * A thin layer over src/core: parse arguments, call one core function, print. Every user error is
@@ -233,7 +234,7 @@ export function buildProgram(): Command {
       out(dir);
     });
 
-  (require('./scanCommand') as typeof import('./scanCommand')).registerScanCommand(program);
+  registerScanCommand(program);
 
   program
     .command('doctor')

@@ -108,7 +108,15 @@ function fileSystemError(err: unknown, file: string): BeitLensError {
   switch (code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return new BeitLensError('FILE_NOT_FOUND', 'file not found', file);
+      // Node.js decodes command-line arguments and directory entries as UTF-8, turning each invalid byte into
+      // U+FFFD, so a file whose name is not UTF-8 can only be named by a string that does not exist.
+      return new BeitLensError(
+        'FILE_NOT_FOUND',
+        file.includes('\uFFFD') ? 'file not found (the name is not valid UTF-8, so Node.js cannot open it by this name; rename the file)' : 'file not found',
+        file,
+      );
+    case 'ENAMETOOLONG':
+      return new BeitLensError('FILE_UNREADABLE', 'file name too long', file);
     case 'EACCES':
     case 'EPERM':
       return new BeitLensError('FILE_UNREADABLE', 'permission denied', file);
@@ -179,7 +187,8 @@ function firstLine(message: string): string {
 
 function decodeError(err: unknown, file: string | undefined): BeitLensError {
   if (err instanceof BeitLensError) return err;
-  const message = firstLine(errorMessage(err));
+  // libvips sometimes ends the first line with a colon and puts the detail on a later line; drop the dangling colon.
+  const message = firstLine(errorMessage(err)).replace(/:$/, '');
   if (/pixel limit/i.test(message)) return new BeitLensError('IMAGE_TOO_LARGE', message, file);
   return new BeitLensError('IMAGE_DECODE', `cannot decode image: ${message}`, file);
 }

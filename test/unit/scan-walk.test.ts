@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -136,6 +136,5 @@ describe('walkImages', () => {
       if (++n === 5) controller.abort();
     }
     assert.ok(n < 40, `walked ${n} after abort`);
-    assert.ok(readdirSync(fixture.root).length > 0);
   });
 });

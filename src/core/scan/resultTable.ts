@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { parseJsonLine, toJsonLine, type ScanRecord } from './output';
+import { parseJsonLine, toRecord, type ScanRecord } from './output';
 import type { ScanResult } from './scanner';
 
 export interface TableFilter {
@@ -141,11 +141,12 @@ export class ResultTable {
 
   /** Adds a scan result (written to the file at once, so a crash loses nothing already shown). */
   append(result: ScanResult | ScanRecord): number {
-    const line = Buffer.from(`${toJsonLine(result)}\n`, 'utf8');
+    const record = toRecord(result);
+    const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
     let written = 0;
     while (written < line.length) written += writeSync(this.handle.fd, line, written, line.length - written);
     const row = this.count;
-    this.index(parseJsonLine(line.toString('utf8', 0, line.length - 1))!, this.end, line.length, 'seq' in result ? result.seq : row);
+    this.index(record, this.end, line.length, 'seq' in result ? result.seq : row);
     this.end += line.length;
     return row;
   }

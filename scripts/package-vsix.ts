@@ -1,0 +1,201 @@
+/**
+ * Builds one VSIX per platform with `vsce package --target`, then checks each (check-vsix.ts).
+ *
+ *   node --import tsx scripts/package-vsix.ts [--target linux-x64 ...] [--no-check]
+ *
+ * webpack bundles everything except the native modules (onnxruntime-node and sharp), which must
+ * ship as node_modules. Each target gets a staging folder (.cache/vsix-staging/<target>) holding
+ * the extension's run-time files and a production node_modules with exactly the run-time
+ * dependencies, with only that platform's binaries:
+ *
+ * - onnxruntime-node (its JS and bin/napi-v6/<os>/<arch>) and onnxruntime-common, from this
+ *   install; darwin-x64 gets onnxruntime-node 1.23.2 from the registry (see targets.ts).
+ * - sharp with its JS dependencies (@img/colour, detect-libc, semver), and @img/sharp-<platform>
+ *   plus @img/sharp-libvips-<platform> at the versions sharp pins. npm installs only the host's
+ *   platform packages, so the others are fetched with `npm pack` (cached in .cache/vsix-packages).
+ *
+ * onnxruntime-node's own dependencies (adm-zip, global-agent) only serve its postinstall download
+ * and are left out; the staged copy of its package.json says so, so vsce's `npm list` agrees.
+ * Builds dist/ first when it is missing or older than the sources.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { checkVsix, formatMiB } from './check-vsix';
+import { PACKAGES_CACHE, ROOT, STAGING_DIR, Target, TARGETS, targetByName, VSIX_DIR, vsixFileName } from './vsix/targets';
+
+interface PackageJson {
+  name: string;
+  version: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+const readJson = (file: string): PackageJson => JSON.parse(readFileSync(file, 'utf8')) as PackageJson;
+const rootModules = path.join(ROOT, 'node_modules');
+
+/** The extension's files at run time (node_modules aside). */
+const EXTENSION_FILES = ['README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore', 'dist/extension.js', 'dist/inferenceWorker.js', 'dist/webview.js', 'media/icon.png', 'media/webview.css'];
+const DIST_SOURCES = ['src', 'webpack.config.js', 'tsconfig.json'];
+/** Pure-JS run-time packages copied from this install as they are. */
+const JS_PACKAGES = ['sharp', '@img/colour', 'detect-libc', 'semver'];
+
+function log(message: string): void {
+  console.log(`[package] ${message}`);
+}
+
+function newestMtime(entry: string): number {
+  const info = statSync(entry);
+  if (!info.isDirectory()) return info.mtimeMs;
+  return readdirSync(entry).reduce((newest, name) => Math.max(newest, newestMtime(path.join(entry, name))), info.mtimeMs);
+}
+
+/** Runs `npm run build` unless every bundle is newer than every source. */
+function ensureBuilt(): void {
+  const bundles = ['extension.js', 'inferenceWorker.js', 'webview.js'].map((f) => path.join(ROOT, 'dist', f));
+  const built = bundles.every((f) => existsSync(f)) ? Math.min(...bundles.map((f) => statSync(f).mtimeMs)) : 0;
+  const sources = Math.max(...DIST_SOURCES.map((s) => newestMtime(path.join(ROOT, s))));
+  if (built > sources) return;
+  log('dist/ is missing or older than the sources: npm run build');
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+/** A package from the npm registry, unpacked once into .cache/vsix-packages/<name>@<version>. */
+function fetchPackage(name: string, version: string): string {
+  const dir = path.join(PACKAGES_CACHE, `${name.replace('/', '+')}@${version}`);
+  if (existsSync(path.join(dir, 'package.json'))) return dir;
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  log(`npm pack ${name}@${version}`);
+  const out = execFileSync('npm', ['pack', `${name}@${version}`, '--json', '--pack-destination', tmp], { cwd: tmp, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const [{ filename }] = JSON.parse(out) as { filename: string }[];
+  execFileSync('tar', ['-xzf', path.join(tmp, filename), '-C', tmp, '--no-same-owner']);
+  rmSync(path.join(tmp, filename));
+  const unpacked = path.join(tmp, 'package');
+  const actual = readJson(path.join(unpacked, 'package.json'));
+  if (actual.name !== name || actual.version !== version) throw new Error(`npm pack ${name}@${version} gave ${actual.name}@${actual.version}`);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(unpacked, dir, { recursive: true });
+  rmSync(tmp, { recursive: true, force: true });
+  return dir;
+}
+
+/** This install's copy if it is the wanted version, else the registry's. */
+function packageDir(name: string, version: string): string {
+  const local = path.join(rootModules, name);
+  if (existsSync(path.join(local, 'package.json')) && readJson(path.join(local, 'package.json')).version === version) return local;
+  return fetchPackage(name, version);
+}
+
+function copyPackage(from: string, stagingModules: string, name: string, filter?: (relative: string) => boolean): void {
+  const to = path.join(stagingModules, name);
+  cpSync(from, to, {
+    recursive: true,
+    dereference: true,
+    filter: (src) => {
+      const relative = path.relative(from, src).split(path.sep).join('/');
+      if (relative === 'node_modules' || relative.startsWith('node_modules/')) return false;
+      return filter ? filter(relative) : true;
+    },
+  });
+}
+
+function stageNodeModules(target: Target, stagingModules: string): Record<string, string> {
+  const installedOrt = readJson(path.join(rootModules, 'onnxruntime-node', 'package.json')).version;
+  const ortVersion = target.onnxruntimeVersion ?? installedOrt;
+  const ortDir = packageDir('onnxruntime-node', ortVersion);
+  const ortBin = `bin/napi-v6/${target.os}/${target.arch}`;
+  if (!existsSync(path.join(ortDir, ortBin, 'onnxruntime_binding.node'))) throw new Error(`onnxruntime-node ${ortVersion} has no ${ortBin}/onnxruntime_binding.node`);
+  copyPackage(ortDir, stagingModules, 'onnxruntime-node', (rel) => {
+    if (rel === 'bin' || rel === 'bin/napi-v6' || rel === `bin/napi-v6/${target.os}` || rel === ortBin) return true;
+    // Only the library the binding links (macOS ships an identical versioned copy too).
+    if (rel.startsWith(`${ortBin}/`)) return target.os !== 'darwin' || !/libonnxruntime\.\d+\.\d+\.\d+\.dylib$/.test(rel);
+    return !rel.startsWith('bin/') && !rel.startsWith('script') && !rel.startsWith('lib');
+  });
+  // Its dependencies (adm-zip, global-agent) are for the postinstall download, which never runs here.
+  const ortManifest = path.join(stagingModules, 'onnxruntime-node', 'package.json');
+  const ortPackage = readJson(ortManifest);
+  const commonVersion = ortPackage.dependencies?.['onnxruntime-common'];
+  if (!commonVersion) throw new Error(`onnxruntime-node ${ortVersion} does not name its onnxruntime-common`);
+  ortPackage.dependencies = { 'onnxruntime-common': commonVersion };
+  delete ortPackage.scripts;
+  writeFileSync(ortManifest, `${JSON.stringify(ortPackage, null, 2)}\n`);
+  copyPackage(packageDir('onnxruntime-common', commonVersion), stagingModules, 'onnxruntime-common', (rel) => !rel.startsWith('lib'));
+
+  for (const name of JS_PACKAGES) copyPackage(path.join(rootModules, name), stagingModules, name);
+  const sharp = readJson(path.join(rootModules, 'sharp', 'package.json'));
+  const optional = sharp.optionalDependencies ?? {};
+  const platformPackages = [`@img/sharp-${target.sharpPlatform}`, ...(target.separateLibvips ? [`@img/sharp-libvips-${target.sharpPlatform}`] : [])];
+  for (const name of platformPackages) {
+    const version = optional[name];
+    if (!version) throw new Error(`sharp ${sharp.version} has no optional dependency ${name}`);
+    copyPackage(packageDir(name, version), stagingModules, name);
+  }
+  return { 'onnxruntime-node': ortVersion, sharp: sharp.version };
+}
+
+function stage(target: Target, manifest: PackageJson): string {
+  const dir = path.join(STAGING_DIR, target.name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const file of EXTENSION_FILES) {
+    const from = path.join(ROOT, file);
+    if (!existsSync(from)) {
+      if (file === 'CHANGELOG.md') continue;
+      throw new Error(`${file} is missing`);
+    }
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    cpSync(from, path.join(dir, file));
+  }
+  // README images (media/screenshots) are linked, not shipped: vsce points them at the repository.
+  const dependencies = stageNodeModules(target, path.join(dir, 'node_modules'));
+  const staged: PackageJson = { ...manifest, dependencies };
+  for (const key of ['scripts', 'devDependencies', 'bin', 'private', 'files']) delete staged[key];
+  writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify(staged, null, 2)}\n`);
+  return dir;
+}
+
+function vsce(args: string[], cwd: string): void {
+  const bin = path.join(rootModules, '@vscode', 'vsce', 'vsce');
+  const result = spawnSync(process.execPath, [bin, ...args], { cwd, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`vsce ${args.join(' ')} failed (exit ${result.status ?? result.signal})`);
+}
+
+function parseArgs(argv: string[]): { targets: Target[]; check: boolean } {
+  const targets: Target[] = [];
+  let check = true;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--target') targets.push(targetByName(argv[++i] ?? ''));
+    else if (argv[i] === '--no-check') check = false;
+    else throw new Error(`unknown argument ${argv[i]}; usage: package-vsix.ts [--target T ...] [--no-check]`);
+  }
+  return { targets: targets.length ? targets : [...TARGETS], check };
+}
+
+function main(): void {
+  const { targets, check } = parseArgs(process.argv.slice(2));
+  ensureBuilt();
+  const manifest = readJson(path.join(ROOT, 'package.json'));
+  mkdirSync(VSIX_DIR, { recursive: true });
+  const built: { target: Target; file: string }[] = [];
+  for (const target of targets) {
+    const started = Date.now();
+    const dir = stage(target, manifest);
+    const file = path.join(VSIX_DIR, vsixFileName(manifest.name, target, manifest.version));
+    rmSync(file, { force: true });
+    vsce(['package', '--target', target.name, '--out', file], dir);
+    log(`${path.relative(ROOT, file)}: ${formatMiB(statSync(file).size)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    built.push({ target, file });
+  }
+  if (!check) return;
+  let failed = false;
+  for (const { target, file } of built) failed = !checkVsix(file, target) || failed;
+  if (failed) {
+    console.error('[package] the package check failed');
+    process.exit(1);
+  }
+}
+
+main();
