@@ -10,23 +10,24 @@
 import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { unzipSync } from 'fflate';
-import { forbiddenReason, requiredEntries, requiredPatterns, ROOT, SIZE_BUDGET_MIB, Target, TARGETS, VSIX_DIR, vsixFileName } from './vsix/targets';
+import { forbiddenReason, linkedOnnxruntimeLibrary, requiredEntries, requiredPatterns, ROOT, SIZE_BUDGET_MIB, Target, TARGETS, VSIX_DIR, vsixFileName } from './vsix/targets';
 
 export function formatMiB(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
 /** Entry names, with their uncompressed sizes, without inflating anything but the manifest. */
-function listEntries(file: string): { entries: Map<string, number>; manifest: string } {
+function listEntries(file: string): { entries: Map<string, number>; manifest: string; bindings: Map<string, Uint8Array> } {
   const entries = new Map<string, number>();
   const unzipped = unzipSync(readFileSync(file), {
     filter: (entry) => {
       entries.set(entry.name, entry.originalSize);
-      return entry.name === 'extension.vsixmanifest';
+      return entry.name === 'extension.vsixmanifest' || entry.name.endsWith('/onnxruntime_binding.node');
     },
   });
   const manifest = unzipped['extension.vsixmanifest'];
-  return { entries, manifest: manifest ? Buffer.from(manifest).toString('utf8') : '' };
+  const bindings = new Map(Object.entries(unzipped).filter(([name]) => name.endsWith('/onnxruntime_binding.node')));
+  return { entries, manifest: manifest ? Buffer.from(manifest).toString('utf8') : '', bindings };
 }
 
 /** Prints the result for one VSIX; returns whether it passed. */
@@ -34,10 +35,16 @@ export function checkVsix(file: string, target: Target): boolean {
   const problems: string[] = [];
   const size = statSync(file).size;
   if (size > SIZE_BUDGET_MIB * 2 ** 20) problems.push(`${formatMiB(size)} is over the budget of ${SIZE_BUDGET_MIB} MiB`);
-  const { entries, manifest } = listEntries(file);
+  const { entries, manifest, bindings } = listEntries(file);
   if (!manifest.includes(`TargetPlatform="${target.name}"`)) problems.push(`extension.vsixmanifest does not say TargetPlatform="${target.name}"`);
   for (const entry of requiredEntries(target)) if (!entries.has(entry)) problems.push(`missing ${entry}`);
   for (const { what, pattern } of requiredPatterns(target)) if (![...entries.keys()].some((e) => pattern.test(e))) problems.push(`missing ${what} (${pattern.source})`);
+  for (const [binding, bytes] of bindings) {
+    const linked = linkedOnnxruntimeLibrary(bytes);
+    const expected = `${path.posix.dirname(binding)}/${linked}`;
+    if (!linked) problems.push(`${binding} names no onnxruntime library`);
+    else if (!entries.has(expected)) problems.push(`missing ${expected} (the library ${path.posix.basename(binding)} loads)`);
+  }
   for (const entry of entries.keys()) {
     const reason = forbiddenReason(entry, target);
     if (reason) problems.push(`${entry}: ${reason}`);

@@ -93,7 +93,7 @@ export const CORPUS: readonly CorpusItem[] = [
   ),
   {
     file: 'svg-external.svg',
-    what: 'SVG with an external entity, <image> and <use> pointing at http://127.0.0.1 and file:///etc/passwd, and a <script>',
+    what: 'SVG with an external entity, `<image>` and `<use>` pointing at http://127.0.0.1 and file:///etc/passwd, and a `<script>`',
     outcome: { kind: 'error', code: 'IMAGE_UNSUPPORTED', message: /SVG\/XML \(vector images are never rasterised\) is not supported/, why: 'SVG is not supported: it is refused from its first bytes, so nothing is parsed, fetched or run' },
   },
   {
@@ -110,7 +110,7 @@ export const RUNTIME_CASES: readonly RuntimeCase[] = [
   { name: 'zero.png -> /dev/zero', what: 'symlink to /dev/zero', outcome: 'error FILE_UNREADABLE "is a device, not an image file" (stat before open; never read)' },
   { name: 'pipe.png', what: 'a FIFO nobody writes to', outcome: 'error FILE_UNREADABLE "is a named pipe (FIFO)" (never opened, so no hang)' },
   { name: 'x.png/', what: 'a directory named x.png', outcome: 'error FILE_UNREADABLE "is a directory"' },
-  { name: 'swapped.png', what: 'replaced (rename), deleted, truncated or overwritten between stat and open, or after open', outcome: 'the result for the bytes actually read (old or new file), or FILE_NOT_FOUND / IMAGE_DECODE; a FIFO swapped in is refused after a non-blocking open' },
+  { name: 'swapped.jpg', what: 'replaced (rename), deleted, truncated or overwritten between stat and open, or after open', outcome: 'the result for the bytes actually read (old or new file), or FILE_NOT_FOUND / IMAGE_DECODE; a FIFO swapped in is refused after a non-blocking open' },
   { name: '"a" x 300 + ".png"', what: 'a 300-character file name (over the 255-byte NAME_MAX)', outcome: 'error FILE_UNREADABLE "file name too long"' },
   { name: '250-character name in a 300+ character path', what: 'long but legal name', outcome: 'classified like the same image under a short name' },
   { name: '"caf\\xe9_\\xff.png"', what: 'a name that is not valid UTF-8, passed as Node.js sees it (U+FFFD)', outcome: 'error FILE_NOT_FOUND naming the problem ("the name is not valid UTF-8")' },

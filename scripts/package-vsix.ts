@@ -22,7 +22,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { checkVsix, formatMiB } from './check-vsix';
-import { PACKAGES_CACHE, ROOT, STAGING_DIR, Target, TARGETS, targetByName, VSIX_DIR, vsixFileName } from './vsix/targets';
+import { extensionBundles, extensionMedia, linkedOnnxruntimeLibrary, PACKAGES_CACHE, ROOT, STAGING_DIR, Target, TARGETS, targetByName, VSIX_DIR, vsixFileName } from './vsix/targets';
 
 interface PackageJson {
   name: string;
@@ -35,8 +35,8 @@ interface PackageJson {
 const readJson = (file: string): PackageJson => JSON.parse(readFileSync(file, 'utf8')) as PackageJson;
 const rootModules = path.join(ROOT, 'node_modules');
 
-/** The extension's files at run time (node_modules aside). */
-const EXTENSION_FILES = ['README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore', 'dist/extension.js', 'dist/inferenceWorker.js', 'dist/webview.js', 'media/icon.png', 'media/webview.css'];
+/** The extension's files at run time (node_modules aside); .vscodeignore has the last word. */
+const EXTENSION_FILES = ['README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore', ...extensionBundles(), ...extensionMedia()];
 const DIST_SOURCES = ['src', 'webpack.config.js', 'tsconfig.json'];
 /** Pure-JS run-time packages copied from this install as they are. */
 const JS_PACKAGES = ['sharp', '@img/colour', 'detect-libc', 'semver'];
@@ -53,7 +53,7 @@ function newestMtime(entry: string): number {
 
 /** Runs `npm run build` unless every bundle is newer than every source. */
 function ensureBuilt(): void {
-  const bundles = ['extension.js', 'inferenceWorker.js', 'webview.js'].map((f) => path.join(ROOT, 'dist', f));
+  const bundles = extensionBundles().map((f) => path.join(ROOT, f));
   const built = bundles.every((f) => existsSync(f)) ? Math.min(...bundles.map((f) => statSync(f).mtimeMs)) : 0;
   const sources = Math.max(...DIST_SOURCES.map((s) => newestMtime(path.join(ROOT, s))));
   if (built > sources) return;
@@ -108,10 +108,13 @@ function stageNodeModules(target: Target, stagingModules: string): Record<string
   const ortDir = packageDir('onnxruntime-node', ortVersion);
   const ortBin = `bin/napi-v6/${target.os}/${target.arch}`;
   if (!existsSync(path.join(ortDir, ortBin, 'onnxruntime_binding.node'))) throw new Error(`onnxruntime-node ${ortVersion} has no ${ortBin}/onnxruntime_binding.node`);
+  const linkedLibrary = linkedOnnxruntimeLibrary(readFileSync(path.join(ortDir, ortBin, 'onnxruntime_binding.node')));
+  if (!linkedLibrary || !existsSync(path.join(ortDir, ortBin, linkedLibrary))) throw new Error(`onnxruntime-node ${ortVersion}: ${ortBin}/onnxruntime_binding.node links ${linkedLibrary ?? 'no onnxruntime library'} that the package lacks`);
   copyPackage(ortDir, stagingModules, 'onnxruntime-node', (rel) => {
     if (rel === 'bin' || rel === 'bin/napi-v6' || rel === `bin/napi-v6/${target.os}` || rel === ortBin) return true;
-    // Only the library the binding links (macOS ships an identical versioned copy too).
-    if (rel.startsWith(`${ortBin}/`)) return target.os !== 'darwin' || !/libonnxruntime\.\d+\.\d+\.\d+\.dylib$/.test(rel);
+    // macOS builds carry the library twice (libonnxruntime.1.dylib and libonnxruntime.1.30.0.dylib,
+    // identical): ship only the one the binding links.
+    if (rel.startsWith(`${ortBin}/`)) return !/\.dylib$/.test(rel) || path.basename(rel) === linkedLibrary;
     return !rel.startsWith('bin/') && !rel.startsWith('script') && !rel.startsWith('lib');
   });
   // Its dependencies (adm-zip, global-agent) are for the postinstall download, which never runs here.

@@ -2,6 +2,7 @@
  * The platforms a VSIX is built for, and which native files each must carry. Shared by the
  * packager (scripts/package-vsix.ts) and the package check (scripts/check-vsix.ts).
  */
+import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -30,8 +31,11 @@ export interface Target {
   sharpPlatform: string;
   /** Windows builds of sharp carry libvips inside @img/sharp-win32-*; the others have a separate package. */
   separateLibvips: boolean;
-  /** onnxruntime's shared library next to onnxruntime_binding.node (the name the binding links). */
-  onnxruntimeLibrary: string;
+  /**
+   * onnxruntime's shared library next to onnxruntime_binding.node. The check also reads the name
+   * the binding actually links from the binding itself and requires that file.
+   */
+  onnxruntimeLibrary: RegExp;
   /**
    * onnxruntime-node version shipped, when not the one in package-lock.json: onnxruntime stopped
    * publishing macOS x64 builds after 1.23, so Intel Macs get 1.23.2 (the last one that has them).
@@ -40,12 +44,12 @@ export interface Target {
 }
 
 export const TARGETS: readonly Target[] = [
-  { name: 'linux-x64', os: 'linux', arch: 'x64', sharpPlatform: 'linux-x64', separateLibvips: true, onnxruntimeLibrary: 'libonnxruntime.so.1' },
-  { name: 'linux-arm64', os: 'linux', arch: 'arm64', sharpPlatform: 'linux-arm64', separateLibvips: true, onnxruntimeLibrary: 'libonnxruntime.so.1' },
-  { name: 'darwin-x64', os: 'darwin', arch: 'x64', sharpPlatform: 'darwin-x64', separateLibvips: true, onnxruntimeLibrary: 'libonnxruntime.1.dylib', onnxruntimeVersion: '1.23.2' },
-  { name: 'darwin-arm64', os: 'darwin', arch: 'arm64', sharpPlatform: 'darwin-arm64', separateLibvips: true, onnxruntimeLibrary: 'libonnxruntime.1.dylib' },
-  { name: 'win32-x64', os: 'win32', arch: 'x64', sharpPlatform: 'win32-x64', separateLibvips: false, onnxruntimeLibrary: 'onnxruntime.dll' },
-  { name: 'win32-arm64', os: 'win32', arch: 'arm64', sharpPlatform: 'win32-arm64', separateLibvips: false, onnxruntimeLibrary: 'onnxruntime.dll' },
+  { name: 'linux-x64', os: 'linux', arch: 'x64', sharpPlatform: 'linux-x64', separateLibvips: true, onnxruntimeLibrary: /^libonnxruntime\.so\.\d+$/ },
+  { name: 'linux-arm64', os: 'linux', arch: 'arm64', sharpPlatform: 'linux-arm64', separateLibvips: true, onnxruntimeLibrary: /^libonnxruntime\.so\.\d+$/ },
+  { name: 'darwin-x64', os: 'darwin', arch: 'x64', sharpPlatform: 'darwin-x64', separateLibvips: true, onnxruntimeLibrary: /^libonnxruntime(\.\d+)+\.dylib$/, onnxruntimeVersion: '1.23.2' },
+  { name: 'darwin-arm64', os: 'darwin', arch: 'arm64', sharpPlatform: 'darwin-arm64', separateLibvips: true, onnxruntimeLibrary: /^libonnxruntime(\.\d+)+\.dylib$/ },
+  { name: 'win32-x64', os: 'win32', arch: 'x64', sharpPlatform: 'win32-x64', separateLibvips: false, onnxruntimeLibrary: /^onnxruntime\.dll$/ },
+  { name: 'win32-arm64', os: 'win32', arch: 'arm64', sharpPlatform: 'win32-arm64', separateLibvips: false, onnxruntimeLibrary: /^onnxruntime\.dll$/ },
 ];
 
 export function targetByName(name: string): Target {
@@ -54,8 +58,30 @@ export function targetByName(name: string): Target {
   return target;
 }
 
+/**
+ * The webpack bundles the extension loads (every entry of every configuration but the CLI's), as
+ * `dist/<name>.js`: read from webpack.config.js, so a new bundle cannot be left out of the VSIX
+ * unnoticed (.vscodeignore lists them one by one).
+ */
+export function extensionBundles(): string[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const configs = require(path.join(ROOT, 'webpack.config.js')) as { name?: string; entry?: Record<string, unknown> }[];
+  return configs.filter((c) => c.name !== 'cli').flatMap((c) => Object.keys(c.entry ?? {}).map((name) => `dist/${name}.js`));
+}
+
+/** Stylesheets and the icon the webviews and the manifest use. */
+export function extensionMedia(): string[] {
+  return ['media/icon.png', ...readdirSync(path.join(ROOT, 'media')).filter((f) => f.endsWith('.css')).map((f) => `media/${f}`)];
+}
+
 export function vsixFileName(packageName: string, target: Target, version: string): string {
   return `${packageName}-${target.name}-${version}.vsix`;
+}
+
+/** The onnxruntime library an onnxruntime_binding.node loads, read from the binary's import table strings. */
+export function linkedOnnxruntimeLibrary(binding: Uint8Array): string | undefined {
+  const text = Buffer.from(binding).toString('latin1');
+  return /(?:@rpath\/)?(libonnxruntime[\w.]*?\.dylib|libonnxruntime\.so\.\d+|onnxruntime\.dll)\b/.exec(text)?.[1];
 }
 
 /** Paths inside the VSIX (zip entries start with `extension/`) that the target cannot run without. */
@@ -63,11 +89,8 @@ export function requiredEntries(target: Target): string[] {
   const ort = `extension/node_modules/onnxruntime-node/bin/napi-v6/${target.os}/${target.arch}`;
   const required = [
     'extension/package.json',
-    'extension/dist/extension.js',
-    'extension/dist/inferenceWorker.js',
-    'extension/dist/webview.js',
-    'extension/media/webview.css',
-    'extension/media/icon.png',
+    ...extensionBundles().map((f) => `extension/${f}`),
+    ...extensionMedia().map((f) => `extension/${f}`),
     'extension/node_modules/onnxruntime-node/package.json',
     'extension/node_modules/onnxruntime-node/dist/index.js',
     'extension/node_modules/onnxruntime-common/package.json',
@@ -76,7 +99,6 @@ export function requiredEntries(target: Target): string[] {
     'extension/node_modules/semver/package.json',
     'extension/node_modules/@img/colour/package.json',
     `${ort}/onnxruntime_binding.node`,
-    `${ort}/${target.onnxruntimeLibrary}`,
     `extension/node_modules/@img/sharp-${target.sharpPlatform}/package.json`,
   ];
   if (target.separateLibvips) required.push(`extension/node_modules/@img/sharp-libvips-${target.sharpPlatform}/package.json`);
@@ -86,7 +108,9 @@ export function requiredEntries(target: Target): string[] {
 /** Required entries matched by pattern (file names carry versions). */
 export function requiredPatterns(target: Target): { what: string; pattern: RegExp }[] {
   const img = (pkg: string) => `extension/node_modules/@img/${pkg}/lib/`;
-  const patterns = [{ what: `sharp's native module for ${target.sharpPlatform}`, pattern: new RegExp(`^${escape(img(`sharp-${target.sharpPlatform}`))}sharp-${escape(target.sharpPlatform)}[^/]*\\.node$`) }];
+  const ort = escape(`extension/node_modules/onnxruntime-node/bin/napi-v6/${target.os}/${target.arch}/`);
+  const patterns = [{ what: `the onnxruntime library for ${target.name}`, pattern: new RegExp(`^${ort}${target.onnxruntimeLibrary.source.replace(/^\^/, '')}`) }];
+  patterns.push({ what: `sharp's native module for ${target.sharpPlatform}`, pattern: new RegExp(`^${escape(img(`sharp-${target.sharpPlatform}`))}sharp-${escape(target.sharpPlatform)}[^/]*\\.node$`) });
   const libvips = target.os === 'linux' ? /libvips-cpp\.so\.[\d.]+$/ : target.os === 'darwin' ? /libvips-cpp\.[\d.]+\.dylib$/ : /libvips-42\.dll$/;
   const libvipsPackage = target.separateLibvips ? `sharp-libvips-${target.sharpPlatform}` : `sharp-${target.sharpPlatform}`;
   patterns.push({ what: `libvips for ${target.sharpPlatform}`, pattern: new RegExp(`^${escape(img(libvipsPackage))}${libvips.source}`) });

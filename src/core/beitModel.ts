@@ -52,7 +52,7 @@ export class BeitModel {
     const directory = await loadModelDirectory(dir);
     const session = await ModelSession.create(directory.classifyModel, options);
     try {
-      checkInterface(session, ['logits'], directory.classifyModel);
+      checkInterface(session, ['logits'], directory.classifyModel, directory.config.imageSize);
     } catch (err) {
       await session.release();
       throw err;
@@ -156,8 +156,9 @@ export class BeitModel {
     if (!file) {
       return Promise.reject(new BeitLensError('MODEL_INVALID', 'this model folder has no explanation graph (model.onnx with attentions); re-run `beit-lens convert`', this.directory.dir));
     }
+    const cfg = this.directory.config;
     this.explainSession ??= ModelSession.create(file, { ...this.options, provider: this.classifySession.provider }).then((s) => {
-      checkInterface(s, ['logits', 'attentions', 'patch_logits'], file);
+      checkInterface(s, ['logits', 'attentions', 'patch_logits'], file, cfg.imageSize);
       return s;
     });
     return this.explainSession;
@@ -170,9 +171,19 @@ export class BeitModel {
   }
 }
 
-function checkInterface(session: ModelSession, outputs: string[], file: string): void {
+function checkInterface(session: ModelSession, outputs: string[], file: string, imageSize: number): void {
   if (!session.inputNames.includes('pixel_values')) {
     throw new BeitLensError('MODEL_INVALID', `not a BEiT Lens model: expected input pixel_values, found ${session.inputNames.join(', ') || 'none'}`, file);
+  }
+  // Checked here rather than left to the first run, where it would fail every batch with an onnxruntime message.
+  // A fixed batch size is refused too: classification batches several images.
+  const input = session.inputTensor('pixel_values');
+  const shape = input?.shape ?? [];
+  const dynamic = (dim: number | string | undefined) => (typeof dim === 'string' && dim !== '') || dim === -1;
+  const fits = (dim: number | string | undefined, size: number) => dim === size || dynamic(dim);
+  if (!input || input.type !== 'float32' || shape.length !== 4 || !dynamic(shape[0]) || !fits(shape[1], 3) || !fits(shape[2], imageSize) || !fits(shape[3], imageSize)) {
+    const found = input ? `${input.type} [${shape.join(',')}]` : 'not a tensor';
+    throw new BeitLensError('MODEL_INVALID', `not a BEiT Lens model: input pixel_values is ${found}, expected float32 [batch,3,${imageSize},${imageSize}] (config.json image_size ${imageSize})`, file);
   }
   const missing = outputs.filter((o) => !session.outputNames.includes(o));
   if (missing.length) throw new BeitLensError('MODEL_INVALID', `not a BEiT Lens model: missing output ${missing.join(', ')}`, file);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { BeitLensError } from './errors';
 import { describeLabelGaps } from './labels';
 import { BeitConfig, loadBeitConfig } from './modelConfig';
-import { MANIFEST_FILE, ModelManifest, FULL_MODEL_FILE, LOGITS_MODEL_FILE } from './modelDirectory';
+import { checkInputSizesAgree, MANIFEST_FILE, ModelManifest, FULL_MODEL_FILE, LOGITS_MODEL_FILE } from './modelDirectory';
 import { buildBeitGraph, GraphStyle, WeightLookup, WeightType } from './onnx/beitGraph';
 import { relativePositionIndex } from './onnx/relativePosition';
 import { loadPreprocessorConfig } from './preprocessorConfig';
@@ -33,7 +33,8 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   const configFile = path.join(options.from, 'config.json');
   const preprocessorFile = path.join(options.from, 'preprocessor_config.json');
   const config = await loadBeitConfig(configFile);
-  await loadPreprocessorConfig(preprocessorFile); // validates before the slow part
+  // Validates both before the slow part.
+  checkInputSizesAgree(config, await loadPreprocessorConfig(preprocessorFile), preprocessorFile);
   const warnings: string[] = [];
   const gaps = describeLabelGaps(config.labels, configFile);
   if (gaps) warnings.push(gaps);
@@ -85,13 +86,15 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
  * ourselves, so a stored one that differs means the weights expect another layout: refuse them.
  */
 function checkRelativePositionIndexBuffers(stateDict: StateDict, config: BeitConfig, file: string): void {
-  const expected = relativePositionIndex(config.gridSize);
+  // Computed only once a stored index of the right shape exists, so its size is one the file itself holds.
+  let expected: Int32Array | undefined;
   for (const [name, tensor] of stateDict) {
     if (!name.endsWith('relative_position_index')) continue;
     const t = config.numTokens;
     if (tensor.dtype !== 'int64' || tensor.shape.length !== 2 || tensor.shape[0] !== t || tensor.shape[1] !== t) {
       throw new BeitLensError('WEIGHTS_INVALID', `${name} should be int64 [${t},${t}], got ${tensor.dtype} [${tensor.shape.join(',')}]`, file);
     }
+    expected ??= relativePositionIndex(config.gridSize);
     const data = tensor.data as BigInt64Array;
     for (let i = 0; i < expected.length; i++) {
       if (data[i] !== BigInt(expected[i])) {

@@ -24,7 +24,10 @@ export class BeitLensError extends Error {
     message: string,
     readonly file?: string,
   ) {
-    super(file ? `${file}: ${message}` : message);
+    // Messages quote third-party text (JSON.parse quotes the input, libvips and onnxruntime add detail lines);
+    // folding it onto one line keeps the one-line-per-failure contract for the CLI, scans and the extension.
+    const line = message.replace(/\s*[\r\n]+\s*/g, ' ');
+    super(file ? `${file}: ${line}` : line);
     this.name = 'BeitLensError';
   }
 }

@@ -6,6 +6,14 @@ import { LabelTable, labelsFromId2Label } from './labels';
 /** Bounds keep a hostile config from asking for terabytes before any weight is read. */
 const dim = (max: number) => z.number().int().positive().max(max);
 
+/**
+ * Patches per side. Released BEiT checkpoints use 14 (224/16), 24 (384/16) and 32 (512/16); the relative position
+ * index and bias grow with the fourth power of this, before any weight can say otherwise.
+ */
+const MAX_GRID = 64;
+/** heads * tokens^2: one layer's relative position bias and attention scores. BEiT-large at 512 px needs 16.8M. */
+const MAX_ATTENTION_VALUES = 64 * 1024 * 1024;
+
 const BeitConfigSchema = z.object({
   model_type: z.literal('beit').optional(),
   hidden_size: dim(8192),
@@ -63,10 +71,17 @@ export function parseBeitConfig(json: unknown, file = 'config.json'): BeitConfig
   if (c.image_size % c.patch_size !== 0) {
     throw new BeitLensError('CONFIG_INVALID', `image_size ${c.image_size} is not a multiple of patch_size ${c.patch_size}`, file);
   }
+  const gridSize = c.image_size / c.patch_size;
+  if (gridSize > MAX_GRID) {
+    throw new BeitLensError('CONFIG_INVALID', `image_size ${c.image_size} / patch_size ${c.patch_size} gives ${gridSize} patches per side; at most ${MAX_GRID} are supported`, file);
+  }
+  const attentionValues = c.num_attention_heads * (gridSize * gridSize + 1) ** 2;
+  if (attentionValues > MAX_ATTENTION_VALUES) {
+    throw new BeitLensError('CONFIG_INVALID', `${c.num_attention_heads} heads over ${gridSize * gridSize + 1} tokens need ${attentionValues} attention values per layer; at most ${MAX_ATTENTION_VALUES} are supported`, file);
+  }
   const labels = labelsFromId2Label(c.id2label);
   if (labels.labels.length === 0) throw new BeitLensError('CONFIG_INVALID', 'id2label is empty', file);
   if (labels.labels.length > 1_000_000) throw new BeitLensError('CONFIG_INVALID', `id2label has ${labels.labels.length} entries`, file);
-  const gridSize = c.image_size / c.patch_size;
   return {
     hiddenSize: c.hidden_size,
     numLayers: c.num_hidden_layers,

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { BeitLensError } from './errors';
 import { BeitConfig, loadBeitConfig, readJsonFile } from './modelConfig';
-import { loadPreprocessorConfig, PreprocessorConfig } from './preprocessorConfig';
+import { loadPreprocessorConfig, modelInputSize, PreprocessorConfig } from './preprocessorConfig';
 
 export const FULL_MODEL_FILE = 'model.onnx';
 export const LOGITS_MODEL_FILE = 'model.logits.onnx';
@@ -42,6 +42,7 @@ export async function loadModelDirectory(dir: string): Promise<ModelDirectory> {
   if (!info.isDirectory()) throw new BeitLensError('MODEL_INVALID', 'not a folder (expected a converted model folder with model.onnx)', dir);
   const config = await loadBeitConfig(path.join(dir, 'config.json'));
   const preprocessor = await loadPreprocessorConfig(path.join(dir, 'preprocessor_config.json'));
+  checkInputSizesAgree(config, preprocessor, path.join(dir, 'preprocessor_config.json'));
   const manifestFile = path.join(dir, MANIFEST_FILE);
   let manifest: ModelManifest | undefined;
   if (await exists(manifestFile)) {
@@ -70,6 +71,17 @@ export async function loadModelDirectory(dir: string): Promise<ModelDirectory> {
     manifest,
     modelId: manifest?.modelId ?? `${path.basename(path.resolve(dir))}@${await quickFileId(classifyModel)}`,
   };
+}
+
+/**
+ * The processor must produce exactly the model's input: otherwise every batch would be assembled from
+ * wrongly sized images (a RangeError or silently zero-padded input) instead of failing once, up front.
+ */
+export function checkInputSizesAgree(config: BeitConfig, preprocessor: PreprocessorConfig, file: string): void {
+  const { width, height } = modelInputSize(preprocessor);
+  if (width !== config.imageSize || height !== config.imageSize) {
+    throw new BeitLensError('CONFIG_INVALID', `produces ${width}x${height} model inputs but config.json has image_size ${config.imageSize}`, file);
+  }
 }
 
 async function exists(file: string): Promise<boolean> {

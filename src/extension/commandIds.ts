@@ -9,4 +9,5 @@ export const Command = {
 } as const;
 
 export const EXPLANATION_VIEW_TYPE = 'beitLens.explanation';
+export const DATASET_VIEW_TYPE = 'beitLens.dataset';
 export const IMAGE_PREVIEW_VIEW_TYPE = 'imagePreview.previewEditor';

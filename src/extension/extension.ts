@@ -8,7 +8,8 @@ import { registerClassifyImageCommand } from './commands/classifyImageCommand';
 import { registerDoctorCommand } from './commands/doctorCommand';
 import { registerExplainImageCommand } from './commands/explainImageCommand';
 import { registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
-import { EXPLANATION_VIEW_TYPE } from './commandIds';
+import { DATASET_VIEW_TYPE, EXPLANATION_VIEW_TYPE } from './commandIds';
+import { DatasetPanels } from './dataset/datasetPanels';
 import { FileHasher } from './hover/fileHasher';
 import { HoverPreviews } from './hover/hoverPreviews';
 import { IMAGE_HOVER_SELECTOR, ImageHoverProvider } from './hover/imageHoverProvider';
@@ -16,11 +17,13 @@ import { InferenceClient, ModelState } from './inference/inferenceClient';
 import { ModelController } from './model/modelController';
 import { ModelStatusBar } from './model/modelStatusBar';
 import { ExplanationPanels } from './panel/explanationPanel';
+import { CONFIG_SECTION, readViewSettings } from './settings';
 
 /** What activate() returns: used by the integration tests (and available to other extensions). */
 export interface BeitLensApi {
   readonly inference: InferenceClient;
   readonly explanationPanels: ExplanationPanels;
+  readonly datasetPanels: DatasetPanels;
   readonly hoverPreviews: HoverPreviews;
   /** The model state once loading has finished. */
   modelSettled(): Promise<ModelState>;
@@ -39,21 +42,32 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   inferenceClient = inference;
   const models = register(new ModelController(inference, log, vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath));
   const panels = register(new ExplanationPanels({ extensionUri: context.extensionUri, inference, log, memento: context.workspaceState }));
+  const datasets = register(
+    new DatasetPanels({
+      extensionUri: context.extensionUri,
+      storageUri: context.globalStorageUri,
+      inference,
+      log,
+      memento: context.workspaceState,
+      settings: () => readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key)),
+    }),
+  );
   const hoverPreviews = new HoverPreviews(inference);
   register({ dispose: () => hoverPreviews.cancelAll() });
 
   register(new ModelStatusBar(inference));
   register(vscode.window.registerWebviewPanelSerializer(EXPLANATION_VIEW_TYPE, panels));
+  register(vscode.window.registerWebviewPanelSerializer(DATASET_VIEW_TYPE, datasets));
   register(vscode.languages.registerHoverProvider(IMAGE_HOVER_SELECTOR, new ImageHoverProvider(inference, hoverPreviews, new FileHasher())));
   register(registerClassifyImageCommand(inference));
   register(registerExplainImageCommand(panels));
-  register(registerClassifyFolderCommand(inference));
+  register(registerClassifyFolderCommand(datasets));
   register(registerDownloadModelCommand(inference, models, log));
   register(registerSelectModelCommand(models));
   register(registerDoctorCommand(inference, models, context.extension));
 
   models.start();
-  return { inference, explanationPanels: panels, hoverPreviews, modelSettled: () => inference.whenSettled() };
+  return { inference, explanationPanels: panels, datasetPanels: datasets, hoverPreviews, modelSettled: () => inference.whenSettled() };
 }
 
 /** Ends the worker process (and with it any native memory) before the extension host goes. */

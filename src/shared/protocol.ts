@@ -89,3 +89,210 @@ export interface PanelState {
   overlay?: OverlayKind;
   opacity?: number;
 }
+
+// ==== the dataset view ======================================================================
+//
+// A second webview (view type `beitLens.dataset`) with its own unions, so neither panel can be sent the
+// other's messages. The webview never names a file: it refers to rows of the scan by id (`row`), and the
+// extension reads the path from its results table, so a compromised webview can only touch images that
+// are rows of this scan. `generation` changes whenever the table is replaced (a new scan); requests about
+// an older generation are dropped.
+
+export type DatasetMode = 'all' | 'suspects' | 'errors';
+export type DatasetSortKey = 'order' | 'path' | 'folder' | 'label' | 'score';
+export type ExportScope = 'all' | 'view' | 'selection';
+export type ExportFormat = 'csv' | 'jsonl';
+
+export interface DatasetFilter {
+  /** Case-insensitive text the top-1 label must contain. */
+  labelText?: string;
+  /** Top-1 label index (a histogram bar). */
+  labelIndex?: number;
+  minScore?: number;
+  maxScore?: number;
+  /** Folder label; null: files directly in the scanned folder. */
+  folderLabel?: string | null;
+}
+
+export interface DatasetQueryDto {
+  mode: DatasetMode;
+  filter: DatasetFilter;
+  /** 'order' is file order in "all" and "errors", and suspicion rank in "suspects". */
+  sort: { key: DatasetSortKey; descending: boolean };
+}
+
+export interface RowCheckDto {
+  reasons: Array<'disagree' | 'low-confidence'>;
+  /** How sure the model is that the folder is wrong (top-1 score minus the folder label's, bounded below). */
+  confidence: number;
+  /** Rank of the folder's label in the top-K, or null when it is not there. */
+  folderRank: number | null;
+  expected: { index: number; label: string } | null;
+}
+
+export interface DatasetRowDto {
+  row: number;
+  /** For display (bytes that are not UTF-8 shown as U+FFFD). */
+  image: string;
+  name: string;
+  folder: string;
+  folderLabel: string | null;
+  top?: PredictionDto[];
+  error?: string;
+  errorCode?: string;
+  check?: RowCheckDto;
+}
+
+export interface FolderCountDto {
+  folderLabel: string | null;
+  count: number;
+}
+
+export interface DatasetInfoDto {
+  generation: number;
+  title: string;
+  folder: string;
+  rows: number;
+  errors: number;
+  folders: FolderCountDto[];
+}
+
+export type ScanStatus = 'idle' | 'running' | 'restarting' | 'done' | 'cancelled' | 'failed';
+
+export interface ScanStateDto {
+  status: ScanStatus;
+  done: number;
+  total?: number;
+  imagesPerSecond: number;
+  etaSeconds?: number;
+  classified: number;
+  cached: number;
+  errors: number;
+  message?: string;
+}
+
+export interface HistogramBarDto {
+  index: number;
+  label: string;
+  count: number;
+}
+
+export interface LabelChoiceDto {
+  index: number;
+  label: string;
+}
+
+export interface LabelCandidateDto extends LabelChoiceDto {
+  kind: 'exact' | 'fuzzy';
+  score: number;
+  synonym: string;
+}
+
+export type MappingKind = 'exact' | 'fuzzy' | 'none' | 'override';
+
+export interface FolderMappingDto {
+  folder: string;
+  kind: MappingKind;
+  index: number | null;
+  label: string | null;
+  synonym?: string;
+  score: number;
+  /** Labels that count as agreeing with the folder (an override may accept several). */
+  accepted: LabelChoiceDto[];
+  candidates: LabelCandidateDto[];
+  images: number;
+  disagreements: number;
+  lowConfidence: number;
+}
+
+export interface LabelCheckDto {
+  mappings: FolderMappingDto[];
+  checked: number;
+  disagreements: number;
+  lowConfidence: number;
+  unmapped: number;
+  /** Images flagged for either reason (what the Suspects view lists). */
+  suspects: number;
+  /** Top-1 scores below this are "low confidence". */
+  lowScore: number;
+}
+
+// ---- extension -> dataset webview ----------------------------------------------------------
+
+export type DatasetHostMessage =
+  | { type: 'dataset'; info: DatasetInfoDto }
+  | { type: 'scan'; state: ScanStateDto }
+  | { type: 'page'; requestId: number; generation: number; offset: number; total: number; rows: DatasetRowDto[] }
+  | { type: 'histogram'; requestId: number; generation: number; total: number; bars: HistogramBarDto[] }
+  | { type: 'labelCheck'; generation: number; check: LabelCheckDto }
+  | { type: 'labels'; requestId: number; results: LabelChoiceDto[] }
+  | { type: 'thumbnail'; generation: number; row: number; src: string }
+  | { type: 'exported'; file: string; count: number; format: ExportFormat }
+  | { type: 'copied'; count: number }
+  | { type: 'error'; requestId?: number; message: string };
+
+// ---- dataset webview -> extension ----------------------------------------------------------
+
+const generation = z.number().int().nonnegative();
+const rowId = z.number().int().nonnegative().max(2 ** 31 - 1);
+/** Enough for any real selection; a bound so one message cannot ask for unbounded work. */
+const MAX_ROWS_PER_MESSAGE = 1_000_000;
+
+const DatasetFilterSchema = z
+  .object({
+    labelText: z.string().max(200).optional(),
+    labelIndex: z.number().int().nonnegative().max(10_000_000).optional(),
+    minScore: z.number().min(0).max(1).optional(),
+    maxScore: z.number().min(0).max(1).optional(),
+    folderLabel: z.string().max(4096).nullable().optional(),
+  })
+  .strict();
+
+const DatasetQuerySchema = z
+  .object({
+    mode: z.enum(['all', 'suspects', 'errors']),
+    filter: DatasetFilterSchema,
+    sort: z.object({ key: z.enum(['order', 'path', 'folder', 'label', 'score']), descending: z.boolean() }).strict(),
+  })
+  .strict();
+
+export const DatasetViewMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }).strict(),
+  z.object({ type: z.literal('query'), requestId, generation, query: DatasetQuerySchema, offset: z.number().int().nonnegative().max(2 ** 31 - 1), limit: z.number().int().min(1).max(500) }).strict(),
+  z.object({ type: z.literal('histogram'), requestId, generation, query: DatasetQuerySchema, limit: z.number().int().min(1).max(200) }).strict(),
+  z.object({ type: z.literal('labelCheck') }).strict(),
+  z.object({ type: z.literal('searchLabels'), requestId, query: z.string().max(200), limit: z.number().int().min(1).max(100) }).strict(),
+  // labels: accepted label indices; null: the folder has no label; 'auto': forget the correction.
+  z.object({ type: z.literal('setMapping'), folder: z.string().min(1).max(4096), labels: z.union([z.array(z.number().int().nonnegative().max(10_000_000)).min(1).max(100), z.null(), z.literal('auto')]) }).strict(),
+  z.object({ type: z.literal('thumbnails'), generation, rows: z.array(rowId).max(200) }).strict(),
+  z.object({ type: z.literal('open'), generation, row: rowId }).strict(),
+  z.object({ type: z.literal('copyPaths'), generation, rows: z.array(rowId).min(1).max(MAX_ROWS_PER_MESSAGE) }).strict(),
+  z
+    .object({
+      type: z.literal('export'),
+      generation,
+      scope: z.enum(['all', 'view', 'selection']),
+      format: z.enum(['csv', 'jsonl']),
+      query: DatasetQuerySchema.optional(),
+      rows: z.array(rowId).max(MAX_ROWS_PER_MESSAGE).optional(),
+    })
+    .strict()
+    .refine((m) => (m.scope === 'view' ? m.query !== undefined : m.scope === 'selection' ? (m.rows?.length ?? 0) > 0 : true), { message: 'a "view" export needs the query, a "selection" export its rows' }),
+]);
+
+export type DatasetViewMessage = z.infer<typeof DatasetViewMessageSchema>;
+
+export type ParsedDatasetViewMessage = { ok: true; message: DatasetViewMessage } | { ok: false; error: string };
+
+export function parseDatasetViewMessage(raw: unknown): ParsedDatasetViewMessage {
+  const parsed = DatasetViewMessageSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, error: `${issue.path.join('.') || 'message'}: ${issue.message}` };
+}
+
+/** What the dataset view keeps in its webview state, so the serializer can reopen it after a reload. */
+export interface DatasetPanelState {
+  folder: string;
+  query?: DatasetQueryDto;
+}

@@ -66,6 +66,8 @@ export class ExplanationPanel {
   private pending: Pending = {};
   private selectedPatch?: number;
   private cursorPatch?: number;
+  /** The patch the tooltip describes, so it can be rewritten when the overlay under it changes. */
+  private tooltipAt?: { patch: number; anchor?: { x: number; y: number } };
   private frame = 0;
   private readonly painter: OverlayPainter;
 
@@ -143,6 +145,7 @@ export class ExplanationPanel {
     this.pending = {};
     this.selectedPatch = undefined;
     this.cursorPatch = undefined;
+    this.showPatchInfo(undefined);
 
     view.root.setAttribute('aria-busy', 'false');
     view.title.textContent = explanation.image.name;
@@ -328,6 +331,9 @@ export class ExplanationPanel {
     this.view.scaleCaption.textContent = this.scaleCaption(kind);
     this.view.stage.parentElement?.classList.toggle('categorical', layer.kind !== 'heat');
     this.view.patchHint.hidden = kind === 'patchAttention' && this.current?.patchAttention !== undefined;
+    // A tooltip still open over the image describes the overlay that was drawn before (say, the
+    // rollout value after a click switched to attention from that patch): rewrite it.
+    if (this.tooltipAt) this.showPatchInfo(this.tooltipAt.patch, this.tooltipAt.anchor);
   }
 
   private describeOverlay(kind: OverlayKind): string {
@@ -371,9 +377,11 @@ export class ExplanationPanel {
   private showPatchInfo(patch: number | undefined, anchor?: { x: number; y: number }): void {
     const c = this.current;
     if (!c || patch === undefined) {
+      this.tooltipAt = undefined;
       hidePatchTooltip(this.view);
       return;
     }
+    this.tooltipAt = { patch, anchor };
     const grid = c.explanation.grid;
     const cell = cellOf(patch, grid);
     const cls = c.explanation.patchArgmax[patch];

@@ -261,6 +261,7 @@ describe('activate()', () => {
     assert.deepEqual([...commands.keys()].sort(), declared);
     assert.deepEqual(hoverProviders[0].selector, [{ scheme: 'file' }, { scheme: 'untitled' }]);
     assert.ok(serializers.has('beitLens.explanation'));
+    assert.ok(serializers.has('beitLens.dataset'));
     assert.equal(statusItems[0].command, 'beitLens.doctor');
     assert.ok(subscriptions.length >= 10);
   });
@@ -341,6 +342,48 @@ describe('activate()', () => {
     assert.equal(api.explanationPanels.openCount, 1);
     panel.dispose();
     assert.equal(api.explanationPanels.openCount, 0);
+  });
+
+  it('classifyFolder scans in the worker and opens the dataset view on the results', async () => {
+    const result = (await commands.get('beitLens.classifyFolder')!(Uri.file(images))) as { folder: string; resultsFile: string; rows: number; cancelled: boolean; summary: { found: number; classified: number } };
+    assert.ok(result, messages.slice(-3).join('\n'));
+    assert.equal(result.folder, images);
+    assert.equal(result.cancelled, false);
+    assert.equal(result.rows, 6);
+    assert.equal(result.summary.found, 6);
+    assert.ok(result.resultsFile.startsWith(path.join(tmp, 'global-storage', 'datasets')), result.resultsFile);
+    const lines = (await readFile(result.resultsFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.image).sort(), ['alpha_300x200.png', 'exif_orientation6_320x240.jpg', 'gradient_640x480.jpg', 'gray16_200x150.png', 'gray_256x256.png', 'tiny_17x9.png'].map((f) => path.join(images, f)));
+    assert.ok(lines.every((l) => l.top.length === 5 && l.folderLabel === null));
+
+    const panel = panels.at(-1)!;
+    assert.equal(panel.title, 'Dataset: images');
+    assert.match(panel.html, /Content-Security-Policy" content="default-src &#39;none&#39;/);
+    assert.match(panel.html, /dist\/datasetView\.js/);
+    assert.match(panel.html, /media\/dataset\.css/);
+    assert.deepEqual(panel.options.localResourceRoots?.map((u) => u.path), [path.join(root, 'dist'), path.join(root, 'media')]);
+    assert.equal(api.datasetPanels.openCount, 1);
+    const types = () => panel.posted.map((m) => (m as { type: string }).type);
+    assert.ok(types().includes('dataset') && types().includes('scan') && types().includes('labelCheck'), types().join(','));
+    const final = panel.posted.filter((m) => (m as { type: string }).type === 'scan').at(-1) as { state: { status: string; done: number } };
+    assert.deepEqual([final.state.status, final.state.done], ['done', 6]);
+
+    // The view asks for rows and gets them from the host's table; a message naming a file is dropped.
+    panel.receive({ type: 'query', requestId: 1, generation: 1, query: { mode: 'all', filter: {}, sort: { key: 'path', descending: false } }, offset: 0, limit: 10 });
+    panel.receive({ type: 'open', generation: 1, path: '/etc/passwd' });
+    let page: { rows: { image: string }[] } | undefined;
+    for (let i = 0; i < 100 && !page; i++) {
+      await sleep(20);
+      page = panel.posted.find((m) => (m as { type: string }).type === 'page') as typeof page;
+    }
+    assert.deepEqual(page?.rows.map((r) => path.basename(r.image)), ['alpha_300x200.png', 'exif_orientation6_320x240.jpg', 'gradient_640x480.jpg', 'gray_256x256.png', 'gray16_200x150.png', 'tiny_17x9.png']);
+    assert.ok(messages.some((m) => /dataset view: dropped an invalid message/.test(m)));
+    // Scanning the same folder again reuses the view; everything comes from the scan cache.
+    const again = (await commands.get('beitLens.classifyFolder')!(Uri.file(images))) as { summary: { cached: number; classified: number } };
+    assert.deepEqual([again.summary.cached, again.summary.classified], [6, 0]);
+    assert.equal(api.datasetPanels.openCount, 1);
+    panel.dispose();
+    assert.equal(api.datasetPanels.openCount, 0);
   });
 
   it('deactivate() ends the worker process', async () => {

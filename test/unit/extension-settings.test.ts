@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { EXECUTION_PROVIDERS, ModelSession } from '../../src/core/backend/onnxRuntime';
+import { BeitLensError } from '../../src/core/errors';
 import { Inspect, PROVIDER_PREFERENCES, readModelSettings, readViewSettings, RESTRICTED_SETTINGS, SettingInspection } from '../../src/extension/settings';
+import { convertedTinyModel } from '../helpers/fixtures';
 
 const home = '/home/me';
 const folders = ['/work/project'];
@@ -76,5 +80,51 @@ describe('readViewSettings', () => {
     assert.deepEqual(readViewSettings(() => undefined), { topK: 5, hoverEnabled: true, hoverMaxBytes: 20 * 1024 * 1024, headFusion: 'mean', discardRatio: 0.9 });
     const odd: Record<string, unknown> = { topK: 1000, 'hover.enabled': false, 'hover.maxFileSizeMB': -3, 'rollout.headFusion': 'median', 'rollout.discardRatio': 1 };
     assert.deepEqual(readViewSettings((k) => odd[k]), { topK: 100, hoverEnabled: false, hoverMaxBytes: 0, headFusion: 'mean', discardRatio: 0.99 });
+  });
+});
+
+describe('execution provider options reaching onnxruntime', () => {
+  /** Captures the session options of every onnxruntime session created while `run` runs. */
+  async function capturingSessionOptions(run: () => Promise<unknown>): Promise<ort.InferenceSession.SessionOptions[]> {
+    const captured: ort.InferenceSession.SessionOptions[] = [];
+    const create = ort.InferenceSession.create;
+    (ort.InferenceSession as { create: unknown }).create = (model: never, options?: ort.InferenceSession.SessionOptions) => {
+      captured.push(structuredClone(options ?? {}));
+      return create.call(ort.InferenceSession, model, options);
+    };
+    try {
+      await run();
+    } finally {
+      (ort.InferenceSession as { create: unknown }).create = create;
+    }
+    return captured;
+  }
+
+  it('are one of the fixed configurations per provider name, with nothing that could name a library', async () => {
+    const model = `${await convertedTinyModel()}/model.logits.onnx`;
+    const allowedKeys = new Set(['name', 'deviceId', 'coreMlFlags', 'preferredLayout']);
+    for (const preference of PROVIDER_PREFERENCES) {
+      const options = await capturingSessionOptions(async () => (await ModelSession.create(model, { provider: preference })).release());
+      assert.ok(options.length >= 1, preference);
+      for (const o of options) {
+        assert.equal(o.executionProviders?.length, 1);
+        const ep = o.executionProviders![0];
+        const name = typeof ep === 'string' ? ep : ep.name;
+        assert.ok((EXECUTION_PROVIDERS as readonly string[]).includes(name), `${preference}: ${name}`);
+        if (typeof ep !== 'string') for (const key of Object.keys(ep)) assert.ok(allowedKeys.has(key), `${preference}: option ${key}`);
+        // No string anywhere in the options may look like a path (optimizedModelFilePath is a write target we choose, not set here).
+        assert.doesNotMatch(JSON.stringify(o), /[\\/]|\.(so|dll|dylib)\b/, `${preference}: ${JSON.stringify(o)}`);
+      }
+    }
+  });
+
+  it('refuses any other provider value before onnxruntime sees it', async () => {
+    const model = `${await convertedTinyModel()}/model.logits.onnx`;
+    for (const evil of ['/tmp/libevil.so', 'C:\\evil.dll', 'cuda;rm -rf /', '../libonnxruntime_providers_cuda.so', 'CUDA', '']) {
+      const options = await capturingSessionOptions(() =>
+        assert.rejects(ModelSession.create(model, { provider: evil as never }), (err: unknown) => err instanceof BeitLensError && err.code === 'CONFIG_INVALID' && /unknown execution provider/.test(err.message)),
+      );
+      assert.deepEqual(options, [], `${evil} reached onnxruntime`);
+    }
   });
 });

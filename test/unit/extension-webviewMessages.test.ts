@@ -14,6 +14,7 @@ import { Emitter } from '../../src/extension/util/emitter';
 import { Logger } from '../../src/extension/util/logger';
 import { ExplanationSummary } from '../../src/extension/worker/workerProtocol';
 import { ExtensionToWebviewMessage, parseWebviewMessage } from '../../src/shared/protocol';
+import { FuzzCounter, fuzzParameters, fuzzTimeout } from '../helpers/fuzz';
 
 const PNG = 'data:image/png;base64,' + Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]).toString('base64');
 
@@ -58,14 +59,17 @@ describe('parseWebviewMessage', () => {
     });
   }
 
-  it('never throws on arbitrary input (property-based)', () => {
+  it('never throws on arbitrary input (property-based)', { timeout: fuzzTimeout(500, 60_000) }, (t) => {
+    const fuzz = new FuzzCounter('webview messages', 'arbitrary values -> parseWebviewMessage');
     fc.assert(
       fc.property(fc.anything(), (value) => {
+        fuzz.tick();
         const r = parseWebviewMessage(value);
         return typeof r.ok === 'boolean';
       }),
-      { numRuns: 500 },
+      fuzzParameters(500),
     );
+    fuzz.report(t);
   });
 });
 
@@ -211,16 +215,19 @@ describe('ExplanationSession', () => {
     assert.equal(inference.calls.filter((c) => c.name === 'explain').length, 1);
   });
 
-  it('never calls the worker with any file but its own, whatever the webview sends (property-based)', async () => {
+  it('never calls the worker with any file but its own, whatever the webview sends (property-based)', { timeout: fuzzTimeout(200, 60_000) }, async (t) => {
+    const fuzz = new FuzzCounter('webview message sequences', 'up to 8 arbitrary or near-valid messages -> ExplanationSession');
     await fc.assert(
       fc.asyncProperty(fc.array(fc.oneof(fc.anything(), fc.record({ type: fc.constantFrom('ready', 'setRollout', 'selectClass', 'selectPatch', 'exportPng', 'state'), requestId: fc.nat(3), file: fc.string(), path: fc.string() }, { requiredKeys: ['type'] })), { maxLength: 8 }), async (messages) => {
+        fuzz.tick();
         const { session, inference, saved } = newSession();
         for (const m of messages) await session.receive(m);
         session.dispose();
         return inference.calls.every((c) => c.args.file === undefined || c.args.file === '/data/images/cat.png') && saved.length === 0;
       }),
-      { numRuns: 200 },
+      fuzzParameters(200),
     );
+    fuzz.report(t);
   });
 });
 

@@ -10,6 +10,7 @@ import { BeitLensError } from '../../src/core/errors';
 import { parsePytorchCheckpoint, readPytorchCheckpoint } from '../../src/core/weights/pytorchCheckpoint';
 import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors } from '../../src/core/weights/safetensors';
 import { getFloat, loadStateDict, type NamedTensor, type StateDict } from '../../src/core/weights/stateDict';
+import { FuzzCounter, fuzzParameters, fuzzTimeout } from '../helpers/fuzz';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'beit-tiny');
 const SAFETENSORS_FIXTURE = path.join(FIXTURES, 'model.safetensors');
@@ -476,36 +477,47 @@ describe('mutated inputs fail cleanly', () => {
     }
   }
 
-  it('safetensors header mutations only ever raise WEIGHTS_INVALID', { timeout: 60_000 }, async () => {
+  it('safetensors header mutations only ever raise WEIGHTS_INVALID', { timeout: fuzzTimeout(300, 60_000) }, async (t) => {
+    const fuzz = new FuzzCounter('safetensors header', 'byte mutations and truncation -> parseSafetensors');
     const original = await readFile(SAFETENSORS_FIXTURE);
     const headerEnd = 8 + Number(original.readBigUInt64LE(0));
     fc.assert(
-      fc.property(mutations(fc.integer({ min: 0, max: headerEnd - 1 }), jsonByte, original.length), (m) =>
-        expectOnlyWeightsInvalid(() => parseSafetensors(mutate(original, m))),
-      ),
-      { numRuns: 300 },
+      fc.property(mutations(fc.integer({ min: 0, max: headerEnd - 1 }), jsonByte, original.length), (m) => {
+        fuzz.tick();
+        expectOnlyWeightsInvalid(() => parseSafetensors(mutate(original, m)));
+      }),
+      fuzzParameters(300),
     );
+    fuzz.report(t);
   });
 
-  it('pickle mutations only ever raise WEIGHTS_INVALID', { timeout: 60_000 }, async () => {
+  it('pickle mutations only ever raise WEIGHTS_INVALID', { timeout: fuzzTimeout(300, 60_000) }, async (t) => {
+    const fuzz = new FuzzCounter('pickle', 'byte mutations of data.pkl -> parsePytorchCheckpoint');
     const entries = unzipSync(await readFile(PYTORCH_FIXTURE));
     const pickle = entries['pytorch_model/data.pkl'];
     fc.assert(
       fc.property(mutations(fc.integer({ min: 0, max: pickle.length - 1 }), anyByte, pickle.length), (m) => {
+        fuzz.tick();
         const zip = zipSync({ ...entries, 'pytorch_model/data.pkl': mutate(pickle, m) }, { level: 0 });
         expectOnlyWeightsInvalid(() => parsePytorchCheckpoint(zip));
       }),
-      { numRuns: 300 },
+      fuzzParameters(300),
     );
+    fuzz.report(t);
   });
 
-  it('zip mutations only ever raise WEIGHTS_INVALID', { timeout: 60_000 }, async () => {
+  it('zip mutations only ever raise WEIGHTS_INVALID', { timeout: fuzzTimeout(300, 60_000) }, async (t) => {
+    const fuzz = new FuzzCounter('pytorch zip', 'byte mutations of the archive structures -> parsePytorchCheckpoint');
     const original = await readFile(PYTORCH_FIXTURE);
     // Aim at the zip structures: local headers and data.pkl at the front, the central directory at the back.
     const structural = fc.oneof(fc.integer({ min: 0, max: 5999 }), fc.integer({ min: original.length - 4000, max: original.length - 1 }));
     fc.assert(
-      fc.property(mutations(structural, anyByte, original.length), (m) => expectOnlyWeightsInvalid(() => parsePytorchCheckpoint(mutate(original, m)))),
-      { numRuns: 300 },
+      fc.property(mutations(structural, anyByte, original.length), (m) => {
+        fuzz.tick();
+        expectOnlyWeightsInvalid(() => parsePytorchCheckpoint(mutate(original, m)));
+      }),
+      fuzzParameters(300),
     );
+    fuzz.report(t);
   });
 });

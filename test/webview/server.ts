@@ -71,6 +71,39 @@ export function servePanel(bundle: string, imageOrigins: string[] = []): Promise
 }
 
 /**
+ * The dataset view's page, with `bundle` served as /dist/datasetView.js; thumbnails are data URIs, so no
+ * other origin is allowed.
+ */
+export function serveDatasetView(bundle: string): Promise<TestServer> {
+  const files: Record<string, { file: string; type: string }> = {
+    '/': { file: path.join(ROOT, 'test/webview/dataset.html'), type: 'text/html; charset=utf-8' },
+    '/test/webview/vscodeStub.js': { file: path.join(ROOT, 'test/webview/vscodeStub.js'), type: 'text/javascript' },
+    '/test/webview/theme.css': { file: path.join(ROOT, 'test/webview/theme.css'), type: 'text/css' },
+    '/media/dataset.css': { file: path.join(ROOT, 'media/dataset.css'), type: 'text/css' },
+    '/dist/datasetView.js': { file: bundle, type: 'text/javascript' },
+  };
+  const csp = [`default-src 'none'`, `img-src 'self' data:`, `style-src 'self'`, `script-src 'nonce-${TEST_NONCE}'`].join('; ');
+  return listen(
+    createServer((req, res) => {
+      const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+      if (pathname === '/favicon.ico') {
+        res.writeHead(204).end();
+        return;
+      }
+      const entry = files[pathname];
+      if (!entry) {
+        res.writeHead(404).end();
+        return;
+      }
+      readFile(entry.file).then(
+        (body) => res.writeHead(200, { 'content-type': entry.type, 'content-security-policy': csp, 'cache-control': 'no-store' }).end(body),
+        () => res.writeHead(500).end(),
+      );
+    }),
+  );
+}
+
+/**
  * An image on another origin that allows CORS, as VS Code's resource service worker answers
  * webview resource requests; the panel must ask for it with CORS to keep its export untainted.
  */

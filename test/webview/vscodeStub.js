@@ -14,7 +14,10 @@
     return Object.freeze({
       // VS Code structured-clones messages; a JSON round trip rejects the same non-data values.
       postMessage: (message) => {
-        record.posted.push(JSON.parse(JSON.stringify(message)));
+        const copy = JSON.parse(JSON.stringify(message));
+        record.posted.push(copy);
+        // A test that plays the extension side exposes this (playwright's exposeFunction) to get each message.
+        if (typeof window.__vscodeForward === 'function') window.__vscodeForward(copy);
         return true;
       },
       getState: () => state,

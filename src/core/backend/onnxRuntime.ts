@@ -90,6 +90,12 @@ export class ModelSession {
     return this.session.outputNames;
   }
 
+  /** Element type and shape the graph declares for an input (symbolic dimensions as strings), if it is a tensor. */
+  inputTensor(name: string): { type: string; shape: ReadonlyArray<number | string> } | undefined {
+    const meta = this.session.inputMetadata.find((m) => m.name === name);
+    return meta?.isTensor ? { type: meta.type, shape: meta.shape } : undefined;
+  }
+
   /**
    * Tries providers in order and falls back to CPU, recording why each one failed so `doctor`
    * can say it. An explicit preference other than 'auto' is tried first, then CPU.
@@ -97,6 +103,11 @@ export class ModelSession {
   static async create(model: string | Uint8Array, options: ModelSessionOptions = {}): Promise<ModelSession> {
     const file = typeof model === 'string' ? model : '(in-memory model)';
     const preference = options.provider ?? 'auto';
+    // The preference crosses process and settings boundaries as a plain string: only these names may reach
+    // onnxruntime, each mapped to a fixed configuration, so no value can name a library to load.
+    if (preference !== 'auto' && !(EXECUTION_PROVIDERS as readonly string[]).includes(preference)) {
+      throw new BeitLensError('CONFIG_INVALID', `unknown execution provider ${JSON.stringify(preference)}; use auto, ${EXECUTION_PROVIDERS.join(', ')}`);
+    }
     const order: ExecutionProviderName[] = preference === 'auto' ? providerCandidates() : preference === 'cpu' ? ['cpu'] : [preference, 'cpu'];
     const attempts: ProviderAttempt[] = [];
     for (const provider of order) {

@@ -23,6 +23,7 @@ export {
   type MatchKind,
   type Suspect,
 } from './labelCheck';
+export { searchLabels, type LabelMatch } from './labelSearch';
 export {
   CSV_COLUMNS,
   createCsvWriter,

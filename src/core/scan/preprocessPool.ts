@@ -34,6 +34,17 @@ function defaultExecArgv(script: string): string[] | undefined {
   return script.endsWith('.ts') ? ['--require', 'tsx/cjs'] : undefined;
 }
 
+/**
+ * The environment of a .ts worker: NODE_OPTIONS without `--import tsx`. Workers read NODE_OPTIONS too, and in
+ * Node 20 tsx's ESM hooks do not work inside a worker thread ("Unknown file extension .ts"), so a process
+ * started with NODE_OPTIONS="--import tsx" (the extension tests' inference worker) could not start its pool.
+ */
+function sourceWorkerEnv(script: string): NodeJS.ProcessEnv | undefined {
+  const options = process.env.NODE_OPTIONS;
+  if (!script.endsWith('.ts') || !options?.includes('tsx')) return undefined;
+  return { ...process.env, NODE_OPTIONS: options.replace(/--import[= ](tsx|"tsx"|'tsx')(?=\s|$)/g, '').trim() };
+}
+
 /** Half the cores, at most 8: onnxruntime already uses one thread per physical core for inference. */
 export function defaultWorkerCount(): number {
   return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
@@ -138,7 +149,8 @@ export class PreprocessPool {
     if (live.length >= this.size) return undefined;
     const script = this.options.workerScript ?? defaultWorkerScript();
     const setup: PreprocessSetup = { preprocessor: this.options.preprocessor, options: this.options.options };
-    const workerOptions: WorkerOptions = { workerData: setup, execArgv: this.options.execArgv ?? defaultExecArgv(script) };
+    const env = sourceWorkerEnv(script);
+    const workerOptions: WorkerOptions = { workerData: setup, execArgv: this.options.execArgv ?? defaultExecArgv(script), ...(env ? { env } : {}) };
     const create = this.options.createWorker ?? ((s: string, o: WorkerOptions) => new Worker(s, o));
     const slot: Slot = { worker: create(script, workerOptions), ready: false, running: new Map(), dead: false };
     slot.worker.on('message', (reply) => {

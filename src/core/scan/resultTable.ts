@@ -6,6 +6,9 @@
  * directly). In memory there are only typed-array columns per row, about 30 bytes each: file offset and length,
  * walk order, top-1 label index and score, folder id. Sorting and filtering run over those columns; only the
  * rows of the requested page are read back from the file.
+ *
+ * One process writes a results file (through {@link ResultTable.append}); others may follow it with
+ * {@link ResultTable.refresh}, which indexes only complete lines, so a reader never sees half a record.
  */
 import { createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
@@ -26,7 +29,7 @@ export interface TableFilter {
   errors?: 'only' | 'exclude';
 }
 
-export type SortKey = 'order' | 'folder' | 'label' | 'score' | 'error';
+export type SortKey = 'order' | 'path' | 'folder' | 'label' | 'score' | 'error';
 
 export interface TableQuery {
   filter?: TableFilter;
@@ -47,6 +50,10 @@ export interface TablePage {
 }
 
 const NO_FOLDER = '\u0000(root)';
+/** Bytes read at once when walking the file in order. */
+const READ_CHUNK = 1 << 20;
+/** Paths sort as people expect: "img2" before "img10". */
+const PATH_ORDER = new Intl.Collator(undefined, { numeric: true });
 
 class Column<T extends Float64Array | Float32Array | Int32Array> {
   constructor(public data: T) {}
@@ -60,7 +67,14 @@ class Column<T extends Float64Array | Float32Array | Int32Array> {
 
 export class ResultTable {
   private count = 0;
+  /** File size as this table knows it: where its own appends go. */
   private end = 0;
+  /** Bytes up to the end of the last complete line indexed: where {@link refresh} continues. */
+  private scanned = 0;
+  /** The file ends inside a line (its writer was killed mid-write): the next append starts a new line. */
+  private tornTail = false;
+  private loading: Promise<number> = Promise.resolve(0);
+  private pathRank?: Int32Array;
   private readonly offsets = new Column(new Float64Array(1024));
   private readonly lengths = new Column(new Int32Array(1024));
   private readonly order = new Column(new Int32Array(1024));
@@ -85,16 +99,22 @@ export class ResultTable {
   /** A table over an existing results JSONL file (a CLI `--out` file, or a table's own file); it can grow. */
   static async open(file: string): Promise<ResultTable> {
     const table = new ResultTable(file, await open(file, 'a+'));
-    await table.load();
+    await table.load(true);
     return table;
   }
 
-  private async load(): Promise<void> {
+  /**
+   * Indexes the complete lines after {@link scanned}. `final`: no writer is active (the table is being opened
+   * to write), so a last line without its newline is taken as what the killed writer left: a whole record is
+   * kept, and either way the next append starts on a new line rather than gluing itself onto the fragment.
+   */
+  private async load(final: boolean): Promise<number> {
+    const before = this.count;
     const { size } = await this.handle.stat();
-    let position = 0;
+    let position = this.scanned;
     let carry = Buffer.alloc(0);
     while (position < size) {
-      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, size - position));
+      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - position));
       const { bytesRead } = await this.handle.read(chunk, 0, chunk.length, position);
       if (bytesRead === 0) break;
       const data = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
@@ -108,8 +128,28 @@ export class ResultTable {
       }
       carry = Buffer.from(data.subarray(start));
     }
-    // A torn last line (interrupted writer) is ignored here and overwritten by nothing: appends start after it.
-    this.end = size;
+    this.scanned = position - carry.length;
+    if (final && carry.length > 0) {
+      const record = parseJsonLine(carry.toString('utf8'));
+      if (record) this.index(record, this.scanned, carry.length, this.count);
+      this.tornTail = true;
+      this.scanned = position;
+    }
+    this.end = Math.max(this.end, position);
+    return this.count - before;
+  }
+
+  /**
+   * Indexes rows another process has appended since the last look (the editor follows the inference worker's
+   * results file this way). Only complete lines count; a line being written is picked up next time.
+   * Returns how many rows were added.
+   */
+  refresh(): Promise<number> {
+    this.loading = this.loading.then(
+      () => this.load(false),
+      () => this.load(false),
+    );
+    return this.loading;
   }
 
   private index(record: ScanRecord, offset: number, length: number, order: number): void {
@@ -142,12 +182,15 @@ export class ResultTable {
   /** Adds a scan result (written to the file at once, so a crash loses nothing already shown). */
   append(result: ScanResult | ScanRecord): number {
     const record = toRecord(result);
-    const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
+    const newline = this.tornTail ? 1 : 0;
+    const line = Buffer.from(`${newline ? '\n' : ''}${JSON.stringify(record)}\n`, 'utf8');
     let written = 0;
     while (written < line.length) written += writeSync(this.handle.fd, line, written, line.length - written);
     const row = this.count;
-    this.index(record, this.end, line.length, 'seq' in result ? result.seq : row);
+    this.index(record, this.end + newline, line.length - newline, 'seq' in result ? result.seq : row);
     this.end += line.length;
+    this.scanned = this.end;
+    this.tornTail = false;
     return row;
   }
 
@@ -187,6 +230,13 @@ export class ResultTable {
     const sign = descending ? -1 : 1;
     let primary: (a: number, b: number) => number;
     switch (key) {
+      case 'path': {
+        // Rows added since the rank was computed sort after the others, in file order, until the next query.
+        const rank = this.pathRank ?? new Int32Array(0);
+        const rankOf = (i: number) => (i < rank.length ? rank[i] : rank.length + i);
+        primary = (a, b) => sign * (rankOf(a) - rankOf(b));
+        break;
+      }
       case 'score': {
         // Error rows (no score) sort last either way.
         const s = this.score.data;
@@ -223,8 +273,30 @@ export class ResultTable {
     return new Map(entries.map(([id], rank) => [id, rank]));
   }
 
+  /** Path order needs the paths, which live in the file: ranks are computed once per table size. */
+  private async prepare(key: SortKey): Promise<void> {
+    if (key !== 'path' || this.pathRank?.length === this.count) return;
+    const n = this.count;
+    const names = new Array<string>(n);
+    for await (const row of this.entries(0, n)) names[row.row] = row.image;
+    const ids = Array.from({ length: n }, (_, i) => i).sort((a, b) => PATH_ORDER.compare(names[a] ?? '', names[b] ?? '') || a - b);
+    const rank = new Int32Array(n);
+    ids.forEach((id, r) => (rank[id] = r));
+    this.pathRank = rank;
+    this.cached = undefined;
+  }
+
+  /**
+   * Ids of the rows matching `filter`, in the requested order: what a caller combining the table with its
+   * own row sets (the label check's suspects) pages through. Shared with the query memo: do not modify.
+   */
+  async ids(filter: TableFilter = {}, sort: { key: SortKey; descending?: boolean } = { key: 'order' }): Promise<Int32Array> {
+    await this.prepare(sort.key);
+    return this.select(filter, sort.key, sort.descending ?? false);
+  }
+
   async query(q: TableQuery = {}): Promise<TablePage> {
-    const ids = this.select(q.filter ?? {}, q.sort?.key ?? 'order', q.sort?.descending ?? false);
+    const ids = await this.ids(q.filter ?? {}, q.sort ?? { key: 'order' });
     const offset = Math.max(0, q.offset ?? 0);
     const limit = Math.max(0, q.limit ?? 100);
     const page = ids.subarray(offset, offset + limit);
@@ -243,6 +315,35 @@ export class ResultTable {
       if (record) out.push({ ...record, row });
     }
     return out;
+  }
+
+  /**
+   * Rows `from` to `to` (exclusive) in file order, read sequentially in large chunks: a pass over every
+   * row (path ranks, the label check) costs one read per megabyte instead of one per row.
+   */
+  async *entries(from = 0, to = this.count): AsyncGenerator<TableRow> {
+    const offsets = this.offsets.data;
+    const lengths = this.lengths.data;
+    let i = Math.max(0, from);
+    const last = Math.min(to, this.count);
+    while (i < last) {
+      const start = offsets[i];
+      let j = i + 1;
+      while (j < last && offsets[j] + lengths[j] - start <= READ_CHUNK) j++;
+      const buffer = Buffer.allocUnsafe(offsets[j - 1] + lengths[j - 1] - start);
+      let filled = 0;
+      while (filled < buffer.length) {
+        const { bytesRead } = await this.handle.read(buffer, filled, buffer.length - filled, start + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      for (let k = i; k < j; k++) {
+        const at = offsets[k] - start;
+        const record = parseJsonLine(buffer.toString('utf8', at, at + lengths[k]).trimEnd());
+        if (record) yield { ...record, row: k };
+      }
+      i = j;
+    }
   }
 
   /** Every matching row in walk order, read in pages: for a full export or a label check. */

@@ -6,9 +6,9 @@ import { Command } from '../commandIds';
 import { formatScore, providerName } from '../hover/hoverMarkdown';
 import { InferenceService } from '../inference/inferenceClient';
 import { CONFIG_SECTION, readViewSettings } from '../settings';
-import { showFolderResults } from './classifyFolderCommand';
 import { resolveImageTarget, selectedUris } from './imageTarget';
 import { reportError } from './reportError';
+import { showSelectionResults } from './selectionResults';
 
 const OPEN_PANEL_LABEL = '$(eye) Open explanation panel';
 
@@ -16,7 +16,7 @@ export function registerClassifyImageCommand(inference: InferenceService): vscod
   return vscode.commands.registerCommand(Command.classifyImage, async (arg?: unknown, all?: unknown): Promise<Prediction[] | undefined> => {
     const many = selectedUris(arg, all);
     if (many.length > 1) {
-      await showFolderResults(inference, many.map((u) => u.fsPath), `${many.length} selected images`);
+      await showSelectionResults(inference, many.map((u) => u.fsPath), `${many.length} selected images`);
       return undefined;
     }
     const uri = await resolveImageTarget(arg);

@@ -44,6 +44,7 @@ function report(event: ProgressEvent, progress: vscode.Progress<{ message?: stri
     progress.report({ message: event.message });
     return;
   }
+  if (event.kind !== 'download') return;
   const { file, received, total } = event.progress;
   const mb = (n: number) => (n / 1e6).toFixed(1);
   progress.report({ message: `${file}: ${mb(received)}${total ? ` of ${mb(total)} MB (${Math.floor((100 * received) / total)}%)` : ' MB'}` });

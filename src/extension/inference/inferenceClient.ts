@@ -15,6 +15,7 @@ import {
   HostToWorkerMessage,
   InferenceErrorCode,
   isWorkerToHostMessage,
+  JOB_CALLS,
   LoadedModel,
   LoadModelArgs,
   MODEL_CALLS,
@@ -97,6 +98,8 @@ interface PendingCall {
   lane: string;
   queued: boolean;
   needsModel: boolean;
+  /** A long job (JOB_CALLS): cancelling it asks the worker to stop and waits for its partial result. */
+  job: boolean;
   timeoutMs: number;
   onProgress?: (event: ProgressEvent) => void;
   resolve(value: unknown): void;
@@ -114,6 +117,8 @@ export class InferenceClient {
   private readonly options: Required<Omit<InferenceClientOptions, 'env' | 'fork'>> & Pick<InferenceClientOptions, 'env' | 'fork'>;
   private readonly queue = new FairQueue<PendingCall>();
   private readonly sent = new Map<number, PendingCall>();
+  /** Jobs waiting for the model to be ready; they bypass the queue, so the queue cannot hold them. */
+  private parked: PendingCall[] = [];
   private child?: ChildProcess;
   private nextId = 1;
   private runningQueued = 0;
@@ -214,6 +219,7 @@ export class InferenceClient {
         lane: options.lane ?? name,
         queued,
         needsModel,
+        job: JOB_CALLS.has(name),
         timeoutMs: options.timeoutMs ?? (queued ? this.options.callTimeoutMs : 0),
         onProgress: options.onProgress,
         resolve: resolve as (value: unknown) => void,
@@ -229,6 +235,8 @@ export class InferenceClient {
       if (queued) {
         this.queue.enqueue(entry.lane, entry);
         this.pump();
+      } else if (needsModel && this.currentState.kind !== 'ready') {
+        this.parked.push(entry);
       } else {
         this.send(entry);
       }
@@ -247,6 +255,7 @@ export class InferenceClient {
     clearTimeout(this.restartTimer);
     const err = new InferenceError('DISPOSED', 'BEiT Lens is shutting down');
     for (const entry of this.queue.drain()) this.settle(entry, err);
+    for (const entry of this.parked.splice(0)) this.settle(entry, err);
     for (const entry of this.sent.values()) this.settle(entry, err);
     this.sent.clear();
     this.setState({ kind: 'failed', message: 'BEiT Lens has shut down' });
@@ -291,6 +300,7 @@ export class InferenceClient {
     if (state.kind === 'noModel' || state.kind === 'failed') {
       const err = this.modelUnavailableError()!;
       for (const entry of this.queue.drain((e) => e.needsModel)) this.settle(entry, err);
+      for (const entry of this.parked.splice(0)) this.settle(entry, err);
     }
     this.stateEmitter.fire(state);
   }
@@ -306,6 +316,7 @@ export class InferenceClient {
 
   private pump(): void {
     if (this.disposed) return;
+    if (this.currentState.kind === 'ready') for (const entry of this.parked.splice(0)) this.send(entry);
     while (this.runningQueued < this.options.maxInFlight) {
       const ready = this.currentState.kind === 'ready';
       const entry = this.queue.dequeue((e) => ready || !e.needsModel);
@@ -334,14 +345,18 @@ export class InferenceClient {
   private cancel(entry: PendingCall): void {
     if (entry.settled) return;
     this.stats.cancelled++;
-    if (this.queue.remove(entry)) {
+    const parkedAt = this.parked.indexOf(entry);
+    if (parkedAt >= 0) this.parked.splice(parkedAt, 1);
+    if (this.queue.remove(entry) || parkedAt >= 0) {
       this.settle(entry, cancelledError());
       return;
     }
     if (this.sent.has(entry.id)) {
+      entry.worker?.send({ type: 'cancel', id: entry.id } satisfies HostToWorkerMessage, () => undefined);
+      // A job's answer to a cancel is what it did so far (a scan's summary): the caller waits for it.
+      if (entry.job) return;
       // The caller is answered now; the worker slot stays taken until the worker replies, so a
       // cancelled-but-running call never overlaps the next one.
-      entry.worker?.send({ type: 'cancel', id: entry.id } satisfies HostToWorkerMessage, () => undefined);
       this.settle(entry, cancelledError());
     }
   }

@@ -1,12 +1,13 @@
 /**
- * The explanation panel's HTML: no inline script or style, nothing remote, and a CSP that only
+ * The webview panels' HTML: no inline script or style, nothing remote, and a CSP that only
  * lets our own bundle run (by nonce) and only shows images from the panel's resource roots or
  * data URIs the extension made. Pure, so the policy is unit-tested as a string.
  */
 import { randomBytes } from 'node:crypto';
 
+/** 144 random bits in base64url (valid in a CSP nonce-source); always 24 characters, unlike stripping '+/=' from base64. */
 export function makeNonce(): string {
-  return randomBytes(18).toString('base64').replace(/[+/=]/g, '');
+  return randomBytes(18).toString('base64url');
 }
 
 export function escapeHtml(text: string): string {
@@ -38,6 +39,33 @@ export function explanationHtml(o: ExplanationHtmlOptions): string {
 <title>${escapeHtml(o.title)}</title>
 </head>
 <body data-image-path="${escapeHtml(o.imagePath)}">
+<script nonce="${o.nonce}" src="${escapeHtml(o.scriptUri)}"></script>
+</body>
+</html>`;
+}
+
+export interface DatasetHtmlOptions {
+  cspSource: string;
+  nonce: string;
+  scriptUri: string;
+  styleUri: string;
+  title: string;
+  /** Read by the webview and kept in its state, so the serializer can reopen the same dataset. */
+  folder: string;
+}
+
+/** The dataset view: same policy as the explanation panel (thumbnails arrive as data URIs). */
+export function datasetHtml(o: DatasetHtmlOptions): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(contentSecurityPolicy(o.cspSource, o.nonce))}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" nonce="${o.nonce}" href="${escapeHtml(o.styleUri)}">
+<title>${escapeHtml(o.title)}</title>
+</head>
+<body data-folder="${escapeHtml(o.folder)}">
 <script nonce="${o.nonce}" src="${escapeHtml(o.scriptUri)}"></script>
 </body>
 </html>`;

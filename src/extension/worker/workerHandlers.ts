@@ -13,7 +13,12 @@ import { MANIFEST_FILE } from '../../core/modelDirectory';
 import { convertedModelDir, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
 import { patchLegend } from '../../core/overlay';
 import { attentionFromToken, attentionRollout, HeadFusion } from '../../core/rollout';
-import { CallArgs, CallName, CallResult, ExplanationSummary, LoadModelArgs, ProgressEvent } from './workerProtocol';
+import { buildLabelIndex, mapFolders, type LabelIndex } from '../../core/scan/labelCheck';
+import { searchLabels } from '../../core/scan/labelSearch';
+import type { ScanModel } from '../../core/scan/scanner';
+import { ModelTurns } from './modelTurns';
+import { runScanJob } from './scanJob';
+import { CallArgs, CallName, CallResult, ExplanationSummary, LoadModelArgs, ProgressEvent, ScanJobSummary } from './workerProtocol';
 
 export class WorkerCallError extends Error {
   constructor(
@@ -28,6 +33,10 @@ export interface CallContext {
   signal: AbortSignal;
   progress: (event: ProgressEvent) => void;
 }
+
+/** Candidates offered per folder when the user corrects a label mapping. */
+const MAPPING_CANDIDATES = 8;
+const MAX_LABEL_RESULTS = 100;
 
 /**
  * Explanations hold ~40 MB of tensors each for the base model, so only the most recent few are
@@ -45,19 +54,25 @@ export class InferenceWorkerHandlers {
   private readonly retired = new Set<BeitModel>();
   private readonly explanations = new Map<string, Explanation>();
   private nextHandle = 1;
+  private preprocess: LoadModelArgs['preprocess'] = { fast: false, applyExifOrientation: true };
+  private readonly turns = new ModelTurns();
+  /** Label index of the current model's labels, built on first use (about 0.2 s for 21,841 labels). */
+  private labelIndex?: { labels: readonly string[]; index: LabelIndex };
+  /** Scans by results file: a new scan of the same file waits until a cancelled one has stopped writing. */
+  private readonly scansByFile = new Map<string, Promise<unknown>>();
 
   readonly handlers: { [K in CallName]: Handler<K> } = {
     load: (args) => this.load(args),
     unload: async () => this.unload(),
-    classify: ({ file, topK }) => this.withModel((model) => model.classify(file, topK)),
-    classifyBatch: ({ files, topK }, { signal }) => this.withModel((model) => model.classifyFiles(files, { topK, signal })),
+    classify: ({ file, topK }) => this.withModel((model) => this.turns.run(() => model.classify(file, topK))),
+    classifyBatch: ({ files, topK }, { signal }) => this.withModel((model) => this.turns.run(() => model.classifyFiles(files, { topK, signal }))),
     preview: ({ file, topK, thumbnailSide }) =>
       this.withModel(async (model) => {
-        const [top, thumbnail] = await Promise.all([model.classify(file, topK), makeThumbnailDataUri(file, thumbnailSide)]);
+        const [top, thumbnail] = await Promise.all([this.turns.run(() => model.classify(file, topK)), makeThumbnailDataUri(file, thumbnailSide)]);
         return { top, thumbnail };
       }),
     thumbnail: async ({ file, maxSide }) => makeThumbnailDataUri(file, maxSide),
-    explain: (args) => this.withModel((model) => this.explain(model, args)),
+    explain: (args) => this.withModel((model) => this.turns.run(() => this.explain(model, args))),
     rollout: async ({ handle, headFusion, discardRatio }) => {
       const e = this.explanation(handle);
       return Array.from(attentionRollout(e.attentions, e.layers, e.heads, e.tokens, { headFusion, discardRatio }));
@@ -93,6 +108,20 @@ export class InferenceWorkerHandlers {
       const report = await runDoctor({ modelDir: modelDir ?? this.modelDir, cacheDir, provider });
       return { ok: report.ok, text: report.text };
     },
+    scan: (args, ctx) => this.withModel((model) => this.scan(model, args, ctx)),
+    mapFolders: ({ folders, overrides }) =>
+      this.withModel(async (model) => {
+        if (!Array.isArray(folders) || !folders.every((f) => typeof f === 'string')) throw new WorkerCallError('BAD_REQUEST', 'folders must be a list of names');
+        const index = this.labelIndexOf(model);
+        const automatic = mapFolders(folders, index, { candidates: MAPPING_CANDIDATES });
+        return mapFolders(folders, index, { overrides: overrides ?? {}, candidates: MAPPING_CANDIDATES }).map((m, i) => ({
+          ...m,
+          candidates: m.kind === 'override' ? automatic[i].candidates : m.candidates,
+          acceptedLabels: m.accepted.map((k) => model.labels[k]),
+        }));
+      }),
+    searchLabels: ({ query, limit }) =>
+      this.withModel(async (model) => searchLabels(model.labels, String(query ?? ''), Math.max(1, Math.min(MAX_LABEL_RESULTS, Number(limit) || 20)), () => this.labelIndexOf(model))),
   };
 
   async run(name: CallName, args: unknown, ctx: CallContext): Promise<unknown> {
@@ -112,6 +141,7 @@ export class InferenceWorkerHandlers {
     const previous = this.model;
     this.model = model;
     this.modelDir = dir;
+    this.preprocess = args.preprocess;
     this.explanations.clear();
     if (previous) await this.retire(previous);
     return {
@@ -168,6 +198,40 @@ export class InferenceWorkerHandlers {
   private async retire(model: BeitModel): Promise<void> {
     if (this.busy.has(model)) this.retired.add(model);
     else await model.dispose().catch(() => undefined);
+  }
+
+  private labelIndexOf(model: BeitModel): LabelIndex {
+    if (this.labelIndex?.labels !== model.labels) this.labelIndex = { labels: model.labels, index: buildLabelIndex(model.labels) };
+    return this.labelIndex.index;
+  }
+
+  private async scan(model: BeitModel, args: CallArgs<'scan'>, { signal, progress }: CallContext): Promise<ScanJobSummary> {
+    if (!Array.isArray(args.roots) || typeof args.resultsFile !== 'string') throw new WorkerCallError('BAD_REQUEST', 'a scan needs roots and a results file');
+    const previous = this.scansByFile.get(args.resultsFile);
+    // Each batch takes a turn on the model, so queued calls (hovers, panels) get in between batches.
+    const turnTaking: ScanModel = {
+      modelId: model.modelId,
+      labels: model.labels,
+      directory: model.directory,
+      logits: (pixelValues, n) => this.turns.run(() => model.logits(pixelValues, n)),
+    };
+    const job = (previous ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() =>
+        runScanJob(args, {
+          model: turnTaking,
+          preprocess: this.preprocess,
+          signal,
+          onProgress: (p) => progress({ kind: 'scan', progress: p }),
+          onWarning: (message) => progress({ kind: 'log', message }),
+        }),
+      );
+    this.scansByFile.set(args.resultsFile, job);
+    try {
+      return await job;
+    } finally {
+      if (this.scansByFile.get(args.resultsFile) === job) this.scansByFile.delete(args.resultsFile);
+    }
   }
 
   private explanation(handle: string): Explanation {

@@ -10,6 +10,9 @@ import type { ClassifyResult } from '../../core/beitModel';
 import type { DownloadProgress } from '../../core/hub';
 import type { Prediction } from '../../core/predictions';
 import type { HeadFusion } from '../../core/rollout';
+import type { FolderMapping } from '../../core/scan/labelCheck';
+import type { LabelMatch } from '../../core/scan/labelSearch';
+import type { ScanProgress, ScanSummary } from '../../core/scan/scanner';
 import type { LegendEntryDto } from '../../shared/protocol';
 
 /**
@@ -60,7 +63,41 @@ export interface ExplanationSummary {
   height: number;
 }
 
-export type ProgressEvent = { kind: 'download'; progress: DownloadProgress } | { kind: 'log'; message: string };
+/**
+ * A dataset scan run by the worker: results go to `resultsFile` (JSONL, appended; rows already in it are not
+ * written again, which is how a scan resumes after the worker was killed) and to the scan cache.
+ */
+export interface ScanJobArgs {
+  roots: string[];
+  resultsFile: string;
+  /** The persistent scan cache (append-only log); none: every file is read and classified. */
+  cacheFile?: string;
+  topK: number;
+  batchSize?: number;
+  exclude?: string[];
+}
+
+export interface ScanJobSummary extends ScanSummary {
+  /** Rows in the results file at the end. */
+  rows: number;
+  /** Rows this call appended. */
+  written: number;
+  /** Rows that were in the file already when this call started (a resumed scan). */
+  alreadyInFile: number;
+}
+
+/** Label check overrides as the dataset view stores them: folder -> accepted label indices, or null for none. */
+export type FolderOverrides = Record<string, number[] | null>;
+
+/**
+ * A folder's mapping with the names of all accepted labels (the host has no label list). A corrected
+ * folder keeps the automatic candidates, so the user can pick another one or go back.
+ */
+export interface FolderMappingResult extends FolderMapping {
+  acceptedLabels: string[];
+}
+
+export type ProgressEvent = { kind: 'download'; progress: DownloadProgress } | { kind: 'log'; message: string } | { kind: 'scan'; progress: ScanProgress };
 
 /** Every call the worker answers: its arguments and its result. */
 export interface WorkerCalls {
@@ -77,17 +114,29 @@ export interface WorkerCalls {
   release: { args: { handle: string }; result: void };
   ensureModel: { args: { cacheDir: string; modelId?: string }; result: { dir: string } };
   doctor: { args: { modelDir?: string; cacheDir: string; provider: ProviderPreference }; result: { ok: boolean; text: string } };
+  scan: { args: ScanJobArgs; result: ScanJobSummary };
+  /** Folder names -> model labels for the label check (the worker holds the labels and their index). */
+  mapFolders: { args: { folders: string[]; overrides: FolderOverrides }; result: FolderMappingResult[] };
+  searchLabels: { args: { query: string; limit: number }; result: LabelMatch[] };
 }
 
 export type CallName = keyof WorkerCalls;
 export type CallArgs<K extends CallName> = WorkerCalls[K]['args'];
 export type CallResult<K extends CallName> = WorkerCalls[K]['result'];
 
-/** Calls that run the model: they wait for it to be ready and go through the fair queue. */
-export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention']);
+/**
+ * Long jobs (a dataset scan runs for minutes or hours). They do not take the fair queue's slot, which would
+ * make every hover wait for the whole scan; instead the worker interleaves them with queued calls batch by
+ * batch (see ModelTurns). They wait for the model like queued calls, have no timeout, and answer a cancel
+ * with their partial result instead of an error.
+ */
+export const JOB_CALLS: ReadonlySet<CallName> = new Set<CallName>(['scan']);
+
+/** Calls that need the model (or its labels): they wait for it to be ready. */
+export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels']);
 
 /** Calls that compete for the worker's CPU and so go through the queue even without a model. */
-export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...MODEL_CALLS, 'thumbnail']);
+export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name)), 'thumbnail']);
 
 export type InferenceErrorCode =
   | 'WORKER_CRASHED'

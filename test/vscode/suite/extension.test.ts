@@ -100,14 +100,20 @@ test('hover in Python finds the string literal; a non-image path gets no hover',
   assert.ok(!hovers.some((h) => h.contents.some((c) => (typeof c === 'string' ? c : c.value).includes('BEiT Lens'))));
 });
 
-test('beitLens.classifyFolder writes one CSV row per image', async () => {
-  const document = await vscode.commands.executeCommand<vscode.TextDocument>('beitLens.classifyFolder', vscode.Uri.file(path.join(workspaceDir, 'images')));
-  assert.ok(document);
-  const lines = document.getText().trim().split('\n');
-  assert.match(lines[0], /^file,label1,score1,/);
-  assert.equal(lines.length, 1 + 6);
-  assert.ok(lines.slice(1).every((l) => l.startsWith(path.join(workspaceDir, 'images'))));
+test('beitLens.classifyFolder scans in the worker and opens the dataset view, one row per image', async () => {
+  const result = await vscode.commands.executeCommand<{ resultsFile: string; rows: number; cancelled: boolean }>('beitLens.classifyFolder', vscode.Uri.file(path.join(workspaceDir, 'images')));
+  assert.ok(result);
+  assert.equal(result.cancelled, false);
+  assert.equal(result.rows, 6);
+  assert.equal(api.datasetPanels.openCount, 1);
+  const text = new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.file(result.resultsFile)));
+  const rows = text.trim().split('\n').map((line) => JSON.parse(line) as { image: string; top?: { label: string }[] });
+  assert.equal(rows.length, 6);
+  assert.ok(rows.every((r) => r.image.startsWith(path.join(workspaceDir, 'images')) && r.top?.every((p) => TINY_LABELS.includes(p.label))));
+  const tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.label === 'Dataset: images');
+  assert.ok(tab, 'a dataset view tab titled after the folder');
   await closeEverything();
+  await eventually(() => (api.datasetPanels.openCount === 0 ? true : undefined), 5000, 'the dataset view to close');
 });
 
 test('beitLens.doctor reports versions, trust, the model and the providers tried', async () => {
