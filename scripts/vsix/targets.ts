@@ -59,14 +59,15 @@ export function targetByName(name: string): Target {
 }
 
 /**
- * The webpack bundles the extension loads (every entry of every configuration but the CLI's), as
- * `dist/<name>.js`: read from webpack.config.js, so a new bundle cannot be left out of the VSIX
- * unnoticed (.vscodeignore lists them one by one).
+ * The webpack bundles the extension loads (every entry but the CLI itself: the scan engine's
+ * worker-thread script is built with the CLI and used by both), as `dist/<name>.js`. Read from
+ * webpack.config.js, so a new bundle cannot be left out of the VSIX unnoticed (.vscodeignore lists
+ * them one by one).
  */
 export function extensionBundles(): string[] {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const configs = require(path.join(ROOT, 'webpack.config.js')) as { name?: string; entry?: Record<string, unknown> }[];
-  return configs.filter((c) => c.name !== 'cli').flatMap((c) => Object.keys(c.entry ?? {}).map((name) => `dist/${name}.js`));
+  return configs.flatMap((c) => Object.keys(c.entry ?? {}).filter((name) => name !== 'cli').map((name) => `dist/${name}.js`));
 }
 
 /** Stylesheets and the icon the webviews and the manifest use. */

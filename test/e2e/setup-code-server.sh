@@ -9,9 +9,10 @@ DEST="${CODE_SERVER_DIR:-$ROOT/.cache/code-server}"
 MARKER="$DEST/.installed-$VERSION"
 [ -f "$MARKER" ] && { echo "$DEST/node_modules/code-server"; exit 0; }
 
-# Native modules of the workbench (kerberos, native-keymap, keytar, ...) build against these.
+# Native modules of the workbench (kerberos, native-keymap, keytar, ...) build against these, with
+# node-gyp (a compiler, make, python3).
 need=()
-for pkg in libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev ripgrep; do
+for pkg in build-essential python3 pkg-config libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev ripgrep; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

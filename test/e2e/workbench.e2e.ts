@@ -299,6 +299,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.explorerContextMenu('dataset', CLASSIFY_FOLDER);
     await w.page.locator('.tab.active', { hasText: 'Dataset: dataset' }).waitFor();
     const view = await w.webview('#rows');
+    await w.runCommand('View: Toggle Maximize Editor Group');
     await view.locator('#scan-text', { hasText: new RegExp(`^Scanned ${count} images \\(${count} classified, 0 from cache, 0 errors\\)`) }).waitFor({ timeout: 120_000 });
     await progressShot;
     const seen = await notifications.recorded();
@@ -327,6 +328,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
       assert.deepEqual({ label: row.label, score: row.score }, { label: top1.label, score: `${(top1.score * 100).toFixed(1)}%` }, `${relative}: the dataset view differs from beit-lens classify --json`);
     }
     await w.screenshot('06-folder-results');
+    await w.runCommand('View: Toggle Maximize Editor Group');
   });
 
   step('7. a corrupt image gives an error naming the file, and the next classify still works', async () => {
