@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 import { BeitModel } from '../../src/core/beitModel';
@@ -17,13 +17,22 @@ import { convertModel } from '../../src/core/convert';
 import { BeitLensError, type ErrorCode } from '../../src/core/errors';
 import { GraphBuilder } from '../../src/core/onnx/graphBuilder';
 import { readSafetensors, writeSafetensors } from '../../src/core/weights/safetensors';
-import { convertedTinyModel, FIXTURE_DIR, FIXTURE_IMAGES, tempDir } from '../helpers/fixtures';
+import { convertedTinyModel, FIXTURE_DIR, FIXTURE_IMAGES, tempDir as newTempDir } from '../helpers/fixtures';
 import { MB, mb, measure } from '../helpers/memory';
 
 /** The tiny fixture's weights are under 2 MB; nothing here may grow the process by more than this. */
 const MEMORY_BOUND = 32 * MB;
 const TIME_BOUND_MS = 2000;
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
+
+const made: string[] = [];
+/** A temporary folder removed when the file's tests end. */
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await newTempDir(prefix);
+  made.push(dir);
+  return dir;
+}
+after(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
 
 const FIXTURE_CONFIG = JSON.parse(readFileSync(path.join(FIXTURE_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
 
