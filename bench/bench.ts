@@ -267,7 +267,8 @@ async function main(): Promise<void> {
   // Dataset scan (issue 5): pipelined scan vs model-only batched throughput, re-scan from the cache.
   log('dataset scan');
   const scanModel = await BeitModel.load(dirs.fp32, { provider: 'cpu' });
-  const scanDir = path.join(CACHE, 'scan-dataset');
+  // Outside the repository: the scanner honours .gitignore, which ignores bench/.cache.
+  const scanDir = path.join(os.tmpdir(), 'beit-lens-bench-scan-dataset');
   if (!existsSync(scanDir)) await writeSyntheticDataset(scanDir, { classes: ['tabby', 'otter', 'balloon', 'crane'], perClass: QUICK ? 8 : 24, width: 640, height: 480, seed: 7 });
   const scan = await benchmarkScan({ model: scanModel, images: scanDir, batchSize: 8 });
   await scanModel.dispose();

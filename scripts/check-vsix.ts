@@ -52,7 +52,7 @@ export function checkVsix(file: string, target: Target): boolean {
   const unpacked = [...entries.values()].reduce((a, b) => a + b, 0);
   const name = path.relative(ROOT, file);
   if (problems.length === 0) {
-    console.log(`[check] ok   ${name}: ${formatMiB(size)} (${entries.size} files, ${formatMiB(unpacked)} unpacked; budget ${SIZE_BUDGET_MIB} MiB)`);
+    console.log(`[check] ok   ${name}: ${formatMiB(size)} of the ${SIZE_BUDGET_MIB} MiB budget (${entries.size} files, ${formatMiB(unpacked)} unpacked)`);
     return true;
   }
   console.error(`[check] FAIL ${name}: ${formatMiB(size)} (${entries.size} files)`);

@@ -16,7 +16,9 @@
  *
  * onnxruntime-node's own dependencies (adm-zip, global-agent) only serve its postinstall download
  * and are left out; the staged copy of its package.json says so, so vsce's `npm list` agrees.
- * Builds dist/ first when it is missing or older than the sources.
+ * Builds dist/ first when it is missing or older than the sources. After packing, every VSIX is
+ * checked (check-vsix.ts), and a pinned onnxruntime-node must classify the fixtures as the
+ * installed one does.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -160,6 +162,54 @@ function stage(target: Target, manifest: PackageJson): string {
   return dir;
 }
 
+/**
+ * A target that ships another onnxruntime-node than the one everything else is tested with
+ * (darwin-x64) must run our code the same. Classifies the fixture images with the CLI bundle on that
+ * version (its binaries for this machine) and on the installed one, and compares.
+ */
+function checkPinnedRuntime(version: string): boolean {
+  const hostBin = `bin/napi-v6/${process.platform}/${process.arch}`;
+  const ortDir = packageDir('onnxruntime-node', version);
+  if (!existsSync(path.join(ortDir, hostBin, 'onnxruntime_binding.node'))) {
+    log(`onnxruntime-node ${version} has no ${hostBin}: cannot check it on this machine`);
+    return true;
+  }
+  const dir = path.join(STAGING_DIR, `runtime-check-${version}`);
+  rmSync(dir, { recursive: true, force: true });
+  const modules = path.join(dir, 'node_modules');
+  copyPackage(ortDir, modules, 'onnxruntime-node', (rel) => !rel.startsWith('bin/') || hostBin.startsWith(rel) || rel.startsWith(`${hostBin}/`));
+  const commonVersion = readJson(path.join(ortDir, 'package.json')).dependencies?.['onnxruntime-common'] ?? version;
+  copyPackage(packageDir('onnxruntime-common', commonVersion), modules, 'onnxruntime-common');
+  const hostImg = readdirSync(path.join(rootModules, '@img')).map((name) => `@img/${name}`);
+  for (const name of [...JS_PACKAGES, ...hostImg]) copyPackage(path.join(rootModules, name), modules, name);
+  mkdirSync(path.join(dir, 'dist'), { recursive: true });
+  for (const bundle of ['cli.js', 'scanWorker.js']) cpSync(path.join(ROOT, 'dist', bundle), path.join(dir, 'dist', bundle));
+
+  const fixture = path.join(ROOT, 'test', 'fixtures', 'beit-tiny');
+  const model = path.join(dir, 'model');
+  const cli = (bundle: string, args: string[]) => execFileSync(process.execPath, [bundle, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  cli(path.join(ROOT, 'dist', 'cli.js'), ['convert', '--from', fixture, '--out', model]);
+  const images = readdirSync(path.join(fixture, 'images')).map((f) => path.join(fixture, 'images', f));
+  const classify = (bundle: string) => cli(bundle, ['classify', '--json', '--top-k', '5', '--model', model, ...images]).trim().split('\n').map((l) => JSON.parse(l) as { image: string; top?: { label: string; score: number }[] });
+  const pinned = classify(path.join(dir, 'dist', 'cli.js'));
+  const installed = classify(path.join(ROOT, 'dist', 'cli.js'));
+  const doctor = cli(path.join(dir, 'dist', 'cli.js'), ['doctor', '--model', model]);
+  const problems: string[] = [];
+  if (!doctor.includes(`onnxruntime-node: ${version}`)) problems.push(`the check did not run on onnxruntime-node ${version}:\n${doctor}`);
+  installed.forEach((want, i) => {
+    const got = pinned[i];
+    const same = got?.top && want.top && got.top.length === want.top.length && got.top.every((p, k) => p.label === want.top![k].label && Math.abs(p.score - want.top![k].score) < 1e-5);
+    if (!same) problems.push(`${path.basename(want.image)}: ${JSON.stringify(got?.top)} vs ${JSON.stringify(want.top)}`);
+  });
+  rmSync(dir, { recursive: true, force: true });
+  if (problems.length === 0) {
+    log(`onnxruntime-node ${version} classifies the ${images.length} fixture images as the installed version does`);
+    return true;
+  }
+  console.error(`[package] onnxruntime-node ${version} differs from the installed version:\n  ${problems.join('\n  ')}`);
+  return false;
+}
+
 function vsce(args: string[], cwd: string): void {
   const bin = path.join(rootModules, '@vscode', 'vsce', 'vsce');
   const result = spawnSync(process.execPath, [bin, ...args], { cwd, stdio: 'inherit' });
@@ -195,6 +245,7 @@ function main(): void {
   if (!check) return;
   let failed = false;
   for (const { target, file } of built) failed = !checkVsix(file, target) || failed;
+  for (const version of new Set(targets.map((t) => t.onnxruntimeVersion).filter((v): v is string => !!v))) failed = !checkPinnedRuntime(version) || failed;
   if (failed) {
     console.error('[package] the package check failed');
     process.exit(1);

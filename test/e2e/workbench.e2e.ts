@@ -28,9 +28,6 @@ import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
-// Page-side callbacks run in Chromium; the root tsconfig has no DOM lib.
-declare const document: any;
-
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
 const VERSION = (require(path.join(ROOT, 'package.json')) as { version: string }).version;
 const VSIX = process.env.BEIT_LENS_VSIX ?? path.join(ROOT, 'out', 'vsix', `beit-lens-linux-x64-${VERSION}.vsix`);
@@ -57,6 +54,8 @@ let expected: Map<string, Prediction[]>;
 let expectedWorkspaceModel: Map<string, Prediction[]>;
 let provider = '';
 let failures = 0;
+/** Why the workbench could not be set up: every scenario then fails with it (a suite that cannot run fails). */
+let setupError: Error | undefined;
 
 function workbench(): Workbench {
   if (!wb) throw new Error('no workbench: an earlier step failed to open it');
@@ -86,6 +85,7 @@ async function printFailureContext(step: string, err: unknown): Promise<void> {
 /** One scenario: on failure, a screenshot and the logs, then the error. */
 function step(name: string, body: () => Promise<void>): void {
   it(name, { timeout: STEP_TIMEOUT }, async () => {
+    if (setupError) throw new Error(`the end-to-end suite could not start: ${setupError.message}`);
     try {
       await body();
     } catch (err) {
@@ -128,60 +128,73 @@ async function checkHover(file: string, needle: string, shot: string): Promise<v
 describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x64 VSIX)', () => {
   before(
     async () => {
-      const entry = codeServerEntry(ROOT);
-      const missing = [
-        !existsSync(entry) && `code-server at ${entry} (bash test/e2e/setup-code-server.sh)`,
-        !existsSync(CHROMIUM) && `Chromium at ${CHROMIUM} (bash scripts/install-system-deps.sh)`,
-        !existsSync(VSIX) && `the VSIX ${VSIX} (node --import tsx scripts/package-vsix.ts --target linux-x64)`,
-        !existsSync(path.join(ROOT, 'dist', 'cli.js')) && 'dist/cli.js (npm run build)',
-      ].filter(Boolean);
-      // A suite that cannot run fails: `npm run test:e2e` installs all of these first.
-      if (missing.length) throw new Error(`the end-to-end suite cannot run without: ${missing.join('; ')}`);
-
-      await rm(SCREENSHOTS, { recursive: true, force: true });
-      await mkdir(SCREENSHOTS, { recursive: true });
-      tmp = await mkdtemp(path.join(tmpdir(), 'beit-lens-e2e-'));
-      fx = await makeFixtureWorkspace(tmp);
-      expected = await cliClassify(fx.userModel, [...fx.dataset.values(), fx.untrustedImage]);
-      expectedWorkspaceModel = await cliClassify(fx.workspaceModel, [fx.untrustedImage]);
-
-      server = new CodeServer({
-        entry,
-        dir: path.join(tmp, 'code-server'),
-        vsix: VSIX,
-        userSettings: {
-          'beitLens.modelPath': fx.userModel,
-          // Trust stays on: scenario 1 trusts its workspace through the prompt, scenario 8 declines.
-          'security.workspace.trust.enabled': true,
-          'workbench.colorTheme': 'Default Dark Modern',
-          'workbench.startupEditor': 'none',
-          'workbench.tips.enabled': false,
-          'workbench.enableExperiments': false,
-          'extensions.autoCheckUpdates': false,
-          'extensions.autoUpdate': false,
-          'extensions.ignoreRecommendations': true,
-          'update.mode': 'none',
-          'telemetry.telemetryLevel': 'off',
-          'git.enabled': false,
-          'editor.minimap.enabled': false,
-          'chat.commandCenter.enabled': false,
-          'files.hotExit': 'off',
-        },
-      });
-      await mkdir(path.join(tmp, 'code-server'), { recursive: true });
-      const installed = await server.installExtension();
-      assert.ok(existsSync(path.join(installed, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'onnxruntime_binding.node')), 'the installed extension has no linux-x64 onnxruntime binding');
-      await server.start();
-      browser = await launchChromium();
+      try {
+        await setUp();
+      } catch (err) {
+        setupError = err as Error;
+        console.error(`✖ setting up the end-to-end suite failed: ${setupError.stack ?? setupError.message}`);
+        if (server) for (const { name, text } of server.logs()) console.error(`--- ${name} (tail) ---\n${text}`);
+      }
     },
     { timeout: 300_000 },
   );
+
+  async function setUp(): Promise<void> {
+    const entry = codeServerEntry(ROOT);
+    const missing = [
+      !existsSync(entry) && `code-server at ${entry} (bash test/e2e/setup-code-server.sh)`,
+      !existsSync(CHROMIUM) && `Chromium at ${CHROMIUM} (bash scripts/install-system-deps.sh)`,
+      !existsSync(VSIX) && `the VSIX ${VSIX} (node --import tsx scripts/package-vsix.ts --target linux-x64)`,
+      !existsSync(path.join(ROOT, 'dist', 'cli.js')) && 'dist/cli.js (npm run build)',
+    ].filter(Boolean);
+    // A suite that cannot run fails: `npm run test:e2e` installs all of these first.
+    if (missing.length) throw new Error(`the end-to-end suite cannot run without: ${missing.join('; ')}`);
+
+    await rm(SCREENSHOTS, { recursive: true, force: true });
+    await mkdir(SCREENSHOTS, { recursive: true });
+    tmp = await mkdtemp(path.join(tmpdir(), 'beit-lens-e2e-'));
+    fx = await makeFixtureWorkspace(tmp);
+    expected = await cliClassify(fx.userModel, [...fx.dataset.values(), fx.untrustedImage]);
+    expectedWorkspaceModel = await cliClassify(fx.workspaceModel, [fx.untrustedImage]);
+
+    server = new CodeServer({
+      entry,
+      dir: path.join(tmp, 'code-server'),
+      vsix: VSIX,
+      userSettings: {
+        'beitLens.modelPath': fx.userModel,
+        // Trust stays on: scenario 1 trusts its workspace through the prompt, scenario 8 declines.
+        'security.workspace.trust.enabled': true,
+        'workbench.colorTheme': 'Default Dark Modern',
+        'workbench.startupEditor': 'none',
+        'workbench.tips.enabled': false,
+        'workbench.enableExperiments': false,
+        'extensions.autoCheckUpdates': false,
+        'extensions.autoUpdate': false,
+        'extensions.ignoreRecommendations': true,
+        'update.mode': 'none',
+        'telemetry.telemetryLevel': 'off',
+        'git.enabled': false,
+        'editor.minimap.enabled': false,
+        // One rendered line per document line, so reports read back whole.
+        'editor.wordWrap': 'off',
+        '[markdown]': { 'editor.wordWrap': 'off' },
+        'chat.commandCenter.enabled': false,
+        'files.hotExit': 'off',
+      },
+    });
+    await mkdir(path.join(tmp, 'code-server'), { recursive: true });
+    const installed = await server.installExtension();
+    assert.ok(existsSync(path.join(installed, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'onnxruntime_binding.node')), 'the installed extension has no linux-x64 onnxruntime binding');
+    await server.start();
+    browser = await launchChromium();
+  }
 
   after(async () => {
     await wb?.close().catch(() => undefined);
     await browser?.close().catch(() => undefined);
     await server?.stop();
-    if (tmp && failures === 0) await rm(tmp, { recursive: true, force: true });
+    if (tmp && failures === 0 && !setupError) await rm(tmp, { recursive: true, force: true });
   });
 
   step('1. the workspace is trusted and the status bar item reaches "ready" with the provider named', async () => {
@@ -372,7 +385,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.statusItem().click();
     await w.waitForEditorText('# BEiT Lens doctor');
     const report = (await w.editorLines()).join('\n');
-    assert.match(report, /workspace trusted: no/);
+    assert.match(report, /workspace trusted: no \(Restricted Mode: workspace beitLens\.modelPath and beitLens\.executionProvider are ignored\)/);
     assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user)`), `doctor report:\n${report}`);
     await w.screenshot('08-untrusted-doctor');
 

@@ -365,29 +365,32 @@ export class Workbench {
     await this.page.mouse.move(point.x, point.y, { steps: 4 });
   }
 
-  visibleHover(): Locator {
-    return this.page.locator('.monaco-hover:not(.hidden)', { has: this.page.locator('.monaco-hover-content') }).filter({ hasText: /\S/ });
-  }
-
   /**
    * Hovers `text` until the hover shows this extension's result for it. An uncached image first
-   * shows "classifying… (hover again for the result)"; the user then hovers again, and so does this.
+   * shows "classifying… (hover again for the result)", and a hover can be dropped when the editor
+   * re-renders under the pointer (link decorations arriving): the user then hovers again, and so
+   * does this, until `timeout`.
    */
   async hoverForPrediction(text: string, fileName: string, timeout = 90_000): Promise<Locator> {
     const deadline = Date.now() + timeout;
     const ours = this.page.locator('.monaco-hover:not(.hidden)', { hasText: `BEiT Lens · ${fileName}` });
+    let last = 'no hover appeared';
     for (;;) {
+      const attempt = Math.min(10_000, Math.max(1000, deadline - Date.now()));
       await this.hoverText(text);
-      await ours.waitFor({ timeout: Math.max(1000, deadline - Date.now()) });
-      // Other hover providers (Markdown's link hover) may still be loading; ours is final once it has a table or a message.
-      const settled = ours.locator('table, p:has-text("classifying")');
-      await settled.first().waitFor({ timeout: Math.max(1000, deadline - Date.now()) });
-      if ((await ours.locator('table').count()) > 0) {
-        await ours.locator('table tr').nth(5).waitFor();
-        return ours;
+      try {
+        await ours.waitFor({ timeout: attempt });
+        // Other hover providers (Markdown's link hover) may still be loading; ours is final once it has a table or a message.
+        await ours.locator('table, p:has-text("classifying")').first().waitFor({ timeout: attempt });
+        if ((await ours.locator('table').count()) > 0) {
+          await ours.locator('table tr').nth(5).waitFor();
+          return ours;
+        }
+        last = await ours.innerText();
+      } catch (err) {
+        if (!/Timeout/i.test((err as Error).message)) throw err;
       }
-      if (Date.now() > deadline) throw new Error(`the hover over ${text} never showed predictions: ${await ours.innerText()}`);
-      // "classifying…": hover again once this hover has gone.
+      if (Date.now() > deadline) throw new Error(`hovering "${text}" never showed its predictions within ${timeout / 1000} s (last: ${last})`);
       await this.page.mouse.move(VIEWPORT.width - 5, VIEWPORT.height / 2);
       await ours.waitFor({ state: 'hidden' });
     }
