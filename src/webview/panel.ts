@@ -7,7 +7,8 @@ import { minMaxNormalize, OverlayPainter, type OverlayLayer, type Rgb } from './
 import type { PersistedState } from './state';
 import type { VsCodeApi } from './vscodeApi';
 import { percent, roundedPercents } from './format';
-import { el, type PanelView } from './view';
+import { el } from './dom';
+import { type PanelView } from './view';
 
 /** Canvas backing-store cap: keeps a redraw of a 24-megapixel photo's heatmap well under a frame budget. */
 const MAX_SURFACE_SIDE = 2048;

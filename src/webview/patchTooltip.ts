@@ -1,5 +1,6 @@
 import type { PatchCell } from './geometry';
-import { el, type PanelView } from './view';
+import { el } from './dom';
+import { type PanelView } from './view';
 
 /** Hover and keyboard feedback on the image: an outline on the patch and a tooltip beside it. */
 export function showPatchTooltip(view: Pick<PanelView, 'tooltip' | 'cursor' | 'stage'>, cell: PatchCell, grid: number, lines: string[], anchor?: { x: number; y: number }): void {

@@ -1,22 +1,11 @@
 import type { HeadFusion, OverlayKind } from '../shared/protocol';
 import { colormapGradient } from './colormap';
+import { el } from './dom';
 
 /**
  * The panel's DOM, built in script so the host's HTML is only the CSP, the stylesheet and this
  * bundle. All text goes in through textContent: labels come from a model's config file.
  */
-
-type Attrs = Record<string, string | number | boolean | undefined>;
-
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, children: (Node | string)[] = []): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === false) continue;
-    node.setAttribute(name, value === true ? '' : String(value));
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
 
 export const OVERLAY_LABELS: Record<OverlayKind, string> = {
   rollout: 'Attention rollout',

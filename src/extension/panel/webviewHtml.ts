@@ -18,44 +18,26 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
   return [`default-src 'none'`, `img-src ${cspSource} data:`, `script-src 'nonce-${nonce}'`, `style-src ${cspSource} 'nonce-${nonce}'`].join('; ') + ';';
 }
 
-export interface ExplanationHtmlOptions {
+interface PanelHtmlOptions {
   cspSource: string;
   nonce: string;
   scriptUri: string;
   styleUri: string;
   title: string;
+}
+
+export interface ExplanationHtmlOptions extends PanelHtmlOptions {
   /** Read by the webview and kept in its state, so the serializer can reopen the same image. */
   imagePath: string;
 }
 
-export function explanationHtml(o: ExplanationHtmlOptions): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(contentSecurityPolicy(o.cspSource, o.nonce))}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" nonce="${o.nonce}" href="${escapeHtml(o.styleUri)}">
-<title>${escapeHtml(o.title)}</title>
-</head>
-<body data-image-path="${escapeHtml(o.imagePath)}">
-<script nonce="${o.nonce}" src="${escapeHtml(o.scriptUri)}"></script>
-</body>
-</html>`;
-}
-
-export interface DatasetHtmlOptions {
-  cspSource: string;
-  nonce: string;
-  scriptUri: string;
-  styleUri: string;
-  title: string;
+export interface DatasetHtmlOptions extends PanelHtmlOptions {
   /** Read by the webview and kept in its state, so the serializer can reopen the same dataset. */
   folder: string;
 }
 
-/** The dataset view: same policy as the explanation panel (thumbnails arrive as data URIs). */
-export function datasetHtml(o: DatasetHtmlOptions): string {
+/** The one page both panels use: the CSP, the stylesheet and the bundle; the script builds the DOM. */
+function panelHtml(o: PanelHtmlOptions, bodyAttribute: string, bodyValue: string): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -65,8 +47,17 @@ export function datasetHtml(o: DatasetHtmlOptions): string {
 <link rel="stylesheet" nonce="${o.nonce}" href="${escapeHtml(o.styleUri)}">
 <title>${escapeHtml(o.title)}</title>
 </head>
-<body data-folder="${escapeHtml(o.folder)}">
+<body ${bodyAttribute}="${escapeHtml(bodyValue)}">
 <script nonce="${o.nonce}" src="${escapeHtml(o.scriptUri)}"></script>
 </body>
 </html>`;
+}
+
+export function explanationHtml(o: ExplanationHtmlOptions): string {
+  return panelHtml(o, 'data-image-path', o.imagePath);
+}
+
+/** The dataset view: same policy as the explanation panel (thumbnails arrive as data URIs). */
+export function datasetHtml(o: DatasetHtmlOptions): string {
+  return panelHtml(o, 'data-folder', o.folder);
 }

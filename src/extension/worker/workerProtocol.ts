@@ -13,7 +13,7 @@ import type { HeadFusion } from '../../core/rollout';
 import type { FolderMapping } from '../../core/scan/labelCheck';
 import type { LabelMatch } from '../../core/scan/labelSearch';
 import type { ScanProgress, ScanSummary } from '../../core/scan/scanner';
-import type { LegendEntryDto } from '../../shared/protocol';
+import type { ExplanationDto } from '../../shared/protocol';
 
 /**
  * Where the worker finds its model: a folder the user chose, or the converted official model in a
@@ -47,17 +47,8 @@ export interface HoverPreview {
  * stay in the worker under `handle` so re-parameterising the rollout, class heatmaps and
  * patch attention are answered there instead of shipping tens of megabytes to the host.
  */
-export interface ExplanationSummary {
+export interface ExplanationSummary extends Omit<ExplanationDto, 'requestId' | 'image'> {
   handle: string;
-  top: Prediction[];
-  grid: number;
-  layers: number;
-  heads: number;
-  rollout: { headFusion: HeadFusion; discardRatio: number; map: number[] };
-  patchArgmax: number[];
-  patchScore: number[];
-  legend: LegendEntryDto[];
-  provider: string;
   /** Size of the image as displayed (after EXIF orientation). */
   width: number;
   height: number;

@@ -13,7 +13,8 @@ import type {
   LabelChoiceDto,
   ScanStateDto,
 } from '../../shared/protocol';
-import { el, type DatasetDom } from './dom';
+import { el } from '../dom';
+import { type DatasetDom } from './dom';
 import { checkText, count, scanText, score } from './format';
 import { asHostMessage } from './messages';
 import { PageCache } from './pageCache';

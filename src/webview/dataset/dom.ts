@@ -1,19 +1,9 @@
+import { el } from '../dom';
+
 /**
  * The dataset view's DOM, built in script so the host's HTML is only the CSP, the stylesheet and the
  * bundle. All text goes in through textContent: labels come from a model's config, paths from the disk.
  */
-
-type Attrs = Record<string, string | number | boolean | undefined>;
-
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, children: (Node | string)[] = []): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === false) continue;
-    node.setAttribute(name, value === true ? '' : String(value));
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
 
 export interface DatasetDom {
   title: HTMLElement;
