@@ -10,10 +10,13 @@ import { InferenceClient, ModelState } from '../inference/inferenceClient';
 import { CONFIG_SECTION, ModelSettings, readModelSettings } from '../settings';
 import { LoadModelArgs } from '../worker/workerProtocol';
 
+const SETTINGS_RECHECK_MS = 2000;
+
 export class ModelController implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[] = [];
   private lastArgs?: string;
   private offeredDownload = false;
+  private recheckedSettings = false;
   private current?: ModelSettings;
 
   constructor(
@@ -56,7 +59,17 @@ export class ModelController implements vscode.Disposable {
     this.log.info(settings.modelPath ? `loading the model from beitLens.modelPath (${settings.modelPath.scope}): ${settings.modelPath.dir}` : 'looking for a downloaded model');
     const state = await this.inference.setModel(args);
     if (key !== this.lastArgs) return state;
-    if (state.kind === 'noModel' && !settings.modelPath) this.offerDownload();
+    if (state.kind === 'noModel' && !settings.modelPath) {
+      // In a window that has just opened (seen with code-server in Restricted Mode) the user settings
+      // can reach the extension host after activation without a change event: look once more before
+      // telling the user there is no model.
+      if (!this.recheckedSettings) {
+        this.recheckedSettings = true;
+        await new Promise((resolve) => setTimeout(resolve, SETTINGS_RECHECK_MS));
+        if (key === this.lastArgs && this.readSettings().modelPath) return this.refresh();
+      }
+      if (key === this.lastArgs) this.offerDownload();
+    }
     if (state.kind === 'failed' && settings.modelPath) void this.reportBadModelPath(state.message);
     return state;
   }
