@@ -276,10 +276,20 @@ export class Workbench {
 
   /** Runs a command by its title from the command palette (opened from the command center, as with the mouse). */
   async runCommand(title: string): Promise<void> {
-    await this.page.locator('.command-center-center').click();
     const input = this.page.locator('.quick-input-widget input.input');
-    await input.waitFor();
-    await input.fill(`>${title}`);
+    // A webview that finishes loading takes the focus and closes an open palette, as it would under a
+    // user's hands; like a user, open it again.
+    for (let attempt = 1; ; attempt++) {
+      await this.page.locator('.command-center-center').click();
+      await input.waitFor();
+      try {
+        await input.fill(`>${title}`, { timeout: 10_000 });
+        break;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        await this.page.keyboard.press('Escape');
+      }
+    }
     const row = this.page.locator('.quick-input-widget .monaco-list-row', { has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) });
     await row.first().waitFor();
     await row.first().click();
