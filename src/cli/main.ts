@@ -15,6 +15,7 @@ import { preprocessImage } from '../core/preprocess';
 import { loadPreprocessorConfig } from '../core/preprocessorConfig';
 import { writeRandomBeit } from '../core/randomModel';
 import { HeadFusion } from '../core/rollout';
+import { downloadProgressPrinter, resolveModelDir } from './modelResolution';
 import { registerScanCommand } from './scanCommand';
 
 /**
@@ -46,27 +47,8 @@ function out(line: string): void {
   process.stdout.write(line + '\n');
 }
 
-/** --model, or the converted official model in the cache (downloaded and converted on first use). */
-async function resolveModelDir(flags: ModelFlags): Promise<string> {
-  if (flags.model) return flags.model;
-  return ensureModel({ cacheDir: defaultCacheDir(), modelId: OFFICIAL_MODEL_ID, onLog: (m) => process.stderr.write(m + '\n'), onProgress: progressPrinter() });
-}
-
-function progressPrinter(): (p: { file: string; received: number; total?: number }) => void {
-  let last = 0;
-  return (p) => {
-    const now = Date.now();
-    if (now - last < 500 && p.received !== p.total) return;
-    last = now;
-    const pct = p.total ? ` ${((100 * p.received) / p.total).toFixed(1)}%` : '';
-    const line = `downloading ${p.file}: ${(p.received / 1e6).toFixed(1)} MB${p.total ? ` of ${(p.total / 1e6).toFixed(1)} MB` : ''}${pct}`;
-    process.stderr.write(process.stderr.isTTY ? `\r${line}` : line + '\n');
-    if (process.stderr.isTTY && p.total && p.received >= p.total) process.stderr.write('\n');
-  };
-}
-
 async function loadModel(flags: ModelFlags): Promise<BeitModel> {
-  const dir = await resolveModelDir(flags);
+  const dir = await resolveModelDir(flags.model);
   return BeitModel.load(dir, { provider: flags.provider, preprocess: { fast: flags.fast, applyExifOrientation: flags.exif } });
 }
 
@@ -228,7 +210,7 @@ export function buildProgram(): Command {
         revision: o.revision,
         dtype: o.dtype,
         signal: controller.signal,
-        onProgress: progressPrinter(),
+        onProgress: downloadProgressPrinter(),
         onLog: (m) => process.stderr.write(m + '\n'),
       });
       out(dir);

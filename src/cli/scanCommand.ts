@@ -3,6 +3,7 @@
  * JSONL to stdout; progress, warnings and the summary go to stderr. Ctrl-C stops cleanly: results so far stay
  * in the output and the cache, the exit code is 130, and the next run resumes from the cache.
  */
+import { resolveModelDir } from './modelResolution';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -10,7 +11,6 @@ import { EXECUTION_PROVIDERS, type ProviderPreference } from '../core/backend/on
 import { BeitModel } from '../core/beitModel';
 import { BeitLensError, errorMessage } from '../core/errors';
 import { defaultCacheDir } from '../core/hub';
-import { ensureModel, OFFICIAL_MODEL_ID } from '../core/modelStore';
 import { displayPath } from '../core/scan/fileNames';
 import { LabelChecker, type FolderMapping, type LabelOverrides, type Suspect } from '../core/scan/labelCheck';
 import { createJsonlWriter, openResultFile, type ResultWriter } from '../core/scan/output';
@@ -78,11 +78,6 @@ export function registerScanCommand(program: Command): Command {
     .option('--no-exif', 'ignore EXIF orientation')
     .addOption(new Option('--provider <name>', 'execution provider').choices(['auto', ...EXECUTION_PROVIDERS]).default('auto'))
     .action(async (paths: string[], flags: ScanFlags) => runScan(paths, flags));
-}
-
-async function resolveModelDir(model: string | undefined): Promise<string> {
-  if (model) return model;
-  return ensureModel({ cacheDir: defaultCacheDir(), modelId: OFFICIAL_MODEL_ID, onLog: (m) => process.stderr.write(`${m}\n`) });
 }
 
 async function readOverrides(file: string): Promise<LabelOverrides> {
