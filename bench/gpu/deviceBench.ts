@@ -1,7 +1,9 @@
 /**
  * GPU check for the device machine (see bench/gpu/run-device.sh): makes the random BEiT-base,
  * converts it, and measures onnxruntime-node's GPU providers (WebGPU over Vulkan; CUDA where its
- * provider library can be found) against the CPU, printing one JSON line per figure.
+ * provider library can be found) against the CPU, printing one JSON line per figure. The fp16 model
+ * (fp16 compute, `convert --dtype fp16`) is measured on each GPU provider too, with its max logit
+ * difference from the fp32 graph on the same provider.
  * PyTorch on the same GPU and weights is measured by torch_peer.py.
  */
 import { existsSync } from 'node:fs';
@@ -18,20 +20,20 @@ function median(v: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function measure(provider: ExecutionProviderName, model: string, label: string): Promise<void> {
+async function measure(provider: ExecutionProviderName, model: string, label: string, reference?: Float32Array): Promise<Float32Array | undefined> {
   const t0 = performance.now();
   let session: ModelSession;
   try {
     session = await ModelSession.create(model, { provider });
   } catch (err) {
     console.log(JSON.stringify({ label, provider, error: String(err).slice(0, 300) }));
-    return;
+    return undefined;
   }
   const createMs = performance.now() - t0;
   if (session.provider !== provider) {
     console.log(JSON.stringify({ label, provider, error: `fell back to ${session.provider}`, attempts: session.attempts }));
     await session.release();
-    return;
+    return undefined;
   }
   // Deterministic input so logits can be compared with PyTorch's on the same tensor.
   const one = Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => Math.sin(i * 0.001));
@@ -40,8 +42,10 @@ async function measure(provider: ExecutionProviderName, model: string, label: st
   const batch = new Float32Array(64 * one.length);
   for (let i = 0; i < 64; i++) batch.set(one, i * one.length);
   const b64 = await timeRuns(session, batch, 64, 5);
-  console.log(JSON.stringify({ label, provider, createMs, batch1Ms: b1, batch64Ms: b64, imagesPerSecond: 64000 / b64, logitsFirst5: Array.from(logits.slice(0, 5)) }));
+  const maxLogitDiff = reference ? logits.reduce((m, v, i) => Math.max(m, Math.abs(v - reference[i])), 0) : undefined;
+  console.log(JSON.stringify({ label, provider, createMs, batch1Ms: b1, batch64Ms: b64, imagesPerSecond: 64000 / b64, logitsFirst5: Array.from(logits.slice(0, 5)), maxLogitDiff }));
   await session.release();
+  return logits;
 }
 
 async function timeRuns(session: ModelSession, x: Float32Array, n: number, reps: number): Promise<number> {
@@ -57,15 +61,18 @@ async function timeRuns(session: ModelSession, x: Float32Array, n: number, reps:
 
 (async () => {
   if (!existsSync(path.join(hf, 'model.safetensors'))) await writeRandomBeit(hf, 'base');
-  for (const [dir, opts] of [['fp32', {}], ['fp16', { dtype: 'fp16' as const }], ['plain', { plain: true }]] as const) {
+  // 'fp16-compute': a folder from before fp16 compute (fp16 weights, fp32 math) must not be reused.
+  for (const [dir, opts] of [['fp32', {}], ['fp16-compute', { dtype: 'fp16' as const }], ['plain', { plain: true }]] as const) {
     const out = path.join(work, dir);
     if (!existsSync(path.join(out, 'beit-lens.json'))) await convertModel({ from: hf, out, ...opts });
   }
   const logitsGraph = path.join(work, 'fp32', 'model.logits.onnx');
   const plainGraph = path.join(work, 'plain', 'model.onnx');
+  const fp16Graph = path.join(work, 'fp16-compute', 'model.logits.onnx');
   for (const provider of (process.env.DEVBENCH_PROVIDERS ?? "cuda,webgpu").split(",") as ("cuda"|"webgpu")[]) {
-    await measure(provider, logitsGraph, 'ours fused fp32');
+    const fp32Logits = await measure(provider, logitsGraph, 'ours fused fp32');
     await measure(provider, plainGraph, 'plain fp32');
+    await measure(provider, fp16Graph, 'ours fused fp16', fp32Logits);
   }
   await measure('cpu', logitsGraph, 'ours fused fp32 (16 cores)');
 })();

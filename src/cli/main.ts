@@ -76,7 +76,7 @@ export function buildProgram(): Command {
     .description('convert a Hugging Face BEiT folder (safetensors or pytorch_model.bin) to ONNX')
     .requiredOption('--from <dir>', 'Hugging Face model folder')
     .requiredOption('--out <dir>', 'output folder')
-    .addOption(new Option('--dtype <dtype>', 'weight precision').choices(['fp32', 'fp16', 'int8']).default('fp32'))
+    .addOption(new Option('--dtype <dtype>', 'precision: fp32, fp16 (computes in fp16: for GPUs) or int8 (dynamic quantisation: fastest on CPUs)').choices(['fp32', 'fp16', 'int8']).default('fp32'))
     .option('--plain', 'PyTorch-export-like graph: standard ops, logits only (benchmark peer)')
     .action(async (o: { from: string; out: string; dtype: 'fp32' | 'fp16' | 'int8'; plain?: boolean }) => {
       const result = await convertModel({ from: o.from, out: o.out, dtype: o.dtype, plain: o.plain, onLog: (m) => process.stderr.write(m + '\n') });
@@ -200,7 +200,7 @@ export function buildProgram(): Command {
     .option('--model-id <id>', 'hub model id', OFFICIAL_MODEL_ID)
     .option('--revision <rev>', 'branch, tag or commit', 'main')
     .option('--cache-dir <dir>', 'cache folder (default: $BEIT_LENS_CACHE or ~/.cache/beit-lens)')
-    .addOption(new Option('--dtype <dtype>', 'weight precision').choices(['fp32', 'fp16', 'int8']).default('fp32'))
+    .addOption(new Option('--dtype <dtype>', 'precision: fp32, fp16 (computes in fp16: for GPUs) or int8 (dynamic quantisation: fastest on CPUs)').choices(['fp32', 'fp16', 'int8']).default('fp32'))
     .action(async (o: { modelId: string; revision: string; cacheDir?: string; dtype: 'fp32' | 'fp16' | 'int8' }) => {
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());

@@ -1,6 +1,7 @@
 import { BeitLensError, errorMessage } from './errors';
 import { ModelSession, ModelSessionOptions, ProviderAttempt, ExecutionProviderName } from './backend/onnxRuntime';
-import { loadModelDirectory, ModelDirectory } from './modelDirectory';
+import { computePrecision, loadModelDirectory, ModelDirectory } from './modelDirectory';
+import { cpuFloat16Note } from './onnx/float16';
 import { classPatchLogits, patchArgmax, Prediction, topKPredictions } from './predictions';
 import { preprocessImage, PreprocessOptions } from './preprocess';
 import { attentionRollout, DEFAULT_ROLLOUT, RolloutOptions } from './rollout';
@@ -33,6 +34,8 @@ export interface Explanation {
 
 export interface BeitModelOptions extends Omit<ModelSessionOptions, 'optimizedModelPath'> {
   preprocess?: PreprocessOptions;
+  /** One-line notes on how the model runs (an fp16-compute model on the CPU); default: written to stderr. */
+  onNote?: (note: string) => void;
 }
 
 /**
@@ -57,6 +60,9 @@ export class BeitModel {
       await session.release();
       throw err;
     }
+    // Allowed, but said once: fp16 on the CPU provider is slower than the fp32 model.
+    const note = session.provider === 'cpu' ? cpuFloat16Note(computePrecision(directory), session.provider) : undefined;
+    if (note) (options.onNote ?? ((n: string) => process.stderr.write(`${n}\n`)))(note);
     return new BeitModel(directory, session, options);
   }
 

@@ -6,6 +6,7 @@ import { describeLabelGaps } from './labels';
 import { BeitConfig, loadBeitConfig } from './modelConfig';
 import { checkInputSizesAgree, MANIFEST_FILE, ModelManifest, FULL_MODEL_FILE, LOGITS_MODEL_FILE } from './modelDirectory';
 import { buildBeitGraph, GraphStyle, WeightLookup, WeightType } from './onnx/beitGraph';
+import { ComputePrecision, convertToFloat16Compute } from './onnx/float16';
 import { relativePositionIndex } from './onnx/relativePosition';
 import { loadPreprocessorConfig } from './preprocessorConfig';
 import { getFloat, loadStateDict, StateDict } from './weights/stateDict';
@@ -13,6 +14,7 @@ import { getFloat, loadStateDict, StateDict } from './weights/stateDict';
 export interface ConvertOptions {
   from: string;
   out: string;
+  /** fp16: weights and all float math in fp16 (for GPUs); the interface stays float32. */
   dtype?: WeightType;
   /** A PyTorch-export-like graph (standard ops, logits only): the benchmark's peer, not for users. */
   plain?: boolean;
@@ -57,8 +59,16 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
         { file: LOGITS_MODEL_FILE, outputs: 'logits' },
       ];
   const files: ModelManifest['files'] = {};
+  // fp16 compute: the fp32 graph, then every float tensor in it made fp16 (src/core/onnx/float16.ts).
+  const compute: ComputePrecision = dtype === 'fp16' ? 'fp16' : 'fp32';
   for (const graph of graphs) {
-    const bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: dtype });
+    let bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: compute === 'fp16' ? 'fp32' : dtype });
+    if (compute === 'fp16') {
+      const converted = convertToFloat16Compute(bytes);
+      bytes = converted.bytes;
+      const r = converted.report;
+      log(`${graph.file}: fp16 compute: ${r.values} weights in ${r.tensors} tensors (${r.subnormal} subnormal, ${r.flushedToZero} flushed to zero), ${r.float32Ops} ops kept in fp32`);
+    }
     await writeAtomically(path.join(options.out, graph.file), bytes);
     files[graph.file] = { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), outputs: graph.outputs };
     log(`wrote ${graph.file} (${(bytes.byteLength / 1e6).toFixed(1)} MB, ${graph.outputs} outputs, ${style}, ${dtype})`);
@@ -72,6 +82,7 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
     modelId: `${options.source?.modelId ?? path.basename(path.resolve(options.from))}@${primary.sha256.slice(0, 16)}`,
     source: { ...options.source, weights: path.basename(source) },
     dtype,
+    compute,
     style,
     numLabels: config.numLabels,
     missingLabelKeys: config.labels.missingKeys,

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { bundledBackends, ModelSession, ProviderAttempt, ProviderPreference, providerCandidates, runtimeVersions } from './backend/onnxRuntime';
 import { errorMessage } from './errors';
 import { imageLibraryVersions } from './image';
-import { loadModelDirectory } from './modelDirectory';
+import { computePrecision, loadModelDirectory } from './modelDirectory';
+import { cpuFloat16Note } from './onnx/float16';
 
 export interface DoctorReport {
   ok: boolean;
@@ -13,7 +14,7 @@ export interface DoctorReport {
   versions: Record<string, string>;
   backends: { name: string; bundled: boolean }[];
   candidates: string[];
-  model?: { dir: string; ok: boolean; error?: string; files?: { name: string; bytes: number }[]; modelId?: string; numLabels?: number; missingLabelKeys?: number[]; provider?: string; attempts?: ProviderAttempt[] };
+  model?: { dir: string; ok: boolean; error?: string; files?: { name: string; bytes: number }[]; modelId?: string; numLabels?: number; missingLabelKeys?: number[]; provider?: string; attempts?: ProviderAttempt[]; compute?: 'fp32' | 'fp16'; note?: string };
   cacheDir: string;
   cacheEntries: string[];
   text: string;
@@ -40,11 +41,14 @@ export async function runDoctor(options: { modelDir?: string; cacheDir: string; 
       const files = await Promise.all(names.map(async (name) => ({ name, bytes: (await stat(path.join(options.modelDir!, name))).size })));
       const session = await ModelSession.create(dir.classifyModel, { provider: options.provider });
       await session.release();
-      model = { dir: options.modelDir, ok: true, files, modelId: dir.modelId, numLabels: dir.config.numLabels, missingLabelKeys: dir.config.labels.missingKeys, provider: session.provider, attempts: session.attempts };
+      const compute = computePrecision(dir);
+      const note = cpuFloat16Note(compute, session.provider);
+      model = { dir: options.modelDir, ok: true, files, modelId: dir.modelId, numLabels: dir.config.numLabels, missingLabelKeys: dir.config.labels.missingKeys, provider: session.provider, attempts: session.attempts, compute, ...(note ? { note } : {}) };
       lines.push(`model: ${options.modelDir} (${dir.modelId}, ${dir.config.numLabels} labels${dir.config.labels.missingKeys.length ? `, label keys missing: ${dir.config.labels.missingKeys.join(', ')}` : ''})`);
       for (const f of files) lines.push(`  ${f.name}: ${f.bytes} bytes`);
       for (const a of session.attempts) lines.push(`  provider ${a.provider}: ${a.ok ? 'ok' : `failed: ${a.reason}`} (${a.millis} ms)`);
-      lines.push(`  running on: ${session.provider}`);
+      lines.push(`  running on: ${session.provider} (computes in ${compute})`);
+      if (note) lines.push(`  ${note}`);
     } catch (err) {
       ok = false;
       model = { dir: options.modelDir, ok: false, error: errorMessage(err) };

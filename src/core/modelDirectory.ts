@@ -15,6 +15,8 @@ const ManifestSchema = z.object({
   modelId: z.string().min(1).max(300),
   source: z.object({ modelId: z.string().optional(), revision: z.string().optional(), commit: z.string().optional(), weights: z.string().optional() }),
   dtype: z.enum(['fp32', 'fp16', 'int8']),
+  /** What the graphs compute in. Absent in folders converted before fp16 compute existed: those stored fp16 weights but computed in fp32. */
+  compute: z.enum(['fp32', 'fp16']).optional(),
   style: z.enum(['optimized', 'plain']),
   numLabels: z.number().int().positive(),
   missingLabelKeys: z.array(z.number().int().nonnegative()),
@@ -34,6 +36,10 @@ export interface ModelDirectory {
   manifest?: ModelManifest;
   /** Identifies weights and graph for result caches; changes when the model file changes. */
   modelId: string;
+}
+
+export function computePrecision(directory: Pick<ModelDirectory, 'manifest'>): 'fp32' | 'fp16' {
+  return directory.manifest?.compute ?? 'fp32';
 }
 
 export async function loadModelDirectory(dir: string): Promise<ModelDirectory> {
