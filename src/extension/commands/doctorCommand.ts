@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { Command } from '../commandIds';
 import { InferenceClient } from '../inference/inferenceClient';
 import { ModelController } from '../model/modelController';
-import { describe } from '../model/modelStatusBar';
+import { describe } from '../model/describeModelState';
 
 // Past this the worker is presumed stuck and is restarted.
 const DOCTOR_TIMEOUT_MS = 120_000;
@@ -33,7 +33,7 @@ async function doctorReport(inference: InferenceClient, models: ModelController,
     `- beitLens.modelPath: ${settings.modelPath ? `${settings.modelPath.dir} (${settings.modelPath.scope})` : 'not set'}`,
     `- beitLens.executionProvider: ${settings.provider}`,
     ...settings.notes.map((n) => `- note: ${n}`),
-    `- model: ${describe(state).tooltip.replace(/\n+/g, ' ')}`,
+    `- model: ${describe(state, 'plain').tooltip.replace(/\n+/g, ' ')}`,
     `- downloads go to: ${models.cacheDir}`,
     `- inference worker: ${inference.workerPid ? `pid ${inference.workerPid}` : 'not running'}; ${JSON.stringify(inference.stats)}; ${inference.queuedCount} queued`,
     '',

@@ -1,8 +1,8 @@
 /** The status bar item: what the model is doing, and where to click (the doctor) when it is not fine. */
 import * as vscode from 'vscode';
 import { Command } from '../commandIds';
-import { escapeMarkdown as md, providerName } from '../hover/hoverMarkdown';
-import { InferenceService, ModelState } from '../inference/inferenceClient';
+import type { InferenceService, ModelState } from '../inference/inferenceClient';
+import { describe } from './describeModelState';
 
 export class ModelStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('beitLens.model', vscode.StatusBarAlignment.Right, 100);
@@ -32,24 +32,5 @@ export class ModelStatusBar implements vscode.Disposable {
   dispose(): void {
     for (const s of this.subscriptions) s.dispose();
     this.item.dispose();
-  }
-}
-
-export function describe(state: ModelState): { text: string; tooltip: string; error: boolean } {
-  switch (state.kind) {
-    case 'starting':
-      return { text: '$(loading~spin) BEiT', tooltip: 'BEiT Lens is starting', error: false };
-    case 'loading':
-      return { text: '$(loading~spin) BEiT: loading', tooltip: state.afterCrash ? 'Reloading the model after the inference worker stopped' : 'Loading the model', error: false };
-    case 'ready':
-      return {
-        text: `$(eye) BEiT: ${providerName(state.model.provider)}`,
-        tooltip: `**${md(state.model.modelId)}** ready on ${providerName(state.model.provider)}\n\n${md(state.model.modelDir)}`,
-        error: false,
-      };
-    case 'noModel':
-      return { text: '$(cloud-download) BEiT: no model', tooltip: `No model: ${md(state.message)}. Run "BEiT Lens: Download Model" or "BEiT Lens: Select Model Folder".`, error: false };
-    case 'failed':
-      return { text: '$(error) BEiT: failed', tooltip: `The model could not be loaded: ${md(state.message)}`, error: true };
   }
 }
