@@ -60,6 +60,9 @@ function hasVulkanLoader(): boolean {
 function providerConfig(provider: ExecutionProviderName): ort.InferenceSession.ExecutionProviderConfig {
   switch (provider) {
     case 'cuda':
+      // onnxruntime-node (1.30) hands CUDA only deviceId. The rest stays at onnxruntime's defaults, which suit
+      // this model: cudnn_conv_algo_search EXHAUSTIVE runs once for the single patch-embedding Conv, whose shape
+      // is fixed; enable_cuda_graph (off) has no setting here, and batches of varying size could not reuse a graph.
       return { name: 'cuda', deviceId: 0 };
     case 'dml':
       return { name: 'dml', deviceId: 0 };

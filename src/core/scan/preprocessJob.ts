@@ -9,6 +9,8 @@ import type { PreprocessorConfig } from '../preprocessorConfig';
 export interface PreprocessSetup {
   preprocessor: PreprocessorConfig;
   options: PreprocessOptions;
+  /** Worker threads only: see PreprocessPoolOptions.niceness. */
+  niceness?: number;
 }
 
 export type PreprocessOutcome = { ok: true; pixelValues: Float32Array } | { ok: false; code: ErrorCode; error: string };

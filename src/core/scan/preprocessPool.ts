@@ -45,9 +45,17 @@ function sourceWorkerEnv(script: string): NodeJS.ProcessEnv | undefined {
   return { ...process.env, NODE_OPTIONS: options.replace(/--import[= ](tsx|"tsx"|'tsx')(?=\s|$)/g, '').trim() };
 }
 
-/** Half the cores, at most 8: onnxruntime already uses one thread per physical core for inference. */
-export function defaultWorkerCount(): number {
-  return Math.max(1, Math.min(8, Math.floor(availableParallelism() / 2)));
+export const DEFAULT_WORKER_NICENESS = 19;
+
+/**
+ * At normal priority: half the cores (at most 8), since onnxruntime already runs one thread per physical core.
+ * At low priority (Linux): one per core (at least 2, at most 8). Those threads only get the cores while
+ * inference leaves them, which on a saturated machine is the moment between two batches, so the images for
+ * the next batch are finished by all cores at once instead of one.
+ */
+export function defaultWorkerCount(niceness = DEFAULT_WORKER_NICENESS, platform: NodeJS.Platform = process.platform, cores = availableParallelism()): number {
+  if (platform === 'linux' && niceness > 0) return Math.max(2, Math.min(8, cores));
+  return Math.max(1, Math.min(8, Math.floor(cores / 2)));
 }
 
 /** What the pool needs of a worker; tests pass fakes. */
@@ -65,6 +73,12 @@ export interface PreprocessPoolOptions extends PreprocessSetup {
   workerScript?: string;
   execArgv?: string[];
   jobsPerWorker?: number;
+  /**
+   * Nice value for the worker threads (Linux only; default 19). Inference splits each matrix product evenly
+   * across onnxruntime's threads, so a preprocessing thread that takes a core away from one of them stalls
+   * the whole product; at low priority preprocessing runs in the gaps instead. 0 keeps normal priority.
+   */
+  niceness?: number;
   createWorker?: (script: string, options: WorkerOptions) => WorkerLike;
 }
 
@@ -95,7 +109,7 @@ export class PreprocessPool {
   private startError?: PoolStartError;
 
   constructor(private readonly options: PreprocessPoolOptions) {
-    this.size = Math.max(0, options.workers ?? defaultWorkerCount());
+    this.size = Math.max(0, options.workers ?? defaultWorkerCount(options.niceness ?? DEFAULT_WORKER_NICENESS));
     this.jobsPerWorker = Math.max(1, options.jobsPerWorker ?? 2);
   }
 
@@ -148,7 +162,7 @@ export class PreprocessPool {
     const live = this.slots.filter((s) => !s.dead);
     if (live.length >= this.size) return undefined;
     const script = this.options.workerScript ?? defaultWorkerScript();
-    const setup: PreprocessSetup = { preprocessor: this.options.preprocessor, options: this.options.options };
+    const setup: PreprocessSetup = { preprocessor: this.options.preprocessor, options: this.options.options, niceness: this.options.niceness ?? DEFAULT_WORKER_NICENESS };
     const env = sourceWorkerEnv(script);
     const workerOptions: WorkerOptions = { workerData: setup, execArgv: this.options.execArgv ?? defaultExecArgv(script), ...(env ? { env } : {}) };
     const create = this.options.createWorker ?? ((s: string, o: WorkerOptions) => new Worker(s, o));

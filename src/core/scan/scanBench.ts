@@ -65,6 +65,8 @@ export interface ScanBenchOptions {
   topK?: number;
   preprocess?: PreprocessOptions;
   workers?: number;
+  /** Nice value of the preprocessing threads (PreprocessPoolOptions.niceness; default there). */
+  niceness?: number;
   /** Where the cache log goes (default: a temp folder, removed afterwards). Must not exist yet. */
   cacheFile?: string;
   /** Model-only repetitions over the folder's image count (default 1). */
@@ -134,10 +136,10 @@ export async function benchmarkScan(options: ScanBenchOptions): Promise<ScanBenc
 
   const tempRoot = options.cacheFile ? undefined : await mkdtemp(path.join(tmpdir(), 'beit-scan-bench-'));
   const cacheFile = options.cacheFile ?? path.join(tempRoot!, 'cache.log');
-  const pool = new PreprocessPool({ preprocessor, options: options.preprocess ?? {}, workers: options.workers });
+  const pool = new PreprocessPool({ preprocessor, options: options.preprocess ?? {}, workers: options.workers, niceness: options.niceness });
   try {
     // Start the workers outside the timed region, as a long-lived extension host would have them.
-    await pool.run(new Uint8Array(0));
+    await Promise.all(Array.from({ length: Math.max(1, pool.workerCount) }, () => pool.run(new Uint8Array(0))));
     const store = await ResultStore.open(cacheFile);
     const memory = sampleMemory();
     let first: ScanSummary;
