@@ -120,6 +120,77 @@ async function syntheticJpeg(file: string, width: number, height: number, seed: 
   await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toFile(file);
 }
 
+/**
+ * Varied synthetic content for the precision figures, by seed: smooth colour fields, stripes and
+ * checkerboards, flat rectangles and discs on a background, or value noise at a random scale.
+ */
+async function variedJpeg(file: string, width: number, height: number, seed: number): Promise<void> {
+  const data = Buffer.alloc(width * height * 3);
+  let s = (seed * 2654435761 + 7) >>> 0;
+  const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const colour = () => [rnd() * 255, rnd() * 255, rnd() * 255];
+  const put = (pixel: number, c: number[]) => data.set(c.map((v) => Math.max(0, Math.min(255, Math.round(v)))), pixel * 3);
+  const kind = seed % 4;
+  if (kind === 0) {
+    const f = [1, 2, 3].map(() => 1 + rnd() * 6);
+    const phase = [1, 2, 3].map(() => rnd() * 6.28);
+    const amp = [1, 2, 3].map(() => 40 + rnd() * 90);
+    const base = colour();
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const u = [x / width, y / height, (x / width + y / height)];
+        put(y * width + x, [0, 1, 2].map((c) => base[c] * 0.5 + 64 + amp[c] * Math.sin(u[c] * f[c] * 6.28 + phase[c])));
+      }
+    }
+  } else if (kind === 1) {
+    const a = colour();
+    const b = colour();
+    const angle = rnd() * Math.PI;
+    const period = 4 + rnd() * 60;
+    const checker = rnd() < 0.5;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = Math.floor((x * Math.cos(angle) + y * Math.sin(angle)) / period);
+        const j = Math.floor((y * Math.cos(angle) - x * Math.sin(angle)) / period);
+        put(y * width + x, (checker ? i + j : i) & 1 ? a : b);
+      }
+    }
+  } else if (kind === 2) {
+    const background = colour();
+    for (let i = 0; i < width * height; i++) put(i, background);
+    for (let n = 3 + Math.floor(rnd() * 12); n > 0; n--) {
+      const c = colour();
+      const cx = rnd() * width;
+      const cy = rnd() * height;
+      const r = 10 + rnd() * width * 0.3;
+      const disc = rnd() < 0.5;
+      for (let y = Math.max(0, Math.floor(cy - r)); y < Math.min(height, cy + r); y++) {
+        for (let x = Math.max(0, Math.floor(cx - r)); x < Math.min(width, cx + r); x++) {
+          if (!disc || (x - cx) ** 2 + (y - cy) ** 2 < r * r) put(y * width + x, c);
+        }
+      }
+    }
+  } else {
+    const cell = 4 + Math.floor(rnd() * 40);
+    const gw = Math.ceil(width / cell) + 2;
+    const grids = [0, 1, 2].map(() => Float32Array.from({ length: gw * (Math.ceil(height / cell) + 2) }, rnd));
+    const tint = colour();
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const gx = Math.floor(x / cell);
+        const gy = Math.floor(y / cell);
+        const fx = x / cell - gx;
+        const fy = y / cell - gy;
+        put(y * width + x, grids.map((g, c) => {
+          const v = g[gy * gw + gx] * (1 - fx) * (1 - fy) + g[gy * gw + gx + 1] * fx * (1 - fy) + g[(gy + 1) * gw + gx] * (1 - fx) * fy + g[(gy + 1) * gw + gx + 1] * fx * fy;
+          return tint[c] * 0.4 + v * 153;
+        }));
+      }
+    }
+  }
+  await sharp(data, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toFile(file);
+}
+
 /** Multiply-accumulates of one BEiT forward pass (logits only), counted per matrix product. */
 function beitFlops(): number {
   const H = 768;
@@ -271,46 +342,68 @@ async function main(): Promise<void> {
   const scanDir = path.join(os.tmpdir(), 'beit-lens-bench-scan-dataset');
   if (!existsSync(scanDir)) await writeSyntheticDataset(scanDir, { classes: ['tabby', 'otter', 'balloon', 'crane'], perClass: QUICK ? 8 : 24, width: 640, height: 480, seed: 7 });
   const scan = await benchmarkScan({ model: scanModel, images: scanDir, batchSize: 8 });
+  // The same scan with the preprocessing threads at normal priority (and the pool size that goes with it), to
+  // show what running them at low priority buys (Linux only; elsewhere both runs are the same).
+  const scanNormal = await benchmarkScan({ model: scanModel, images: scanDir, batchSize: 8, niceness: 0 });
   await scanModel.dispose();
-  rows.push({ figure: `dataset scan throughput, ${scan.images} images (vs model-only batched)`, ours: scan.scanImagesPerSecond, peer: scan.modelOnlyImagesPerSecond, unit: 'images/s', peerName: 'model only', ratio: scan.scanVsModelOnly, target: '>= 0.9', met: scan.scanVsModelOnly >= 0.9 });
+  rows.push({ figure: `dataset scan throughput, ${scan.images} images, ${scan.workers} low-priority preprocessing threads (vs model-only batched)`, ours: scan.scanImagesPerSecond, peer: scan.modelOnlyImagesPerSecond, unit: 'images/s', peerName: 'model only', ratio: scan.scanVsModelOnly, target: '>= 0.9', met: scan.scanVsModelOnly >= 0.9 });
+  rows.push({ figure: `dataset scan throughput, ${scanNormal.workers} preprocessing threads at normal priority (vs model-only batched)`, ours: scanNormal.scanImagesPerSecond, peer: scanNormal.modelOnlyImagesPerSecond, unit: 'images/s', peerName: 'model only', ratio: scanNormal.scanVsModelOnly });
   rows.push({ figure: 're-scan of the unchanged folder (vs first scan)', ours: scan.rescanMs, peer: scan.firstScanMs, unit: 'ms', peerName: 'first scan', ratio: scan.rescanFraction, target: '< 0.02', met: scan.rescanFraction < 0.02 });
 
-  // 6. fp16 and int8: speed and agreement with fp32.
+  // 6. fp16 and int8: speed and agreement with fp32. A random model's top-1 margins are tiny (1% of these images
+  // are under 1e-3), so agreement is measured over 256 images: the 64 photos plus 192 varied synthetic images
+  // (smooth fields, stripes and checkerboards, flat shapes, value noise); 64 could only show 98.4% or 100%.
   log('fp16 / int8');
   const precision: Record<string, unknown> = {};
-  const fp32Logits: Float32Array[] = [];
-  for (let i = 0; i < small.length; i += 8) {
-    const chunk = await Promise.all(small.slice(i, i + 8).map((f) => preprocessImage(f, preprocessor).then((p) => p.pixelValues)));
+  const precisionImages = [...small];
+  for (let i = 0; i < 192; i++) {
+    const file = path.join(dirs.images, `varied-${String(i).padStart(3, '0')}-320x240.jpg`);
+    if (!existsSync(file)) await variedJpeg(file, 320, 240, i);
+    precisionImages.push(file);
+  }
+  const precisionBatches: Float32Array[] = [];
+  for (let i = 0; i < precisionImages.length; i += 8) {
+    const chunk = await Promise.all(precisionImages.slice(i, i + 8).map((f) => preprocessImage(f, preprocessor).then((p) => p.pixelValues)));
     const b = new Float32Array(chunk.length * size);
     chunk.forEach((p, k) => b.set(p, k * size));
-    const l = (await ours.run(b, [chunk.length, 3, 224, 224], ['logits'])).logits.data;
-    for (let k = 0; k < chunk.length; k++) fp32Logits.push(l.slice(k * config.numLabels, (k + 1) * config.numLabels));
+    precisionBatches.push(b);
   }
+  const logitsOf = async (s: ModelSession): Promise<Float32Array[]> => {
+    const out: Float32Array[] = [];
+    for (const b of precisionBatches) {
+      const l = (await s.run(b, [b.length / size, 3, 224, 224], ['logits'])).logits.data;
+      for (let k = 0; k < b.length / size; k++) out.push(l.slice(k * config.numLabels, (k + 1) * config.numLabels));
+    }
+    return out;
+  };
+  const fp32Logits = await logitsOf(ours);
+  const fp32Top = fp32Logits.map((l) => topKPredictions(l, [], 5));
+  const margins = fp32Top.map((t, i) => fp32Logits[i][t[0].index] - fp32Logits[i][t[1].index]);
+  const sortedMargins = [...margins].sort((a, b) => a - b);
   for (const dtype of ['fp16', 'int8'] as const) {
     const s = await ModelSession.create(path.join(dirs[dtype], 'model.logits.onnx'), { provider: 'cpu' });
     const ms = await timeIt(() => s.run(inputs[0], [1, 3, 224, 224], ['logits']), REPS);
+    const logits = await logitsOf(s);
+    await s.release();
     let maxDiff = 0;
     let top1 = 0;
     let overlap = 0;
-    for (let i = 0; i < small.length; i += 8) {
-      const chunk = await Promise.all(small.slice(i, i + 8).map((f) => preprocessImage(f, preprocessor).then((p) => p.pixelValues)));
-      const b = new Float32Array(chunk.length * size);
-      chunk.forEach((p, k) => b.set(p, k * size));
-      const l = (await s.run(b, [chunk.length, 3, 224, 224], ['logits'])).logits.data;
-      for (let k = 0; k < chunk.length; k++) {
-        const ref = fp32Logits[i + k];
-        const got = l.subarray(k * config.numLabels, (k + 1) * config.numLabels);
-        for (let c = 0; c < ref.length; c++) maxDiff = Math.max(maxDiff, Math.abs(ref[c] - got[c]));
-        const a = topKPredictions(ref, [], 5).map((p) => p.index);
-        const bb = topKPredictions(got, [], 5).map((p) => p.index);
-        if (a[0] === bb[0]) top1++;
-        overlap += a.filter((x) => bb.includes(x)).length / 5;
-      }
-    }
-    await s.release();
-    precision[dtype] = { latencyMs: ms, speedupVsFp32: oursB1 / ms, maxLogitDiff: maxDiff, top1Agreement: top1 / small.length, top5Overlap: overlap / small.length, images: small.length };
-    add({ figure: `${dtype} model-only latency, batch 1 (vs our fp32)`, ours: ms, peer: oursB1, unit: 'ms', peerName: 'ours fp32', ...(dtype === 'int8' ? { target: '<= 0.55x (1.8x faster)', met: oursB1 / ms >= 1.8 } : {}) });
+    const disagreements: { image: string; fp32TopMargin: number }[] = [];
+    logits.forEach((got, i) => {
+      const ref = fp32Logits[i];
+      for (let c = 0; c < ref.length; c++) maxDiff = Math.max(maxDiff, Math.abs(ref[c] - got[c]));
+      const a = fp32Top[i].map((p) => p.index);
+      const bb = topKPredictions(got, [], 5).map((p) => p.index);
+      if (a[0] === bb[0]) top1++;
+      else disagreements.push({ image: path.basename(precisionImages[i]), fp32TopMargin: margins[i] });
+      overlap += a.filter((x) => bb.includes(x)).length / 5;
+    });
+    const n = precisionImages.length;
+    precision[dtype] = { latencyMs: ms, speedupVsFp32: oursB1 / ms, maxLogitDiff: maxDiff, top1Agreement: top1 / n, top5Overlap: overlap / n, images: n, disagreements };
+    const met = oursB1 / ms >= 1.8 && top1 / n >= 0.99;
+    add({ figure: `${dtype} model-only latency, batch 1 (vs our fp32)`, ours: ms, peer: oursB1, unit: 'ms', peerName: 'ours fp32', ...(dtype === 'int8' ? { target: '<= 0.55x (1.8x faster) with top-1 agreement >= 99%', met } : {}) });
   }
+  precision.fp32TopMarginQuantiles = Object.fromEntries([0.01, 0.05, 0.5].map((q) => [q, sortedMargins[Math.floor(q * sortedMargins.length)]]));
   await ours.release();
   await peerB.release();
 
@@ -340,8 +433,12 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: | ---: | --- |',
     ...rows.map((r) => `| ${r.figure} | ${fmt(r.ours)} ${r.unit} | ${fmt(r.peer)} ${r.unit} (${r.peerName}) | ${r.ratio.toFixed(2)}x | ${r.target ? `${r.target} ${r.met ? 'met' : 'NOT met'}` : ''} |`),
     '',
-    `fp16: max logit diff ${(precision.fp16 as any).maxLogitDiff.toExponential(2)}, top-1 agreement ${((precision.fp16 as any).top1Agreement * 100).toFixed(1)}%, top-5 overlap ${((precision.fp16 as any).top5Overlap * 100).toFixed(1)}% over ${small.length} images`,
-    `int8: max logit diff ${(precision.int8 as any).maxLogitDiff.toExponential(2)}, top-1 agreement ${((precision.int8 as any).top1Agreement * 100).toFixed(1)}%, top-5 overlap ${((precision.int8 as any).top5Overlap * 100).toFixed(1)}%, ${(precision.int8 as any).speedupVsFp32.toFixed(2)}x fp32 speed`,
+    ...(['fp16', 'int8'] as const).map((dtype) => {
+      const r = precision[dtype] as { maxLogitDiff: number; top1Agreement: number; top5Overlap: number; images: number; speedupVsFp32: number; disagreements: { fp32TopMargin: number }[] };
+      const off = r.disagreements.length ? ` (fp32 top-1 margins of those: ${r.disagreements.map((d) => d.fp32TopMargin.toExponential(1)).join(', ')})` : '';
+      return `${dtype}: max logit diff ${r.maxLogitDiff.toExponential(2)}, top-1 agreement ${(r.top1Agreement * 100).toFixed(1)}% (${r.images - r.disagreements.length}/${r.images})${off}, top-5 overlap ${(r.top5Overlap * 100).toFixed(1)}%, ${r.speedupVsFp32.toFixed(2)}x fp32 speed`;
+    }),
+    `fp32 top-1 margin (top-1 minus top-2 logit) over those ${precisionImages.length} images: 1% under ${sortedMargins[Math.floor(0.01 * sortedMargins.length)].toExponential(1)}, median ${sortedMargins[Math.floor(0.5 * sortedMargins.length)].toExponential(1)}`,
     `peer A and ours agree on the top-1 label of a sample image: ${agreeLabel}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

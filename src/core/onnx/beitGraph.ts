@@ -47,17 +47,55 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     return g.node('Cast', [half], { attributes: { to: 1 } });
   };
 
-  /** y = x @ W^T + b, with W in PyTorch's [out, in] layout. */
-  const linear = (x: string, w: Float32Array, b: Float32Array | undefined, outDim: number, inDim: number, hint: string): string => {
+  /** y = x @ W^T + b, with W in PyTorch's [out, in] layout. `int8Mode` says how an int8 graph computes it. */
+  const linear = (x: string, w: Float32Array, b: Float32Array | undefined, outDim: number, inDim: number, hint: string, int8Mode: Int8Mode = 'corrected'): string => {
     const wT = transpose2d(w, outDim, inDim);
-    if (int8) {
-      const q = quantizePerColumn(wT, inDim, outDim);
-      const inputs = [x, g.initializer(`${hint}_w_int8`, q.values, [inDim, outDim]), g.initializer(`${hint}_w_scale`, q.scales, [outDim]), g.initializer(`${hint}_w_zero`, new Int8Array(outDim), [outDim])];
-      if (b) inputs.push(g.initializer(`${hint}_b`, b, [outDim]));
-      return g.node('DynamicQuantizeMatMul', inputs, { domain: 'com.microsoft' });
-    }
+    if (int8 && int8Mode !== 'fp32') return int8Linear(x, wT, b, outDim, inDim, hint, int8Mode);
     const mm = g.node('MatMul', [x, floatInit(`${hint}_wT`, wT, [inDim, outDim])]);
     return b ? g.node('Add', [mm, g.initializer(`${hint}_b`, b, [outDim])], {}) : mm;
+  };
+
+  let tokenMeanRows: { float: string; ones: string } | undefined;
+  /**
+   * int8 linear over the token sequence x [batch, T, in]: per-column symmetric int8 weights, activations
+   * quantized per tensor to uint8 at run time (DynamicQuantizeLinear), integer matmul.
+   *
+   * Plain int8 (`plain`) rounds every token the same systematic way, and BEiT's mean pooling keeps exactly
+   * that part: the logits see the token mean of each layer's error, (mean x) (W - Wq) from the weights and
+   * (mean x - mean xq) Wq from the activations. On the random BEiT-base that put the top-1 label of 2-5% of
+   * images off fp32. `corrected` adds both terms back per image, computed from the token means (two
+   * matrix-vector products, ~1/200 of the matmul): what remains is each token's deviation from the mean
+   * times the rounding error, which mean pooling averages away, except where a nonlinearity sits between
+   * the projection and the pooling with a curvature that varies per token.
+   *
+   * That exception is the MLP's first projection, whose per-token weight error GELU turns into a pooled one
+   * (the mean correction removed only ~25% of it): `residual` multiplies every token by the weights' own
+   * int8 rounding residual instead (a second integer matmul, ~16-bit weights in effect) and keeps the
+   * activation correction.
+   */
+  const int8Linear = (x: string, wT: Float32Array, b: Float32Array | undefined, outDim: number, inDim: number, hint: string, mode: Exclude<Int8Mode, 'fp32'>): string => {
+    const ms = { domain: 'com.microsoft' };
+    const q = quantizePerColumn(wT, inDim, outDim);
+    const wq = g.initializer(`${hint}_w_int8`, q.values, [inDim, outDim]);
+    const ws = g.initializer(`${hint}_w_scale`, q.scales, [outDim]);
+    const bias = b ? [g.initializer(`${hint}_b`, b, [outDim])] : [];
+    if (mode === 'plain') return g.node('DynamicQuantizeMatMul', [x, wq, ws, '', ...bias], ms);
+
+    const r = quantizeResidual(wT, q, inDim, outDim);
+    const rq = g.initializer(`${hint}_w_residual_int8`, r.values, [inDim, outDim]);
+    const rs = g.initializer(`${hint}_w_residual_scale`, r.scales, [outDim]);
+    const [xq, xScale, xZero] = g.nodeMulti('DynamicQuantizeLinear', [x], { outputs: 3 });
+    const matmul = (w: string, scale: string, extra: string[]) => g.node('MatMulIntegerToFloat', [xq, w, xScale, scale, xZero, '', ...extra], ms);
+    let y = matmul(wq, ws, bias);
+    if (mode === 'residual') y = g.node('Add', [y, matmul(rq, rs, [])]);
+
+    // Token means as [1, T] x [batch, T, in] products (ReduceMean over the token axis is ~20x slower here).
+    tokenMeanRows ??= { float: g.initializer('token_mean_row', new Float32Array(T).fill(1 / T), [1, T]), ones: g.initializer('token_ones_u8', new Uint8Array(T).fill(1), [1, T]) };
+    const mean = g.node('MatMul', [tokenMeanRows.float, x]);
+    const meanQuantized = g.node('MatMulIntegerToFloat', [tokenMeanRows.ones, xq, g.constFloat(1 / T), xScale, '', xZero], ms);
+    let correction = g.node('DynamicQuantizeMatMul', [g.node('Sub', [mean, meanQuantized]), wq, ws], ms);
+    if (mode === 'corrected') correction = g.node('Add', [correction, g.node('DynamicQuantizeMatMul', [mean, rq, rs], ms)]);
+    return g.node('Add', [y, correction]);
   };
 
   const layerNorm = (x: string, prefix: string): string =>
@@ -152,11 +190,12 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     let mlpIn: string;
     if (fused) {
       // Layer scale folded into the output projection: lambda * (c W^T + b) = c (lambda W)^T + lambda b.
-      const attnOut = linear(context, scaleRows(wo, lambda1), undefined, H, H, `${p}.attention.output.dense`);
+      // int8 adds the bias inside the integer matmul instead of in a pass of its own.
+      const attnOut = linear(context, scaleRows(wo, lambda1), int8 ? mulVectors(bo, lambda1) : undefined, H, H, `${p}.attention.output.dense`);
       // Add + LayerNormalization rather than com.microsoft SkipLayerNormalization: onnxruntime's CPU kernel for
       // the fused op (with the residual sum as an output) measured ~10x slower than the two ops it replaces,
       // 14% of the whole model at batch 1.
-      x = g.node('Add', [x, g.node('Add', [attnOut, g.initializer(`${p}.attention.output.dense.scaled_bias`, mulVectors(bo, lambda1), [H])])]);
+      x = g.node('Add', [x, int8 ? attnOut : g.node('Add', [attnOut, g.initializer(`${p}.attention.output.dense.scaled_bias`, mulVectors(bo, lambda1), [H])])]);
       mlpIn = layerNorm(x, `${p}.layernorm_after`);
     } else {
       const attnOut = linear(context, wo, bo, H, H, `${p}.attention.output.dense`);
@@ -169,13 +208,13 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
       const mm = g.node('MatMul', [mlpIn, floatInit(`${p}.intermediate.dense_wT`, transpose2d(w1, config.intermediateSize, H), [H, config.intermediateSize])]);
       activated = g.node('BiasGelu', [mm, g.initializer(`${p}.intermediate.dense_b`, b1, [config.intermediateSize])], { domain: 'com.microsoft' });
     } else {
-      const pre = linear(mlpIn, w1, b1, config.intermediateSize, H, `${p}.intermediate.dense`);
+      const pre = linear(mlpIn, w1, b1, config.intermediateSize, H, `${p}.intermediate.dense`, 'residual');
       activated = fused ? g.node('Gelu', [pre], { domain: 'com.microsoft' }) : exactGelu(g, pre);
     }
 
     if (fused) {
-      const mlpOut = linear(activated, scaleRows(w2, lambda2), undefined, H, config.intermediateSize, `${p}.output.dense`);
-      x = g.node('Add', [x, g.node('Add', [mlpOut, g.initializer(`${p}.output.dense.scaled_bias`, mulVectors(b2, lambda2), [H])])]);
+      const mlpOut = linear(activated, scaleRows(w2, lambda2), int8 ? mulVectors(b2, lambda2) : undefined, H, config.intermediateSize, `${p}.output.dense`);
+      x = g.node('Add', [x, int8 ? mlpOut : g.node('Add', [mlpOut, g.initializer(`${p}.output.dense.scaled_bias`, mulVectors(b2, lambda2), [H])])]);
     } else {
       const mlpOut = linear(activated, w2, b2, H, config.intermediateSize, `${p}.output.dense`);
       x = g.node('Add', [x, g.node('Mul', [mlpOut, g.initializer(`${p}.lambda_2`, lambda2, [H])])]);
@@ -188,13 +227,16 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
   const pooled = layerNorm(g.node('ReduceMean', [patchTokens], { attributes: { axes: [1], keepdims: 0 } }), 'beit.pooler.layernorm');
   const wc = weight('classifier.weight', [L, H]);
   const bc = weight('classifier.bias', [L]);
-  const classifier = (t: string, hint: string) => linear(t, wc, bc, L, H, hint);
-  g.output('logits', classifier(pooled, 'classifier'), { elemType: 'float32', dims: ['batch', L] });
+  // int8 keeps the classifier in fp32: ~0.1% of the model's work, but its rounding lands on the logits
+  // unaveraged (alone it put ~2% of top-1 labels off fp32). The per-patch logits are an explanation
+  // overlay over 196 tokens (20% of the model's work in fp32), so they stay plain int8.
+  const classifier = (t: string, hint: string, int8Mode: Int8Mode) => linear(t, wc, bc, L, H, hint, int8Mode);
+  g.output('logits', classifier(pooled, 'classifier', 'fp32'), { elemType: 'float32', dims: ['batch', L] });
 
   if (options.outputs === 'full') {
     const stacked = g.node('Concat', attentionProbs.map((probs) => g.node('Unsqueeze', [probs, g.constInt64([1])])), { attributes: { axis: 1 } });
     g.output('attentions', stacked, { elemType: 'float32', dims: ['batch', config.numLayers, heads, T, T] });
-    g.output('patch_logits', classifier(layerNorm(patchTokens, 'beit.pooler.layernorm'), 'patch_classifier'), { elemType: 'float32', dims: ['batch', T - 1, L] });
+    g.output('patch_logits', classifier(layerNorm(patchTokens, 'beit.pooler.layernorm'), 'patch_classifier', 'plain'), { elemType: 'float32', dims: ['batch', T - 1, L] });
   }
 
   if (options.debugOutputs) {
@@ -258,8 +300,15 @@ function concatRows(parts: Float32Array[]): Float32Array {
 const concatVectors = concatRows;
 
 /**
- * Symmetric per-output-column int8 weights for DynamicQuantizeMatMul: each column of the [in, out]
- * matrix gets its own scale, which keeps the classifier's 21,841 columns from sharing one range.
+ * How an int8 graph computes one linear (see int8Linear): `corrected` int8 plus per-image corrections of
+ * the token-mean rounding error, `residual` also a second int8 matmul with the weights' rounding residual,
+ * `plain` int8 alone, `fp32` not quantized.
+ */
+type Int8Mode = 'corrected' | 'residual' | 'plain' | 'fp32';
+
+/**
+ * Symmetric per-output-column int8 weights: each column of the [in, out] matrix gets its own scale, so
+ * no output shares another's range.
  */
 function quantizePerColumn(wT: Float32Array, inDim: number, outDim: number): { values: Int8Array; scales: Float32Array } {
   const scales = new Float32Array(outDim);
@@ -270,6 +319,22 @@ function quantizePerColumn(wT: Float32Array, inDim: number, outDim: number): { v
   const values = new Int8Array(wT.length);
   for (let r = 0; r < inDim; r++) {
     for (let c = 0; c < outDim; c++) values[r * outDim + c] = Math.max(-127, Math.min(127, Math.round(wT[r * outDim + c] / scales[c])));
+  }
+  return { values, scales };
+}
+
+/**
+ * What int8 rounding left of each weight (at most half a step of its column), itself in int8 at 1/254 of
+ * the column's step: together the two are ~16-bit weights.
+ */
+function quantizeResidual(wT: Float32Array, q: { values: Int8Array; scales: Float32Array }, inDim: number, outDim: number): { values: Int8Array; scales: Float32Array } {
+  const scales = q.scales.map((s) => s / 254);
+  const values = new Int8Array(wT.length);
+  for (let r = 0; r < inDim; r++) {
+    for (let c = 0; c < outDim; c++) {
+      const i = r * outDim + c;
+      values[i] = Math.max(-127, Math.min(127, Math.round((wT[i] - q.values[i] * q.scales[c]) / scales[c])));
+    }
   }
   return { values, scales };
 }
