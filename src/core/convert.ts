@@ -62,7 +62,7 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   // fp16 compute: the fp32 graph, then every float tensor in it made fp16 (src/core/onnx/float16.ts).
   const compute: ComputePrecision = dtype === 'fp16' ? 'fp16' : 'fp32';
   for (const graph of graphs) {
-    let bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: compute === 'fp16' ? 'fp32' : dtype });
+    let bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: dtype === 'int8' ? 'int8' : 'fp32' });
     if (compute === 'fp16') {
       const converted = convertToFloat16Compute(bytes);
       bytes = converted.bytes;

@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import { ModelSession } from '../../src/core/backend/onnxRuntime';
 import { BeitModel } from '../../src/core/beitModel';
 import { loadBeitConfig } from '../../src/core/modelConfig';
-import { buildBeitGraph, BeitGraphOptions } from '../../src/core/onnx/beitGraph';
+import { buildBeitGraph, BeitGraphOptions, WeightType } from '../../src/core/onnx/beitGraph';
+import { convertToFloat16Compute } from '../../src/core/onnx/float16';
 import { relativePositionIndex } from '../../src/core/onnx/relativePosition';
 import { patchArgmax, topKPredictions } from '../../src/core/predictions';
 import { attentionRollout } from '../../src/core/rollout';
@@ -13,11 +14,13 @@ import { convertedTinyModel, expected, FIXTURE_DIR, FIXTURE_IMAGES, hfFolderWith
 
 const T = 197;
 
-async function runGraph(weightsFile: 'model.safetensors' | 'pytorch_model.bin', options: Omit<BeitGraphOptions, 'debugOutputs'>) {
+/** weightType fp16 builds the fp32 graph and converts it to fp16 compute, as `convert --dtype fp16` does. */
+async function runGraph(weightsFile: 'model.safetensors' | 'pytorch_model.bin', options: Omit<BeitGraphOptions, 'debugOutputs' | 'weightType'> & { weightType: WeightType }) {
   const dir = await hfFolderWith(weightsFile);
   const config = await loadBeitConfig(path.join(dir, 'config.json'));
   const { stateDict, source } = await loadStateDict(dir);
-  const bytes = buildBeitGraph(config, (n, s) => getFloat(stateDict, n, s, source), { ...options, debugOutputs: true });
+  const fp32 = buildBeitGraph(config, (n, s) => getFloat(stateDict, n, s, source), { ...options, weightType: options.weightType === 'int8' ? 'int8' : 'fp32', debugOutputs: true });
+  const bytes = options.weightType === 'fp16' ? convertToFloat16Compute(fp32).bytes : fp32;
   const session = await ModelSession.create(bytes, { provider: 'cpu' });
   const outputs = await session.run(rawPixelValues(), [1, 3, 224, 224], session.outputNames);
   await session.release();

@@ -17,7 +17,8 @@ export type WeightType = 'fp32' | 'fp16' | 'int8';
 export interface BeitGraphOptions {
   outputs: GraphOutputs;
   style: GraphStyle;
-  weightType: WeightType;
+  /** fp16 is not built here: convert.ts runs the fp32 graph through onnx/float16.ts. */
+  weightType: Exclude<WeightType, 'fp16'>;
   /** Adds `pooled_output` and `hidden_states` so tests can check every stage against the reference. */
   debugOutputs?: boolean;
 }
@@ -37,21 +38,12 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
   const L = config.numLabels;
   const fused = options.style === 'optimized';
   const int8 = options.weightType === 'int8';
-  const fp16 = options.weightType === 'fp16';
-
-  /** Stores a float tensor in the requested weight precision and returns a float32 value name. */
-  const floatInit = (hint: string, data: Float32Array, dims: number[]): string => {
-    if (!fp16 || data.length < 1024) return g.initializer(hint, data, dims);
-    // fp16 halves the file; the Cast is constant-folded by onnxruntime at session creation.
-    const half = g.initializer(`${hint}_fp16`, toFloat16(data), dims, { float16: true });
-    return g.node('Cast', [half], { attributes: { to: 1 } });
-  };
 
   /** y = x @ W^T + b, with W in PyTorch's [out, in] layout. `int8Mode` says how an int8 graph computes it. */
   const linear = (x: string, w: Float32Array, b: Float32Array | undefined, outDim: number, inDim: number, hint: string, int8Mode: Int8Mode = 'corrected'): string => {
     const wT = transpose2d(w, outDim, inDim);
     if (int8 && int8Mode !== 'fp32') return int8Linear(x, wT, b, outDim, inDim, hint, int8Mode);
-    const mm = g.node('MatMul', [x, floatInit(`${hint}_wT`, wT, [inDim, outDim])]);
+    const mm = g.node('MatMul', [x, g.initializer(`${hint}_wT`, wT, [inDim, outDim])]);
     return b ? g.node('Add', [mm, g.initializer(`${hint}_b`, b, [outDim])], {}) : mm;
   };
 
@@ -108,7 +100,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
   // Embeddings: [CLS; patch projections], no absolute position embeddings.
   const conv = g.node('Conv', [
     pixelValues,
-    floatInit('patch_w', weight('beit.embeddings.patch_embeddings.projection.weight', [H, 3, P, P]), [H, 3, P, P]),
+    g.initializer('patch_w', weight('beit.embeddings.patch_embeddings.projection.weight', [H, 3, P, P]), [H, 3, P, P]),
     g.initializer('patch_b', weight('beit.embeddings.patch_embeddings.projection.bias', [H]), [H]),
   ], { attributes: { kernel_shape: [P, P], strides: [P, P] } });
   const patches = g.node('Transpose', [g.node('Reshape', [conv, g.constInt64([0, H, -1])])], { attributes: { perm: [0, 2, 1] } });
@@ -190,12 +182,11 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     let mlpIn: string;
     if (fused) {
       // Layer scale folded into the output projection: lambda * (c W^T + b) = c (lambda W)^T + lambda b.
-      // int8 adds the bias inside the integer matmul instead of in a pass of its own.
-      const attnOut = linear(context, scaleRows(wo, lambda1), int8 ? mulVectors(bo, lambda1) : undefined, H, H, `${p}.attention.output.dense`);
+      const attnOut = linear(context, scaleRows(wo, lambda1), mulVectors(bo, lambda1), H, H, `${p}.attention.output.dense`);
       // Add + LayerNormalization rather than com.microsoft SkipLayerNormalization: onnxruntime's CPU kernel for
       // the fused op (with the residual sum as an output) measured ~10x slower than the two ops it replaces,
       // 14% of the whole model at batch 1.
-      x = g.node('Add', [x, int8 ? attnOut : g.node('Add', [attnOut, g.initializer(`${p}.attention.output.dense.scaled_bias`, mulVectors(bo, lambda1), [H])])]);
+      x = g.node('Add', [x, attnOut]);
       mlpIn = layerNorm(x, `${p}.layernorm_after`);
     } else {
       const attnOut = linear(context, wo, bo, H, H, `${p}.attention.output.dense`);
@@ -205,7 +196,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
 
     let activated: string;
     if (fused && !int8) {
-      const mm = g.node('MatMul', [mlpIn, floatInit(`${p}.intermediate.dense_wT`, transpose2d(w1, config.intermediateSize, H), [H, config.intermediateSize])]);
+      const mm = g.node('MatMul', [mlpIn, g.initializer(`${p}.intermediate.dense_wT`, transpose2d(w1, config.intermediateSize, H), [H, config.intermediateSize])]);
       activated = g.node('BiasGelu', [mm, g.initializer(`${p}.intermediate.dense_b`, b1, [config.intermediateSize])], { domain: 'com.microsoft' });
     } else {
       const pre = linear(mlpIn, w1, b1, config.intermediateSize, H, `${p}.intermediate.dense`, 'residual');
@@ -213,8 +204,8 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     }
 
     if (fused) {
-      const mlpOut = linear(activated, scaleRows(w2, lambda2), int8 ? mulVectors(b2, lambda2) : undefined, H, config.intermediateSize, `${p}.output.dense`);
-      x = g.node('Add', [x, int8 ? mlpOut : g.node('Add', [mlpOut, g.initializer(`${p}.output.dense.scaled_bias`, mulVectors(b2, lambda2), [H])])]);
+      const mlpOut = linear(activated, scaleRows(w2, lambda2), mulVectors(b2, lambda2), H, config.intermediateSize, `${p}.output.dense`);
+      x = g.node('Add', [x, mlpOut]);
     } else {
       const mlpOut = linear(activated, w2, b2, H, config.intermediateSize, `${p}.output.dense`);
       x = g.node('Add', [x, g.node('Mul', [mlpOut, g.initializer(`${p}.lambda_2`, lambda2, [H])])]);
@@ -337,44 +328,4 @@ function quantizeResidual(wT: Float32Array, q: { values: Int8Array; scales: Floa
     }
   }
   return { values, scales };
-}
-
-/** IEEE 754 binary16, round to nearest even. */
-export function toFloat16(data: Float32Array): Uint16Array {
-  const out = new Uint16Array(data.length);
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  for (let i = 0; i < data.length; i++) {
-    f32[0] = data[i];
-    const x = u32[0];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    if (exp === 0xff) {
-      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
-      continue;
-    }
-    const e = exp - 127 + 15;
-    if (e >= 0x1f) {
-      out[i] = sign | 0x7c00;
-    } else if (e <= 0) {
-      if (e < -10) {
-        out[i] = sign;
-        continue;
-      }
-      mant |= 0x800000;
-      const shift = 14 - e;
-      let half = mant >>> shift;
-      const rem = mant & ((1 << shift) - 1);
-      const mid = 1 << (shift - 1);
-      if (rem > mid || (rem === mid && (half & 1))) half++;
-      out[i] = sign | half;
-    } else {
-      let half = (e << 10) | (mant >>> 13);
-      const rem = mant & 0x1fff;
-      if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-      out[i] = sign | half;
-    }
-  }
-  return out;
 }

@@ -1,6 +1,6 @@
 import { onnx } from 'onnx-proto';
 import { BeitLensError } from '../errors';
-import { toFloat16 } from './beitGraph';
+import { toFloat16 } from '../halfFloat';
 
 /**
  * fp16 compute: rewrites a float32 ONNX graph so every float tensor inside it is float16, while its
@@ -275,21 +275,6 @@ function convertTensor(t: onnx.ITensorProto, report: Float16Report, where = `ini
   t.floatData = [];
   report.tensors++;
   report.values += values.length;
-}
-
-/** float16 bits to float32 values. */
-export function fromFloat16(half: Uint16Array): Float32Array {
-  const out = new Float32Array(half.length);
-  for (let i = 0; i < half.length; i++) {
-    const h = half[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const mantissa = h & 0x3ff;
-    if (exponent === 0) out[i] = sign * mantissa * 2 ** -24;
-    else if (exponent === 0x1f) out[i] = mantissa ? NaN : sign * Infinity;
-    else out[i] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-  }
-  return out;
 }
 
 export type ComputePrecision = 'fp32' | 'fp16';

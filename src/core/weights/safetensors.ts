@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { BeitLensError, errorMessage } from '../errors';
+import { halfToFloatTable } from '../halfFloat';
 import type { NamedTensor, StateDict } from './stateDict';
 
 /**
@@ -261,24 +262,6 @@ function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   const where = issue.path.length > 0 ? `field ${issue.path.map(String).join('.')}` : 'value';
   return `has an invalid ${where}: ${issue.message}`;
-}
-
-let halfTable: Float32Array | undefined;
-
-/** All 65536 float16 values as float32 (256 kB), built on first use: a lookup beats decoding bits per element. */
-function halfToFloatTable(): Float32Array {
-  if (!halfTable) {
-    halfTable = new Float32Array(65536);
-    for (let half = 0; half < 65536; half++) {
-      const sign = half & 0x8000 ? -1 : 1;
-      const exponent = (half >> 10) & 0x1f;
-      const mantissa = half & 0x3ff;
-      if (exponent === 0) halfTable[half] = sign * mantissa * 2 ** -24;
-      else if (exponent === 0x1f) halfTable[half] = mantissa ? NaN : sign * Infinity;
-      else halfTable[half] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-    }
-  }
-  return halfTable;
 }
 
 function checkWritable(name: string, tensor: NamedTensor): void {
