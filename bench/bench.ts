@@ -10,8 +10,9 @@
  * Environment: BENCH_QUICK=1 runs fewer repetitions (for a smoke test).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
@@ -81,6 +82,15 @@ function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
+/** A hash of the converter's sources: cached models converted by another version are converted again. */
+function converterStamp(): string {
+  const core = path.join(ROOT, '..', 'src', 'core');
+  const files = ['convert.ts', 'halfFloat.ts', ...readdirSync(path.join(core, 'onnx')).map((f) => path.join('onnx', f))].sort();
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(f).update(readFileSync(path.join(core, f)));
+  return hash.digest('hex');
+}
+
 async function setup(): Promise<{ small: string[]; large: string }> {
   await mkdir(CACHE, { recursive: true });
   if (!existsSync(path.join(dirs.hf, 'model.safetensors'))) {
@@ -93,9 +103,13 @@ async function setup(): Promise<{ small: string[]; large: string }> {
     [dirs.int8, { dtype: 'int8' as const }],
     [dirs.plain, { plain: true }],
   ] as const) {
-    if (!existsSync(path.join(dir, 'beit-lens.json'))) {
+    const stampFile = path.join(dir, 'converter.stamp');
+    if (!existsSync(path.join(dir, 'beit-lens.json')) || !existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== converterStamp()) {
       log(`converting ${path.basename(dir)}`);
+      await rm(dir, { recursive: true, force: true });
       await convertModel({ from: dirs.hf, out: dir, ...options });
+      await writeFile(stampFile, converterStamp());
+      if (dir === dirs.plain) await rm(path.join(dirs.peerA, PEER_A_ID, 'onnx'), { recursive: true, force: true });
     }
   }
   const peerModel = path.join(dirs.peerA, PEER_A_ID);

@@ -4,12 +4,22 @@ import * as path from 'node:path';
 import { BeitLensError } from './errors';
 import { describeLabelGaps } from './labels';
 import { BeitConfig, loadBeitConfig } from './modelConfig';
-import { checkInputSizesAgree, MANIFEST_FILE, ModelManifest, FULL_MODEL_FILE, LOGITS_MODEL_FILE } from './modelDirectory';
-import { buildBeitGraph, GraphStyle, WeightLookup, WeightType } from './onnx/beitGraph';
-import { ComputePrecision, convertToFloat16Compute } from './onnx/float16';
+import { checkInputSizesAgree, MANIFEST_FILE, ModelManifest, FULL_MODEL_FILE, LOGITS_MODEL_FILE, WEIGHTS_FILE } from './modelDirectory';
+import { buildBeitGraph, CLASSIFIER_WEIGHT, GraphStyle, WeightLookup, WeightType } from './onnx/beitGraph';
+import { ComputePrecision, convertToFloat16Compute, Float16Options } from './onnx/float16';
 import { relativePositionIndex } from './onnx/relativePosition';
 import { loadPreprocessorConfig } from './preprocessorConfig';
 import { getFloat, loadStateDict, StateDict } from './weights/stateDict';
+import { ExternalWeightsFile } from './onnx/externalWeights';
+import { onnx } from 'onnx-proto';
+
+/**
+ * What stays fp32 in an fp16-compute BEiT: the mean pooling (float16.ts says why) and the logits classifier's
+ * product. GPU kernels (WebGPU's, at least) accumulate fp16 products in fp16; over the classifier's 768 inputs
+ * that alone put the logits of the random BEiT-base 2.6e-2 off fp32 on WebGPU, and 7.5e-3 with that one
+ * product in fp32 (all products in fp32: 4.9e-3). It is a matrix-vector product per image, ~0.1% of the work.
+ */
+export const BEIT_FLOAT16_OPTIONS: Float16Options = { keepFloat32Ops: ['ReduceMean'], keepFloat32Inputs: [CLASSIFIER_WEIGHT] };
 
 export interface ConvertOptions {
   from: string;
@@ -61,17 +71,37 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   const files: ModelManifest['files'] = {};
   // fp16 compute: the fp32 graph, then every float tensor in it made fp16 (src/core/onnx/float16.ts).
   const compute: ComputePrecision = dtype === 'fp16' ? 'fp16' : 'fp32';
-  for (const graph of graphs) {
-    let bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: dtype === 'int8' ? 'int8' : 'fp32' });
-    if (compute === 'fp16') {
-      const converted = convertToFloat16Compute(bytes);
-      bytes = converted.bytes;
-      const r = converted.report;
-      log(`${graph.file}: fp16 compute: ${r.values} weights in ${r.tensors} tensors (${r.subnormal} subnormal, ${r.flushedToZero} flushed to zero), ${r.float32Ops} ops kept in fp32`);
+  // Our graphs keep their weights in one shared file (onnx/externalWeights.ts says why); the plain graph stays
+  // one self-contained file, as a PyTorch export of a model this size is.
+  const weightsFile = style === 'optimized' ? await ExternalWeightsFile.create(path.join(options.out, WEIGHTS_FILE)) : undefined;
+  let weights: ModelManifest['weights'];
+  try {
+    for (const graph of graphs) {
+      let bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: dtype === 'int8' ? 'int8' : 'fp32' });
+      if (compute === 'fp16') {
+        const converted = convertToFloat16Compute(bytes, BEIT_FLOAT16_OPTIONS);
+        bytes = converted.bytes;
+        const r = converted.report;
+        log(`${graph.file}: fp16 compute: ${r.values} weights in ${r.tensors} tensors (${r.subnormal} subnormal, ${r.flushedToZero} flushed to zero), ${r.float32Ops} ops kept in fp32`);
+      }
+      if (weightsFile) {
+        const model = onnx.ModelProto.decode(bytes);
+        const { moved, shared } = await weightsFile.externalize(model);
+        bytes = onnx.ModelProto.encode(model).finish();
+        log(`${graph.file}: ${moved} tensors moved to ${WEIGHTS_FILE}, ${shared} shared with an earlier graph`);
+      }
+      await writeAtomically(path.join(options.out, graph.file), bytes);
+      files[graph.file] = { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), outputs: graph.outputs };
+      log(`wrote ${graph.file} (${(bytes.byteLength / 1e6).toFixed(1)} MB, ${graph.outputs} outputs, ${style}, ${dtype})`);
     }
-    await writeAtomically(path.join(options.out, graph.file), bytes);
-    files[graph.file] = { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), outputs: graph.outputs };
-    log(`wrote ${graph.file} (${(bytes.byteLength / 1e6).toFixed(1)} MB, ${graph.outputs} outputs, ${style}, ${dtype})`);
+    if (weightsFile) {
+      const summary = await weightsFile.finish();
+      weights = { ...summary, file: WEIGHTS_FILE };
+      log(`wrote ${WEIGHTS_FILE} (${(summary.bytes / 1e6).toFixed(1)} MB)`);
+    }
+  } catch (err) {
+    await weightsFile?.abandon();
+    throw err;
   }
   await copyFile(configFile, path.join(options.out, 'config.json'));
   await copyFile(preprocessorFile, path.join(options.out, 'preprocessor_config.json'));
@@ -79,7 +109,8 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   const primary = files[LOGITS_MODEL_FILE] ?? files[FULL_MODEL_FILE];
   const manifest: ModelManifest = {
     formatVersion: 1,
-    modelId: `${options.source?.modelId ?? path.basename(path.resolve(options.from))}@${primary.sha256.slice(0, 16)}`,
+    // Identifies graph and weights: with external weights the graph file alone says nothing of their values.
+    modelId: `${options.source?.modelId ?? path.basename(path.resolve(options.from))}@${(weights ? createHash('sha256').update(`${primary.sha256}:${weights.sha256}`).digest('hex') : primary.sha256).slice(0, 16)}`,
     source: { ...options.source, weights: path.basename(source) },
     dtype,
     compute,
@@ -87,9 +118,10 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
     numLabels: config.numLabels,
     missingLabelKeys: config.labels.missingKeys,
     files,
+    ...(weights ? { weights } : {}),
   };
   await writeAtomically(path.join(options.out, MANIFEST_FILE), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
-  return { dir: options.out, files: [...Object.keys(files), 'config.json', 'preprocessor_config.json', MANIFEST_FILE], warnings, manifest };
+  return { dir: options.out, files: [...Object.keys(files), ...(weights ? [weights.file] : []), 'config.json', 'preprocessor_config.json', MANIFEST_FILE], warnings, manifest };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bundledBackends, ModelSession, ProviderAttempt, ProviderPreference, providerCandidates, runtimeVersions } from './backend/onnxRuntime';
+import { bundledBackends, ModelSession, ProviderAttempt, ProviderPreference, providerChoice, runtimeVersions } from './backend/onnxRuntime';
 import { errorMessage } from './errors';
 import { imageLibraryVersions } from './image';
 import { computePrecision, loadModelDirectory } from './modelDirectory';
@@ -14,6 +14,7 @@ export interface DoctorReport {
   versions: Record<string, string>;
   backends: { name: string; bundled: boolean }[];
   candidates: string[];
+  skipped: { provider: string; reason: string }[];
   model?: { dir: string; ok: boolean; error?: string; files?: { name: string; bytes: number }[]; modelId?: string; numLabels?: number; missingLabelKeys?: number[]; provider?: string; attempts?: ProviderAttempt[]; compute?: 'fp32' | 'fp16'; note?: string };
   cacheDir: string;
   cacheEntries: string[];
@@ -25,12 +26,15 @@ export async function runDoctor(options: { modelDir?: string; cacheDir: string; 
   const lines: string[] = [];
   const versions = { ...runtimeVersions(), ...imageLibraryVersions() };
   const backends = bundledBackends();
-  const candidates = providerCandidates();
+  const { candidates, skipped } = providerChoice();
+  const preference = options.provider ?? 'auto';
   lines.push(`platform: ${process.platform}-${process.arch} (${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB)`);
   lines.push(`node: ${process.version}`);
   for (const [k, v] of Object.entries(versions)) lines.push(`${k}: ${v}`);
   lines.push(`onnxruntime backends: ${backends.map((b) => `${b.name}${b.bundled ? '' : ' (not bundled)'}`).join(', ')}`);
   lines.push(`providers tried in order (auto): ${candidates.join(' > ')}`);
+  for (const s of skipped) lines.push(`  ${s.provider} left out of auto: ${s.reason}`);
+  if (preference !== 'auto') lines.push(`providers tried in order (--provider ${preference}): ${preference === 'cpu' ? 'cpu' : `${preference} > cpu`}`);
 
   let ok = true;
   let model: DoctorReport['model'];
@@ -46,7 +50,7 @@ export async function runDoctor(options: { modelDir?: string; cacheDir: string; 
       model = { dir: options.modelDir, ok: true, files, modelId: dir.modelId, numLabels: dir.config.numLabels, missingLabelKeys: dir.config.labels.missingKeys, provider: session.provider, attempts: session.attempts, compute, ...(note ? { note } : {}) };
       lines.push(`model: ${options.modelDir} (${dir.modelId}, ${dir.config.numLabels} labels${dir.config.labels.missingKeys.length ? `, label keys missing: ${dir.config.labels.missingKeys.join(', ')}` : ''})`);
       for (const f of files) lines.push(`  ${f.name}: ${f.bytes} bytes`);
-      for (const a of session.attempts) lines.push(`  provider ${a.provider}: ${a.ok ? 'ok' : `failed: ${a.reason}`} (${a.millis} ms)`);
+      for (const a of session.attempts) lines.push(`  provider ${a.provider}: ${a.ok ? 'ok' : `failed: ${a.reason}`} (${a.millis} ms)${a.adapted ? `; ${a.adapted}` : ''}`);
       lines.push(`  running on: ${session.provider} (computes in ${compute})`);
       if (note) lines.push(`  ${note}`);
     } catch (err) {
@@ -59,5 +63,5 @@ export async function runDoctor(options: { modelDir?: string; cacheDir: string; 
   }
   const cacheEntries = await readdir(path.join(options.cacheDir, 'converted')).catch(() => [] as string[]);
   lines.push(`cache: ${options.cacheDir} (${cacheEntries.length ? `converted: ${cacheEntries.join(', ')}` : 'no converted models'})`);
-  return { ok, platform: `${process.platform}-${process.arch}`, node: process.version, versions, backends, candidates, model, cacheDir: options.cacheDir, cacheEntries, text: lines.join('\n') };
+  return { ok, platform: `${process.platform}-${process.arch}`, node: process.version, versions, backends, candidates, skipped, model, cacheDir: options.cacheDir, cacheEntries, text: lines.join('\n') };
 }

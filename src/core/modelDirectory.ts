@@ -9,6 +9,8 @@ import { loadPreprocessorConfig, modelInputSize, PreprocessorConfig } from './pr
 export const FULL_MODEL_FILE = 'model.onnx';
 export const LOGITS_MODEL_FILE = 'model.logits.onnx';
 export const MANIFEST_FILE = 'beit-lens.json';
+/** The weights both graphs of an optimized model refer to (ONNX external data, src/core/onnx/externalWeights.ts). */
+export const WEIGHTS_FILE = 'model.weights';
 
 const ManifestSchema = z.object({
   formatVersion: z.literal(1),
@@ -21,6 +23,8 @@ const ManifestSchema = z.object({
   numLabels: z.number().int().positive(),
   missingLabelKeys: z.array(z.number().int().nonnegative()),
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/), outputs: z.enum(['full', 'logits']) })),
+  /** The external weights file of the graphs. Absent for the plain style and for folders converted before it existed (weights in-line). */
+  weights: z.object({ file: z.literal(WEIGHTS_FILE), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
 export type ModelManifest = z.infer<typeof ManifestSchema>;
 
@@ -65,6 +69,15 @@ export async function loadModelDirectory(dir: string): Promise<ModelDirectory> {
   const hasLogits = await exists(logits);
   if (!hasFull && !hasLogits) {
     throw new BeitLensError('MODEL_INVALID', `no ${FULL_MODEL_FILE} in the model folder (run \`beit-lens convert\` first)`, dir);
+  }
+  if (manifest?.weights) {
+    // Checked here so a missing or cut-short weights file is named, instead of surfacing as onnxruntime's load error.
+    const weightsPath = path.join(dir, manifest.weights.file);
+    const size = (await stat(weightsPath).catch(() => undefined))?.size;
+    if (size === undefined) throw new BeitLensError('MODEL_INVALID', `${manifest.weights.file} is missing: the graphs keep their weights there (convert the model again)`, weightsPath);
+    if (size !== manifest.weights.bytes) {
+      throw new BeitLensError('MODEL_INVALID', `${manifest.weights.file} is ${size} bytes, the manifest says ${manifest.weights.bytes} (cut short or replaced; convert the model again)`, weightsPath);
+    }
   }
   const fullIsLogitsOnly = manifest?.files[FULL_MODEL_FILE]?.outputs === 'logits';
   const classifyModel = hasLogits ? logits : full;

@@ -196,7 +196,7 @@ describe('beit-lens CLI (built bundle)', () => {
 
     it('a model whose config disagrees with the graph (wrong shape)', async () => {
       const dir = await tempDir();
-      for (const f of ['preprocessor_config.json', 'model.logits.onnx']) await copyFile(path.join(model, f), path.join(dir, f));
+      for (const f of ['preprocessor_config.json', 'model.logits.onnx', 'model.weights']) await copyFile(path.join(model, f), path.join(dir, f));
       const config = JSON.parse(await readFile(path.join(model, 'config.json'), 'utf8'));
       config.id2label = Object.fromEntries([...Array(12).keys()].map((k) => [String(k), `l${k}`]));
       await writeFile(path.join(dir, 'config.json'), JSON.stringify(config));

@@ -112,8 +112,15 @@ describe('execution provider options reaching onnxruntime', () => {
         const name = typeof ep === 'string' ? ep : ep.name;
         assert.ok((EXECUTION_PROVIDERS as readonly string[]).includes(name), `${preference}: ${name}`);
         if (typeof ep !== 'string') for (const key of Object.keys(ep)) assert.ok(allowedKeys.has(key), `${preference}: option ${key}`);
-        // No string anywhere in the options may look like a path (optimizedModelFilePath is a write target we choose, not set here).
-        assert.doesNotMatch(JSON.stringify(o), /[\\/]|\.(so|dll|dylib)\b/, `${preference}: ${JSON.stringify(o)}`);
+        // The one path allowed: where a graph rewritten in memory (WebGPU) finds its external weights, which is
+        // the model's own folder. Only that key, only that value.
+        const extra = o.extra as { session?: Record<string, unknown> } | undefined;
+        if (extra) {
+          assert.deepEqual(Object.keys(extra), ['session']);
+          assert.deepEqual(extra.session, { model_external_initializers_file_folder_path: path.dirname(model) }, `${preference}: ${JSON.stringify(extra)}`);
+        }
+        // No other string in the options may look like a path (optimizedModelFilePath is a write target we choose, not set here).
+        assert.doesNotMatch(JSON.stringify({ ...o, extra: undefined }), /[\\/]|\.(so|dll|dylib)\b/, `${preference}: ${JSON.stringify(o)}`);
       }
     }
   });

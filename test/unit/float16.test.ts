@@ -10,6 +10,7 @@ import { runDoctor } from '../../src/core/doctor';
 import { computePrecision, loadModelDirectory } from '../../src/core/modelDirectory';
 import { fromFloat16, toFloat16 } from '../../src/core/halfFloat';
 import { convertModelToFloat16, convertToFloat16Compute, FLOAT16_COMPUTE_METADATA } from '../../src/core/onnx/float16';
+import { CLASSIFIER_WEIGHT } from '../../src/core/onnx/beitGraph';
 import { GraphBuilder } from '../../src/core/onnx/graphBuilder';
 import { attentionRollout } from '../../src/core/rollout';
 import { expected, FIXTURE_DIR, FIXTURE_IMAGES, maxAbsDiff, rawPixelValues, tempDir } from '../helpers/fixtures';
@@ -201,9 +202,14 @@ describe('convert --dtype fp16 on the tiny fixture', () => {
         ['batch', 3, 224, 224],
       );
       assert.deepEqual(elemTypes(graph.output), Object.fromEntries(outputs.map((o) => [o, D.FLOAT])));
-      // Every float Cast inside casts to fp16, except the fp32 mean-pooling island and the outputs.
+      // Every float Cast inside casts to fp16, except into the two fp32 islands (mean pooling; the logits
+      // classifier's product, both its operands: the fp16-stored weight is cast once, folded at load) and
+      // before the outputs.
       const toFloat = graph.node!.filter((n) => n.opType === 'Cast' && castTo(n) === D.FLOAT);
-      assert.equal(toFloat.length, outputs.length + 1, `${file}: Casts to float`);
+      assert.equal(toFloat.length, outputs.length + 3, `${file}: Casts to float`);
+      const weightCast = toFloat.find((c) => c.input![0] === CLASSIFIER_WEIGHT)!;
+      const classifier = graph.node!.find((n) => n.opType === 'MatMul' && n.input!.includes(weightCast.output![0]))!;
+      assert.ok(classifier.input!.every((i) => toFloat.some((c) => c.output![0] === i)), `${file}: the classifier product takes float32 operands`);
       assert.deepEqual(metadata(model)['beit_lens.weight_type'], 'fp16');
       assert.deepEqual(metadata(model)[FLOAT16_COMPUTE_METADATA], 'fp16');
     }

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ModelSession } from '../../src/core/backend/onnxRuntime';
 import { BeitModel } from '../../src/core/beitModel';
+import { BEIT_FLOAT16_OPTIONS } from '../../src/core/convert';
 import { loadBeitConfig } from '../../src/core/modelConfig';
 import { buildBeitGraph, BeitGraphOptions, WeightType } from '../../src/core/onnx/beitGraph';
 import { convertToFloat16Compute } from '../../src/core/onnx/float16';
@@ -20,7 +21,7 @@ async function runGraph(weightsFile: 'model.safetensors' | 'pytorch_model.bin', 
   const config = await loadBeitConfig(path.join(dir, 'config.json'));
   const { stateDict, source } = await loadStateDict(dir);
   const fp32 = buildBeitGraph(config, (n, s) => getFloat(stateDict, n, s, source), { ...options, weightType: options.weightType === 'int8' ? 'int8' : 'fp32', debugOutputs: true });
-  const bytes = options.weightType === 'fp16' ? convertToFloat16Compute(fp32).bytes : fp32;
+  const bytes = options.weightType === 'fp16' ? convertToFloat16Compute(fp32, BEIT_FLOAT16_OPTIONS).bytes : fp32;
   const session = await ModelSession.create(bytes, { provider: 'cpu' });
   const outputs = await session.run(rawPixelValues(), [1, 3, 224, 224], session.outputNames);
   await session.release();

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -17,7 +17,7 @@ import { convertModel } from '../../src/core/convert';
 import { BeitLensError, type ErrorCode } from '../../src/core/errors';
 import { GraphBuilder } from '../../src/core/onnx/graphBuilder';
 import { readSafetensors, writeSafetensors } from '../../src/core/weights/safetensors';
-import { convertedTinyModel, FIXTURE_DIR, FIXTURE_IMAGES, tempDir as newTempDir } from '../helpers/fixtures';
+import { convertedTinyModel, expected, FIXTURE_DIR, FIXTURE_IMAGES, maxAbsDiff, rawPixelValues, tempDir as newTempDir } from '../helpers/fixtures';
 import { MB, mb, measure } from '../helpers/memory';
 
 /** The tiny fixture's weights are under 2 MB; nothing here may grow the process by more than this. */
@@ -103,7 +103,7 @@ describe('configs that disagree with each other', () => {
     // A converted folder edited afterwards: before the fix every batch failed with "RangeError: offset is out of bounds".
     const model = await convertedTinyModel();
     const edited = await tempDir('beit-lens-hostile-model-');
-    for (const f of ['model.onnx', 'model.logits.onnx', 'config.json']) await copyFile(path.join(model, f), path.join(edited, f));
+    for (const f of ['model.onnx', 'model.logits.onnx', 'model.weights', 'config.json']) await copyFile(path.join(model, f), path.join(edited, f));
     await writeFile(path.join(edited, 'preprocessor_config.json'), JSON.stringify({ size: 256, do_center_crop: false, resample: 2 }));
     await assertRefused(() => BeitModel.load(edited), 'CONFIG_INVALID', /produces 256x256 model inputs but config\.json has image_size 224/);
   });
@@ -111,7 +111,7 @@ describe('configs that disagree with each other', () => {
   it('a centre crop to the model size after a larger resize is accepted (BeitImageProcessor defaults)', async () => {
     const model = await convertedTinyModel();
     const dir = await tempDir('beit-lens-crop-model-');
-    for (const f of ['model.onnx', 'model.logits.onnx', 'config.json']) await copyFile(path.join(model, f), path.join(dir, f));
+    for (const f of ['model.onnx', 'model.logits.onnx', 'model.weights', 'config.json']) await copyFile(path.join(model, f), path.join(dir, f));
     await writeFile(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ size: 256, do_center_crop: true, crop_size: 224, resample: 2 }));
     const m = await BeitModel.load(dir);
     try {
@@ -136,6 +136,48 @@ describe('weights with tensors missing', () => {
   }
 });
 
+describe('the external weights file', () => {
+  async function copyOfModel(): Promise<string> {
+    const model = await convertedTinyModel();
+    const dir = await tempDir('beit-lens-weights-');
+    for (const f of ['config.json', 'preprocessor_config.json', 'model.onnx', 'model.logits.onnx', 'model.weights', 'beit-lens.json']) await copyFile(path.join(model, f), path.join(dir, f));
+    return dir;
+  }
+
+  it('missing, cut short or grown: load names the file and says to convert again', async () => {
+    const missing = await copyOfModel();
+    await rm(path.join(missing, 'model.weights'));
+    await assertRefused(() => BeitModel.load(missing), 'MODEL_INVALID', /model\.weights is missing: the graphs keep their weights there \(convert the model again\)/);
+
+    const cut = await copyOfModel();
+    const size = (await stat(path.join(cut, 'model.weights'))).size;
+    await truncate(path.join(cut, 'model.weights'), size - 1000);
+    await assertRefused(() => BeitModel.load(cut), 'MODEL_INVALID', new RegExp(`model\\.weights is ${size - 1000} bytes, the manifest says ${size} \\(cut short or replaced`));
+
+    const grown = await copyOfModel();
+    await appendFile(path.join(grown, 'model.weights'), Buffer.alloc(10));
+    await assertRefused(() => BeitModel.load(grown), 'MODEL_INVALID', new RegExp(`model\\.weights is ${size + 10} bytes, the manifest says ${size}`));
+  });
+
+  it('without a manifest onnxruntime still names the missing file; a model with its weights in-line needs none', async () => {
+    const dir = await copyOfModel();
+    await rm(path.join(dir, 'beit-lens.json'));
+    await rm(path.join(dir, 'model.weights'));
+    await assertRefused(() => BeitModel.load(dir), 'MODEL_INVALID', /model\.logits\.onnx: onnxruntime could not load the model \(its weights file model\.weights is missing \(.*model\.weights; convert the model again\)\)/);
+
+    const plain = await tempDir('beit-lens-plain-');
+    await convertModel({ from: FIXTURE_DIR, out: plain, plain: true });
+    assert.equal(existsSync(path.join(plain, 'model.weights')), false);
+    const m = await BeitModel.load(plain);
+    try {
+      const raw = expected.raw_input_check;
+      assert.ok(maxAbsDiff(await m.logits(rawPixelValues(), 1), raw.logits) <= 1e-4);
+    } finally {
+      await m.dispose();
+    }
+  });
+});
+
 describe('ONNX files that are not ours', () => {
   let model: string;
   before(async () => {
@@ -152,7 +194,7 @@ describe('ONNX files that are not ours', () => {
 
   async function folderWith(graph: Uint8Array, file = 'model.logits.onnx'): Promise<string> {
     const dir = await tempDir('beit-lens-foreign-');
-    for (const f of ['config.json', 'preprocessor_config.json', 'model.onnx', 'model.logits.onnx']) await copyFile(path.join(model, f), path.join(dir, f));
+    for (const f of ['config.json', 'preprocessor_config.json', 'model.onnx', 'model.logits.onnx', 'model.weights']) await copyFile(path.join(model, f), path.join(dir, f));
     await writeFile(path.join(dir, file), graph);
     return dir;
   }

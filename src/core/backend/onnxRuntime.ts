@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { BeitLensError, errorMessage } from '../errors';
+import { withExplicitAttention } from '../onnx/explicitAttention';
 
 /**
  * The only module that imports onnxruntime-node (as transformers.js keeps it in backends/onnx):
@@ -21,6 +23,8 @@ export interface ProviderAttempt {
   ok: boolean;
   reason?: string;
   millis: number;
+  /** How the graph was adapted for this provider before loading, if it was. */
+  adapted?: string;
 }
 
 export interface ModelSessionOptions {
@@ -36,25 +40,80 @@ export interface OutputTensor {
   dims: number[];
 }
 
+/** What `providerCandidates` looks at on the machine; tests pass their own. */
+export interface ProviderProbe {
+  /** Whether a file or device node exists. */
+  exists(file: string): boolean;
+  /** Entry names in a directory, or none where it cannot be read. */
+  list(dir: string): string[];
+  env: NodeJS.ProcessEnv;
+  /** Backends this onnxruntime-node build knows (bundled or installable). */
+  backends(): ReadonlySet<string>;
+}
+
+const machineProbe: ProviderProbe = {
+  exists: existsSync,
+  list: (dir) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  },
+  env: process.env,
+  backends: () => new Set(ort.listSupportedBackends().map((b) => b.name)),
+};
+
 /** Providers worth trying on this platform, best first. Names only: no option can name a library. */
-export function providerCandidates(platform: NodeJS.Platform = process.platform, arch: string = process.arch): ExecutionProviderName[] {
-  const bundled = new Set(ort.listSupportedBackends().map((b) => b.name));
+export function providerCandidates(platform: NodeJS.Platform = process.platform, arch: string = process.arch, probe: ProviderProbe = machineProbe): ExecutionProviderName[] {
+  return providerChoice(platform, arch, probe).candidates;
+}
+
+/** The candidates for 'auto', and why any provider this platform could have was left out (for `doctor`). */
+export function providerChoice(
+  platform: NodeJS.Platform = process.platform,
+  arch: string = process.arch,
+  probe: ProviderProbe = machineProbe,
+): { candidates: ExecutionProviderName[]; skipped: { provider: ExecutionProviderName; reason: string }[] } {
+  const bundled = probe.backends();
   const wanted: ExecutionProviderName[] =
     platform === 'win32' ? ['dml', 'webgpu', 'cpu'] : platform === 'darwin' ? ['coreml', 'webgpu', 'cpu'] : arch === 'x64' ? ['cuda', 'webgpu', 'cpu'] : ['webgpu', 'cpu'];
-  // CUDA's binaries are not in the npm package: they exist only where the user installed them
-  // (ONNXRUNTIME_NODE_INSTALL=cuda12). listSupportedBackends() reports it either way, so keep it
-  // and let session creation tell us.
-  return wanted.filter((p) => p === 'cpu' || p === 'cuda' || (bundled.has(p) && (p !== 'webgpu' || platform !== 'linux' || hasVulkanLoader())));
+  const skipped: { provider: ExecutionProviderName; reason: string }[] = [];
+  const candidates = wanted.filter((p) => {
+    // CUDA's binaries are not in the npm package: they exist only where the user installed them
+    // (ONNXRUNTIME_NODE_INSTALL=cuda12). listSupportedBackends() reports it either way, so keep it
+    // and let session creation tell us.
+    if (p === 'cpu' || p === 'cuda') return true;
+    if (!bundled.has(p)) {
+      skipped.push({ provider: p, reason: 'not in this onnxruntime-node build' });
+      return false;
+    }
+    if (p === 'webgpu' && platform === 'linux') {
+      const why = linuxWebGpuObstacle(probe);
+      if (why) skipped.push({ provider: p, reason: why });
+      return !why;
+    }
+    return true;
+  });
+  return { candidates, skipped };
 }
 
 /**
- * On Linux, WebGPU (Dawn) runs on Vulkan; without a loader it can only fail, after printing a
- * warning on stderr that no option silences. Checking for the loader first keeps CPU-only
- * machines quiet.
+ * On Linux, WebGPU (Dawn) runs on Vulkan. Without a loader it can only fail, after printing a warning
+ * on stderr that no option silences. Without a GPU device node the only Vulkan device left is a
+ * software one (Mesa's lavapipe, installed with mesa-vulkan-drivers on most desktops), which Dawn
+ * accepts and which runs the model many times slower than onnxruntime's CPU provider; an explicit
+ * `--provider webgpu` still reaches it.
  */
-function hasVulkanLoader(): boolean {
-  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
-  return dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1')));
+function linuxWebGpuObstacle(probe: ProviderProbe): string | undefined {
+  const libDirs = [...(probe.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  if (!libDirs.some((d) => probe.exists(path.join(d, 'libvulkan.so.1')))) return 'no Vulkan loader (libvulkan.so.1; Debian/Ubuntu: apt-get install libvulkan1)';
+  const gpuNode =
+    probe.list('/dev/dri').some((name) => name.startsWith('renderD')) ||
+    probe.list('/dev').some((name) => /^nvidia\d+$/.test(name)) ||
+    probe.exists('/dev/dxg');
+  if (!gpuNode) return 'no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg): Vulkan could only offer a software renderer, slower than the CPU provider; --provider webgpu still tries it';
+  return undefined;
 }
 
 function providerConfig(provider: ExecutionProviderName): ort.InferenceSession.ExecutionProviderConfig {
@@ -124,8 +183,11 @@ export class ModelSession {
           logSeverityLevel: 3,
           ...(provider === 'cpu' && options.optimizedModelPath ? { optimizedModelFilePath: options.optimizedModelPath } : {}),
         };
-        const session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
-        attempts.push({ provider, ok: true, millis: Date.now() - started });
+        const { source, adapted } = await graphFor(provider, model);
+        // A graph rewritten in memory still finds its external weights file beside the original.
+        if (typeof source !== 'string' && typeof model === 'string') sessionOptions.extra = { session: { model_external_initializers_file_folder_path: path.dirname(path.resolve(model)) } };
+        const session = typeof source === 'string' ? await ort.InferenceSession.create(source, sessionOptions) : await ort.InferenceSession.create(source, sessionOptions);
+        attempts.push({ provider, ok: true, millis: Date.now() - started, ...(adapted ? { adapted } : {}) });
         return new ModelSession(session, file, provider, attempts);
       } catch (err) {
         attempts.push({ provider, ok: false, reason: explainProviderFailure(provider, errorMessage(err)), millis: Date.now() - started });
@@ -157,6 +219,16 @@ export class ModelSession {
   }
 }
 
+/** WebGPU gets standard ops in place of MultiHeadAttention; onnx/explicitAttention.ts says why. */
+async function graphFor(provider: ExecutionProviderName, model: string | Uint8Array): Promise<{ source: string | Uint8Array; adapted?: string }> {
+  if (provider !== 'webgpu') return { source: model };
+  const bytes = typeof model === 'string' ? await readFile(model) : model;
+  // A byte search is far cheaper than decoding hundreds of MB to find nothing to change.
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf('MultiHeadAttention') < 0) return { source: model };
+  const expanded = withExplicitAttention(bytes);
+  return expanded ? { source: expanded, adapted: 'MultiHeadAttention expanded to MatMul/Softmax (its WebGPU kernel is not exact on every adapter)' } : { source: model };
+}
+
 export function runtimeVersions(): Record<string, string> {
   return { 'onnxruntime-node': ort.env.versions.node ?? 'unknown', 'onnxruntime-common': ort.env.versions.common };
 }
@@ -167,6 +239,8 @@ export function bundledBackends(): { name: string; bundled: boolean }[] {
 
 function explainProviderFailure(provider: ExecutionProviderName, message: string): string {
   const reason = firstLine(message);
+  const missingWeights = /External data path does not exist: "([^"]+)"/.exec(message);
+  if (missingWeights) return `its weights file ${path.basename(missingWeights[1])} is missing (${missingWeights[1]}; convert the model again)`;
   if (provider === 'cuda' && /load shared library/i.test(reason)) {
     return `${reason} (CUDA provider not installed: reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12, needs CUDA 12 and cuDNN 9)`;
   }

@@ -76,6 +76,8 @@ const FP16_OPS: Record<string, OpRule> = {
 export interface Float16Options {
   /** Op types computed in fp32 between Casts (default `['ReduceMean']`). */
   keepFloat32Ops?: readonly string[];
+  /** Standard-domain nodes also computed in fp32, chosen by any of their inputs (e.g. a weight initializer's name). */
+  keepFloat32Inputs?: readonly string[];
 }
 
 export interface Float16Report {
@@ -104,7 +106,9 @@ export function convertToFloat16Compute(bytes: Uint8Array, options: Float16Optio
 export function convertModelToFloat16(model: onnx.IModelProto, options: Float16Options = {}): Float16Report {
   const graph = model.graph;
   if (!graph) throw new BeitLensError('INTERNAL', 'fp16 conversion: the model has no graph');
-  const keep = new Set(options.keepFloat32Ops ?? ['ReduceMean']);
+  const keepOps = new Set(options.keepFloat32Ops ?? ['ReduceMean']);
+  const keepInputs = new Set(options.keepFloat32Inputs ?? []);
+  const keep = { has: (n: onnx.INodeProto) => keepOps.has(n.opType ?? '') || (n.input ?? []).some((i) => keepInputs.has(i)) };
   const report: Float16Report = { tensors: 0, values: 0, flushedToZero: 0, subnormal: 0, castsRemoved: 0, float32Ops: 0 };
   const nodes = graph.node ?? [];
   const initializers = graph.initializer ?? [];
@@ -130,7 +134,7 @@ export function convertModelToFloat16(model: onnx.IModelProto, options: Float16O
       const out = n.output?.[i];
       if (out && consumed.has(out)) throw new BeitLensError('INTERNAL', `fp16 conversion: output ${i} of ${key} (node ${n.name}) is float32 whatever the input type, but it is used`);
     }
-    if (keep.has(n.opType ?? '') && !rule.floatInputs) throw new BeitLensError('INTERNAL', `fp16 conversion: cannot keep ${key} in fp32 (its float inputs are not known)`);
+    if (keep.has(n) && !rule.floatInputs) throw new BeitLensError('INTERNAL', `fp16 conversion: cannot keep ${key} in fp32 (its float inputs are not known)`);
   }
 
   // 2. Initializers and constant tensors.
@@ -180,7 +184,7 @@ export function convertModelToFloat16(model: onnx.IModelProto, options: Float16O
   const float32Values = new Set<string>();
   const withIslands: onnx.INodeProto[] = [];
   for (const n of kept) {
-    if (!keep.has(n.opType ?? '') || (n.domain && n.domain !== 'ai.onnx')) {
+    if (!keep.has(n) || (n.domain && n.domain !== 'ai.onnx')) {
       withIslands.push(n);
       continue;
     }
