@@ -444,7 +444,8 @@ async function main(): Promise<void> {
 
   // 5. Session creation time and peak RSS (fresh process each).
   log('session creation and peak RSS');
-  const optimizedCache = path.join(CACHE, 'ours-fp32.optimized.onnx');
+  // Beside the model: the saved graph refers to model.weights by a path relative to its own folder.
+  const optimizedCache = path.join(dirs.fp32, 'model.logits.optimized.onnx');
   const sessionFigures = {
     ours: probeSession(path.join(dirs.fp32, 'model.logits.onnx')),
     oursWithOptimizedCache: (probeSession(path.join(dirs.fp32, 'model.logits.onnx'), optimizedCache), probeSession(optimizedCache)),

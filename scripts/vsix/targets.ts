@@ -129,7 +129,7 @@ export function forbiddenReason(entry: string, target: Target): string | undefin
   if (/^extension\/node_modules\/(adm-zip|global-agent)\//.test(entry)) return "onnxruntime-node's install-time dependency";
   if (/^extension\/node_modules\/sharp\/(src|install)\//.test(entry)) return "sharp's build sources";
   if (/\.(ts|mts|cts|map|tsbuildinfo|gyp|cc|cpp|h)$/.test(entry)) return 'source, typings or source map';
-  if (/\.(onnx|safetensors|bin|pt|pth)$/.test(entry) || /fixtures?\//.test(entry)) return 'model weights or test fixtures';
+  if (/\.(onnx|weights|safetensors|bin|pt|pth)$/.test(entry) || /fixtures?\//.test(entry)) return 'model weights or test fixtures';
   if (/^extension\/dist\/cli\.js$/.test(entry)) return 'the CLI bundle (not used by the extension)';
   return undefined;
 }

@@ -31,7 +31,10 @@ export interface ModelSessionOptions {
   provider?: ProviderPreference;
   /** 0 lets onnxruntime choose (one thread per physical core). */
   intraOpThreads?: number;
-  /** Where onnxruntime may save the optimised graph so later session creation skips optimisation. */
+  /**
+   * Where onnxruntime may save the optimised graph so later session creation skips optimisation. It must be in
+   * the model's folder when the model keeps its weights in an external file: the saved graph refers to it relatively.
+   */
   optimizedModelPath?: string;
 }
 
