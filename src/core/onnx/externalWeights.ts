@@ -94,14 +94,3 @@ export class ExternalWeightsFile {
     this.offset += bytes.byteLength;
   }
 }
-
-/** The external data files a decoded model refers to (their `location` values). */
-export function externalDataFiles(model: onnx.IModelProto): string[] {
-  const files = new Set<string>();
-  for (const tensor of model.graph?.initializer ?? []) {
-    if (tensor.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
-    const location = tensor.externalData?.find((e) => e.key === 'location')?.value;
-    if (location) files.add(location);
-  }
-  return [...files];
-}
