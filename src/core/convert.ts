@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { onnx } from 'onnx-proto';
 import { BeitLensError } from './errors';
 import { describeLabelGaps } from './labels';
 import { BeitConfig, loadBeitConfig } from './modelConfig';
 import { checkInputSizesAgree, MANIFEST_FILE, ModelManifest, FULL_MODEL_FILE, LOGITS_MODEL_FILE, WEIGHTS_FILE } from './modelDirectory';
 import { buildBeitGraph, CLASSIFIER_WEIGHT, GraphStyle, WeightLookup, WeightType } from './onnx/beitGraph';
-import { ComputePrecision, convertToFloat16Compute, Float16Options } from './onnx/float16';
+import { ExternalWeightsFile } from './onnx/externalWeights';
+import { ComputePrecision, convertModelToFloat16, Float16Options } from './onnx/float16';
 import { relativePositionIndex } from './onnx/relativePosition';
 import { loadPreprocessorConfig } from './preprocessorConfig';
 import { getFloat, loadStateDict, StateDict } from './weights/stateDict';
-import { ExternalWeightsFile } from './onnx/externalWeights';
-import { onnx } from 'onnx-proto';
 
 /**
  * What stays fp32 in an fp16-compute BEiT: the mean pooling (float16.ts says why) and the logits classifier's
@@ -78,17 +78,18 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   try {
     for (const graph of graphs) {
       let bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: dtype === 'int8' ? 'int8' : 'fp32' });
-      if (compute === 'fp16') {
-        const converted = convertToFloat16Compute(bytes, BEIT_FLOAT16_OPTIONS);
-        bytes = converted.bytes;
-        const r = converted.report;
-        log(`${graph.file}: fp16 compute: ${r.values} weights in ${r.tensors} tensors (${r.subnormal} subnormal, ${r.flushedToZero} flushed to zero), ${r.float32Ops} ops kept in fp32`);
-      }
-      if (weightsFile) {
+      if (compute === 'fp16' || weightsFile) {
+        // Both passes work on the decoded graph: decoded and encoded once however many run.
         const model = onnx.ModelProto.decode(bytes);
-        const { moved, shared } = await weightsFile.externalize(model);
+        if (compute === 'fp16') {
+          const r = convertModelToFloat16(model, BEIT_FLOAT16_OPTIONS);
+          log(`${graph.file}: fp16 compute: ${r.values} weights in ${r.tensors} tensors (${r.subnormal} subnormal, ${r.flushedToZero} flushed to zero), ${r.float32Ops} ops kept in fp32`);
+        }
+        if (weightsFile) {
+          const { moved, shared } = await weightsFile.externalize(model);
+          log(`${graph.file}: ${moved} tensors moved to ${WEIGHTS_FILE}, ${shared} shared with an earlier graph`);
+        }
         bytes = onnx.ModelProto.encode(model).finish();
-        log(`${graph.file}: ${moved} tensors moved to ${WEIGHTS_FILE}, ${shared} shared with an earlier graph`);
       }
       await writeAtomically(path.join(options.out, graph.file), bytes);
       files[graph.file] = { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), outputs: graph.outputs };

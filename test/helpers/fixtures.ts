@@ -38,6 +38,13 @@ export function convertedTinyModel(): Promise<string> {
   return converted;
 }
 
+/** fp16 unit roundoff (11-bit significand). */
+export const FP16_U = 2 ** -11;
+/** fp16 logit tolerance: 10 u times the reference's logit range (float16.test.ts derives it). */
+export function fp16LogitTolerance(reference: number[]): number {
+  return 10 * FP16_U * (Math.max(...reference) - Math.min(...reference));
+}
+
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
   let m = 0;

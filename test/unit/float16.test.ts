@@ -13,7 +13,7 @@ import { convertModelToFloat16, convertToFloat16Compute, FLOAT16_COMPUTE_METADAT
 import { CLASSIFIER_WEIGHT } from '../../src/core/onnx/beitGraph';
 import { GraphBuilder } from '../../src/core/onnx/graphBuilder';
 import { attentionRollout } from '../../src/core/rollout';
-import { expected, FIXTURE_DIR, FIXTURE_IMAGES, maxAbsDiff, rawPixelValues, tempDir } from '../helpers/fixtures';
+import { expected, FIXTURE_DIR, FIXTURE_IMAGES, FP16_U, fp16LogitTolerance, maxAbsDiff, rawPixelValues, tempDir } from '../helpers/fixtures';
 
 const D = onnx.TensorProto.DataType;
 const T = 197;
@@ -26,8 +26,8 @@ const T = 197;
  * their own fp16 rounding is up to u/2 and the scores' errors add a few u, so 4 u ~ 2e-3 absolute (measured
  * 2.7e-4-6.1e-4). Patch logits: like logits, 10 u * range of the reference logits (measured 5e-3-6.5e-3).
  */
-const U = 2 ** -11;
-const logitTolerance = (reference: number[]) => 10 * U * (Math.max(...reference) - Math.min(...reference));
+const U = FP16_U;
+const logitTolerance = fp16LogitTolerance;
 const ATTENTION_TOLERANCE = 4 * U;
 
 function decode(bytes: Uint8Array): onnx.ModelProto {

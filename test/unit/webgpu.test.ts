@@ -5,12 +5,12 @@ import { ModelSession, ProviderProbe, providerCandidates, providerChoice } from 
 import { BeitModel } from '../../src/core/beitModel';
 import { convertModel } from '../../src/core/convert';
 import { runDoctor } from '../../src/core/doctor';
-import { expected, FIXTURE_DIR, FIXTURE_IMAGES, maxAbsDiff, rawPixelValues, tempDir } from '../helpers/fixtures';
+import { expected, FIXTURE_DIR, FIXTURE_IMAGES, FP16_U, fp16LogitTolerance, maxAbsDiff, rawPixelValues, tempDir } from '../helpers/fixtures';
 
 const T = 197;
-/** fp16 unit roundoff; the fp16 tolerances are float16.test.ts's, derived there. */
-const U = 2 ** -11;
-const logitTolerance = (reference: number[]) => 10 * U * (Math.max(...reference) - Math.min(...reference));
+/** The fp16 tolerances are float16.test.ts's, derived there. */
+const U = FP16_U;
+const logitTolerance = fp16LogitTolerance;
 
 /** A machine with these files and directory entries; its onnxruntime build has the backends of its platform. */
 function probe(files: string[], dirs: Record<string, string[]> = {}, env: NodeJS.ProcessEnv = {}, backends = ['cpu', 'webgpu', 'cuda']): ProviderProbe {

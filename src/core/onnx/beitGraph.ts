@@ -21,13 +21,12 @@ export interface BeitGraphOptions {
   weightType: Exclude<WeightType, 'fp16'>;
   /** Adds `pooled_output` and `hidden_states` so tests can check every stage against the reference. */
   debugOutputs?: boolean;
-  /** Logits graphs of the optimized style: attention as com.microsoft MultiHeadAttention (default) or as MatMul/Softmax. */
-  attention?: 'fused' | 'explicit';
 }
 
 export const OPSET = 17;
-/** The logits classifier's weight initializer ([hidden, labels]), in every style. */
-export const CLASSIFIER_WEIGHT = 'classifier_wT';
+const CLASSIFIER_HINT = 'classifier';
+/** The logits classifier's weight initializer ([hidden, labels]), in every style: `linear` names it `${hint}_wT`. */
+export const CLASSIFIER_WEIGHT = `${CLASSIFIER_HINT}_wT`;
 export const MS_OPSET = 1;
 
 const LAYER = (i: number) => `beit.encoder.layer.${i}`;
@@ -141,7 +140,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
 
     const h = layerNorm(x, `${p}.layernorm_before`);
     let context: string;
-    if (fused && options.outputs === 'logits' && options.attention !== 'explicit') {
+    if (fused && options.outputs === 'logits') {
       // One QKV projection; the score scale is folded into the query rows and the relative
       // position bias is gathered at conversion time and fed to the fused attention as a bias.
       const wqkv = concatRows([scaleRows(wq, scale), wk, wv]);
@@ -226,9 +225,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
   // unaveraged (alone it put ~2% of top-1 labels off fp32). The per-patch logits are an explanation
   // overlay over 196 tokens (20% of the model's work in fp32), so they stay plain int8.
   const classifier = (t: string, hint: string, int8Mode: Int8Mode) => linear(t, wc, bc, L, H, hint, int8Mode);
-  const logits = classifier(pooled, 'classifier', 'fp32');
-  if (!g.hasInitializer(CLASSIFIER_WEIGHT)) throw new Error(`internal: the classifier weight is not named ${CLASSIFIER_WEIGHT}`);
-  g.output('logits', logits, { elemType: 'float32', dims: ['batch', L] });
+  g.output('logits', classifier(pooled, CLASSIFIER_HINT, 'fp32'), { elemType: 'float32', dims: ['batch', L] });
 
   if (options.outputs === 'full') {
     const stacked = g.node('Concat', attentionProbs.map((probs) => g.node('Unsqueeze', [probs, g.constInt64([1])])), { attributes: { axis: 1 } });

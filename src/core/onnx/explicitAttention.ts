@@ -1,4 +1,5 @@
 import { onnx } from 'onnx-proto';
+import { freshNames } from './graphNames';
 
 /**
  * Rewrites com.microsoft MultiHeadAttention nodes into standard ONNX ops (MatMul, Add, Softmax,
@@ -19,16 +20,7 @@ export function expandMultiHeadAttention(model: onnx.IModelProto): number {
   const graph = model.graph;
   if (!graph?.node) return 0;
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const names = new Set<string>();
-  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.valueInfo ?? [])]) names.add(v.name ?? '');
-  for (const t of graph.initializer ?? []) names.add(t.name ?? '');
-  for (const n of graph.node) for (const o of [...(n.output ?? []), n.name ?? '']) names.add(o);
-  const fresh = (hint: string): string => {
-    let name = hint;
-    for (let i = 1; names.has(name); i++) name = `${hint}_${i}`;
-    names.add(name);
-    return name;
-  };
+  const fresh = freshNames(graph);
   const newInitializers: onnx.ITensorProto[] = [];
   const int64 = (hint: string, values: number[]): string => {
     const name = fresh(hint);

@@ -1,6 +1,7 @@
 import { onnx } from 'onnx-proto';
 import { BeitLensError } from '../errors';
 import { toFloat16 } from '../halfFloat';
+import { freshNames } from './graphNames';
 
 /**
  * fp16 compute: rewrites a float32 ONNX graph so every float tensor inside it is float16, while its
@@ -112,16 +113,7 @@ export function convertModelToFloat16(model: onnx.IModelProto, options: Float16O
   const report: Float16Report = { tensors: 0, values: 0, flushedToZero: 0, subnormal: 0, castsRemoved: 0, float32Ops: 0 };
   const nodes = graph.node ?? [];
   const initializers = graph.initializer ?? [];
-  const names = new Set<string>();
-  for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.valueInfo ?? [])]) names.add(v.name ?? '');
-  for (const t of initializers) names.add(t.name ?? '');
-  for (const n of nodes) for (const o of [...(n.output ?? []), n.name ?? '']) names.add(o);
-  const fresh = (hint: string): string => {
-    let name = hint;
-    for (let i = 1; names.has(name); i++) name = `${hint}_${i}`;
-    names.add(name);
-    return name;
-  };
+  const fresh = freshNames(graph);
 
   // 1. Every op must be known to work in fp16, and its fp32-only outputs unused.
   const consumed = new Set<string>(nodes.flatMap((n) => n.input ?? []));

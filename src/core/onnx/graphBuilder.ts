@@ -68,10 +68,6 @@ export class GraphBuilder {
   }
 
   /** `float16: true` marks a Uint16Array as IEEE half floats rather than uint16 integers. */
-  hasInitializer(name: string): boolean {
-    return this.initializers.some((t) => t.name === name);
-  }
-
   initializer(hint: string, data: InitializerData, dims: number[], options: { float16?: boolean } = {}): string {
     const name = this.fresh(hint);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
