@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'WEIGHTS_INVALID'
   | 'DOWNLOAD_FAILED'
   | 'INTEGRITY'
+  | 'NON_FINITE_OUTPUT'
+  | 'NETWORK_TIMEOUT'
   | 'CANCELLED'
   | 'INTERNAL';
 
