@@ -20,6 +20,8 @@ import { ModelSession } from '../src/core/backend/onnxRuntime';
 import { BeitModel } from '../src/core/beitModel';
 import { convertModel } from '../src/core/convert';
 import { loadBeitConfig } from '../src/core/modelConfig';
+import { loadModelDirectory } from '../src/core/modelDirectory';
+import { ModelVerifier } from '../src/core/modelIntegrity';
 import { GraphBuilder } from '../src/core/onnx/graphBuilder';
 import { preprocessImage } from '../src/core/preprocess';
 import { loadPreprocessorConfig } from '../src/core/preprocessorConfig';
@@ -275,6 +277,29 @@ function probeSession(model: string, optimizedModelPath?: string): { createMs: n
   return JSON.parse(out);
 }
 
+/**
+ * BeitModel.load verifying vs not, in alternation. A fresh record folder per first load makes it hash every
+ * file (from the page cache: the model was just read, as it is when a user loads it twice in a row).
+ */
+async function measureVerification(dir: string, reps: number): Promise<{ firstMs: number; unverifiedMs: number; laterMs: number; unverifiedLaterMs: number; checkFirstMs: number; checkLaterMs: number }> {
+  const records = path.join(CACHE, 'verified-models-bench');
+  const load = async (verifier: ModelVerifier | false) => (await BeitModel.load(dir, { provider: 'cpu', verifier })).dispose();
+  let fresh = 0;
+  const freshVerifier = async () => {
+    const recordDir = path.join(records, String(fresh++));
+    await rm(recordDir, { recursive: true, force: true });
+    return new ModelVerifier({ recordDir });
+  };
+  const [firstMs, unverifiedMs] = await timeAlternating(async () => load(await freshVerifier()), () => load(false), reps, 1);
+  const recorded = await freshVerifier();
+  await load(recorded);
+  const [laterMs, unverifiedLaterMs] = await timeAlternating(() => load(recorded), () => load(false), reps, 1);
+  const directory = await loadModelDirectory(dir);
+  const [checkFirstMs, checkLaterMs] = await timeAlternating(async () => (await freshVerifier()).verify(directory), () => recorded.verify(directory), reps, 1);
+  await rm(records, { recursive: true, force: true });
+  return { firstMs, unverifiedMs, laterMs, unverifiedLaterMs, checkFirstMs, checkLaterMs };
+}
+
 interface Row {
   figure: string;
   ours: number;
@@ -454,6 +479,22 @@ async function main(): Promise<void> {
   add({ figure: 'session creation', ours: sessionFigures.ours.createMs, peer: sessionFigures.peerB.createMs, unit: 'ms', peerName: 'B' });
   add({ figure: 'session creation from the cached optimised graph', ours: sessionFigures.oursWithOptimizedCache.createMs, peer: sessionFigures.peerB.createMs, unit: 'ms', peerName: 'B' });
   add({ figure: 'peak RSS (create + 1 inference)', ours: sessionFigures.ours.peakRssMb, peer: sessionFigures.peerB.peakRssMb, unit: 'MB', peerName: 'B' });
+
+  // 6. Loading with the folder verified against its manifest (sha256 of 433 MB on first use, a stat of each
+  // file later), against the same load with verification skipped, timed in alternation.
+  log('model folder verification');
+  const verification = await measureVerification(dirs.fp32, QUICK ? 2 : 4);
+  add({ figure: 'first load, verifying every file (vs load without verification)', ours: verification.firstMs, peer: verification.unverifiedMs, unit: 'ms', peerName: 'unverified load' });
+  add({
+    figure: 'later load of the unchanged folder (vs load without verification)',
+    ours: verification.laterMs,
+    peer: verification.unverifiedLaterMs,
+    unit: 'ms',
+    peerName: 'unverified load',
+    target: '<= +20 ms',
+    met: verification.laterMs - verification.unverifiedLaterMs <= 20,
+  });
+  add({ figure: 'verification alone: unchanged folder (vs first check, hashing)', ours: verification.checkLaterMs, peer: verification.checkFirstMs, unit: 'ms', peerName: 'first check' });
 
   const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${process.platform}-${process.arch}`, node: process.version };
   const scanMemory = { peakRssMb: scan.peakRssBytes / 2 ** 20, peakHeapMb: scan.peakHeapBytes / 2 ** 20, images: scan.images };

@@ -1,3 +1,4 @@
 import { main } from './main';
+import { recoverRawArgv } from './rawArgv';
 
-void main(process.argv);
+void main(recoverRawArgv(process.argv));

@@ -11,6 +11,7 @@ import { decodeImage, encodePng } from '../core/image';
 import { ensureModel, OFFICIAL_MODEL_ID } from '../core/modelStore';
 import { blendHeatmap, blendPatchClasses, normalizeMap, patchLegend } from '../core/overlay';
 import { resizePil } from '../core/pilResize';
+import { safeJson, terminalLines, terminalText } from '../core/safeOutput';
 import { preprocessImage } from '../core/preprocess';
 import { loadPreprocessorConfig } from '../core/preprocessorConfig';
 import { writeRandomBeit } from '../core/randomModel';
@@ -43,8 +44,18 @@ interface ModelFlags {
   exif: boolean;
 }
 
+// Everything printed goes through these: names and labels come from other people's files, and a terminal would
+// act on their escape sequences, or show a name with a newline in it as two lines.
 function out(line: string): void {
-  process.stdout.write(line + '\n');
+  process.stdout.write(terminalText(line) + '\n');
+}
+
+function outJson(value: unknown): void {
+  process.stdout.write(safeJson(value) + '\n');
+}
+
+function err(line: string): void {
+  process.stderr.write(terminalText(line) + '\n');
 }
 
 async function loadModel(flags: ModelFlags): Promise<BeitModel> {
@@ -54,11 +65,12 @@ async function loadModel(flags: ModelFlags): Promise<BeitModel> {
 
 function printResult(r: ClassifyResult, json: boolean): void {
   if (json) {
-    out(JSON.stringify(r.error !== undefined ? { image: r.image, error: r.error } : { image: r.image, top: r.top }));
+    // errorCode as in `scan`'s JSONL, so scripts can tell a broken model (NON_FINITE_OUTPUT) from a bad image.
+    outJson(r.error !== undefined ? { image: r.image, error: r.error, ...(r.code ? { errorCode: r.code } : {}) } : { image: r.image, top: r.top });
     return;
   }
   if (r.error !== undefined) {
-    process.stderr.write(`beit-lens: ${r.error}\n`);
+    err(`beit-lens: ${r.error}`);
     return;
   }
   out(r.image);
@@ -69,6 +81,7 @@ export function buildProgram(): Command {
   const program = new Command('beit-lens')
     .description('Classify and explain images with Microsoft BEiT (ImageNet-22k) locally')
     .version('0.1.0')
+    .configureOutput({ outputError: (text, write) => write(terminalLines(text)) })
     .showHelpAfterError();
 
   program
@@ -79,8 +92,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--dtype <dtype>', 'precision: fp32, fp16 (computes in fp16: for GPUs) or int8 (dynamic quantisation: fastest on CPUs)').choices(['fp32', 'fp16', 'int8']).default('fp32'))
     .option('--plain', 'PyTorch-export-like graph: standard ops, logits only (benchmark peer)')
     .action(async (o: { from: string; out: string; dtype: 'fp32' | 'fp16' | 'int8'; plain?: boolean }) => {
-      const result = await convertModel({ from: o.from, out: o.out, dtype: o.dtype, plain: o.plain, onLog: (m) => process.stderr.write(m + '\n') });
-      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      const result = await convertModel({ from: o.from, out: o.out, dtype: o.dtype, plain: o.plain, onLog: err });
+      for (const w of result.warnings) err(`warning: ${w}`);
       out(`converted ${o.from} -> ${o.out} (${result.files.join(', ')})`);
     });
 
@@ -172,16 +185,14 @@ export function buildProgram(): Command {
           await writeFile(o.out, await encodePng(rgb, w, h, 3));
         }
         if (o.json) {
-          out(
-            JSON.stringify({
-              image,
-              top: e.top,
-              rollout: { headFusion: o.headFusion, discardRatio: o.discardRatio, map: grid(e.rollout) },
-              patches: { argmax: grid(e.patchArgmax), legend: legend.map(({ index, label, patches, share }) => ({ index, label, patches, share })) },
-              classHeatmap: { index: classIndex, label: model.labels[classIndex], logits: grid(model.classHeatmap(e, classIndex)) },
-              ...(o.out ? { overlay: o.out } : {}),
-            }),
-          );
+          outJson({
+            image,
+            top: e.top,
+            rollout: { headFusion: o.headFusion, discardRatio: o.discardRatio, map: grid(e.rollout) },
+            patches: { argmax: grid(e.patchArgmax), legend: legend.map(({ index, label, patches, share }) => ({ index, label, patches, share })) },
+            classHeatmap: { index: classIndex, label: model.labels[classIndex], logits: grid(model.classHeatmap(e, classIndex)) },
+            ...(o.out ? { overlay: o.out } : {}),
+          });
         } else {
           out(image);
           for (const p of e.top) out(`  ${(p.score * 100).toFixed(2).padStart(6)}%  ${p.label}  (#${p.index})`);
@@ -211,7 +222,7 @@ export function buildProgram(): Command {
         dtype: o.dtype,
         signal: controller.signal,
         onProgress: downloadProgressPrinter(),
-        onLog: (m) => process.stderr.write(m + '\n'),
+        onLog: err,
       });
       out(dir);
     });
@@ -226,7 +237,7 @@ export function buildProgram(): Command {
     .addOption(providerOption())
     .action(async (o: { model?: string; json?: boolean; provider: ProviderPreference }) => {
       const report = await runDoctor({ modelDir: o.model, cacheDir: defaultCacheDir(), provider: o.provider });
-      out(o.json ? JSON.stringify(report, null, 2) : report.text);
+      process.stdout.write((o.json ? safeJson(report, 2) : terminalLines(report.text)) + '\n');
       if (!report.ok) process.exitCode = 1;
     });
 
@@ -236,8 +247,9 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
-  } catch (err) {
-    process.stderr.write(`beit-lens: ${errorMessage(err)}\n`);
-    process.exitCode = err instanceof BeitLensError && err.code === 'CANCELLED' ? 130 : 1;
+  } catch (error) {
+    // terminalText, not terminalLines: a failure is one line whatever the message holds.
+    process.stderr.write(`beit-lens: ${terminalText(errorMessage(error))}\n`);
+    process.exitCode = error instanceof BeitLensError && error.code === 'CANCELLED' ? 130 : 1;
   }
 }

@@ -9,13 +9,16 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { EXECUTION_PROVIDERS, type ProviderPreference } from '../core/backend/onnxRuntime';
 import { BeitModel } from '../core/beitModel';
+import { sameFile } from '../core/regularFile';
 import { BeitLensError, errorMessage } from '../core/errors';
 import { defaultCacheDir } from '../core/hub';
+import { terminalText } from '../core/safeOutput';
 import { displayPath } from '../core/scan/fileNames';
 import { LabelChecker, type FolderMapping, type LabelOverrides, type Suspect } from '../core/scan/labelCheck';
 import { createJsonlWriter, openResultFile, type ResultWriter } from '../core/scan/output';
 import { ResultStore } from '../core/scan/resultStore';
 import { scanDataset, type ScanProgress } from '../core/scan/scanner';
+import { skippedText } from '../core/scan/walk';
 
 interface ScanFlags {
   model?: string;
@@ -35,6 +38,7 @@ interface ScanFlags {
 }
 
 const SUSPECTS_SHOWN = 25;
+const SKIP_WARNINGS_SHOWN = 10;
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -94,8 +98,24 @@ async function readOverrides(file: string): Promise<LabelOverrides> {
   return value as LabelOverrides;
 }
 
+/**
+ * --out is replaced when it opens: pointed at the cache (whose next open then refuses it as not a cache), its
+ * lock, or a file being read, it would destroy it. Compared as files (device and inode, or real path when
+ * --out does not exist yet), so another spelling or a link to the same file is caught too.
+ */
+async function refuseOverwritingInputs(out: string, paths: readonly string[], flags: ScanFlags): Promise<void> {
+  const guarded: Array<[file: string, what: string]> = [];
+  if (flags.cache !== false) guarded.push([flags.cache, 'the scan cache (--cache)'], [`${path.resolve(flags.cache)}.lock`, "the scan cache's lock file"]);
+  if (flags.labelMap) guarded.push([flags.labelMap, 'the --label-map file']);
+  for (const p of paths) guarded.push([p, 'one of the files to scan']);
+  for (const [file, what] of guarded) {
+    if (await sameFile(out, file)) throw new BeitLensError('CONFIG_INVALID', `--out is ${what}; refusing to overwrite it (choose another --out)`, out);
+  }
+}
+
 async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
   const overrides = flags.labelMap ? await readOverrides(flags.labelMap) : undefined;
+  if (flags.out) await refuseOverwritingInputs(flags.out, paths, flags);
   const preprocess = { fast: flags.fast, applyExifOrientation: flags.exif };
   const model = await BeitModel.load(await resolveModelDir(flags.model), { provider: flags.provider, preprocess });
   const controller = new AbortController();
@@ -115,11 +135,12 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
   let writer: ResultWriter | undefined;
   const bar = progressReporter(process.stderr);
   try {
-    if (flags.cache !== false) store = await ResultStore.open(flags.cache, { onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+    if (flags.cache !== false) store = await ResultStore.open(flags.cache, { onWarning: (m) => process.stderr.write(`warning: ${terminalText(m)}\n`) });
     if (store && store.stats.truncatedBytes > 0) process.stderr.write(`note: dropped ${store.stats.truncatedBytes} bytes of an interrupted write at the end of the scan cache\n`);
     writer = flags.out ? await openResultFile(flags.out) : createJsonlWriter(process.stdout, { end: false });
     const checker = flags.labelCheck ? new LabelChecker(model.labels, { overrides, lowScore: flags.lowScore }) : undefined;
     const out = writer;
+    const skipsShown: Partial<Record<string, number>> = {};
     const summary = await scanDataset({
       roots: paths,
       model,
@@ -132,7 +153,11 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
       pool: { workers: flags.workers },
       signal: controller.signal,
       onProgress: bar.update,
-      onWarning: (w) => bar.note(`warning: ${displayPath(w.path)}: ${w.message}`),
+      onWarning: (w) => {
+        // Skips are counted in the summary; a dataset of thousands of outside links shows only the first few.
+        if (w.skipped && (skipsShown[w.skipped] = (skipsShown[w.skipped] ?? 0) + 1) > SKIP_WARNINGS_SHOWN) return;
+        bar.note(`warning: ${terminalText(w.path)}: ${terminalText(w.message)}`);
+      },
       onResult: async (r) => {
         checker?.add(r);
         await out.write(r);
@@ -140,8 +165,9 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
     });
     bar.done();
     const seconds = summary.elapsedMs / 1000;
+    const skipped = skippedText(summary.skipped);
     process.stderr.write(
-      `${summary.cancelled ? 'cancelled after' : 'scanned'} ${summary.done} files in ${seconds.toFixed(1)} s: ${summary.classified} classified, ${summary.cached} from cache, ${summary.errors} errors (${summary.imagesPerSecond.toFixed(1)} images/s)${flags.out ? `; results in ${flags.out}` : ''}\n`,
+      `${summary.cancelled ? 'cancelled after' : 'scanned'} ${summary.done} files in ${seconds.toFixed(1)} s: ${summary.classified} classified, ${summary.cached} from cache, ${summary.errors} errors (${summary.imagesPerSecond.toFixed(1)} images/s)${skipped ? `; ${skipped}` : ''}${flags.out ? `; results in ${terminalText(flags.out)}` : ''}\n`,
     );
     if (checker) printLabelCheck(checker, flags.out ? process.stdout : process.stderr);
     if (summary.cancelled) {
@@ -239,5 +265,6 @@ function printLabelCheck(checker: LabelChecker, stream: NodeJS.WritableStream): 
     lines.push(`most suspicious first${suspects.length < summary.disagreements + summary.lowConfidence ? ` (top ${suspects.length})` : ''}:`);
     for (const s of suspects) lines.push(describeSuspect(s));
   }
-  stream.write(`${lines.join('\n')}\n`);
+  // Folder names and labels are other people's text: each line is escaped for the terminal.
+  stream.write(`${lines.map(terminalText).join('\n')}\n`);
 }

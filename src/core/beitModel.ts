@@ -1,8 +1,10 @@
-import { BeitLensError, errorMessage } from './errors';
+import { BeitLensError, errorMessage, type ErrorCode } from './errors';
 import { ModelSession, ModelSessionOptions, ProviderAttempt, ExecutionProviderName } from './backend/onnxRuntime';
 import { computePrecision, loadModelDirectory, ModelDirectory } from './modelDirectory';
+import { ModelIntegrity, ModelVerifier } from './modelIntegrity';
 import { cpuFloat16Note } from './onnx/float16';
-import { classPatchLogits, patchArgmax, Prediction, topKPredictions } from './predictions';
+import { checkFiniteLogits, classPatchLogits, patchArgmax, Prediction, topKPredictions } from './predictions';
+import type { DecodedImage } from './image';
 import { preprocessImage, PreprocessOptions } from './preprocess';
 import { attentionRollout, DEFAULT_ROLLOUT, RolloutOptions } from './rollout';
 
@@ -10,6 +12,8 @@ export interface ClassifyResult {
   image: string;
   top?: Prediction[];
   error?: string;
+  /** With `error`: its code, where the failure was a BeitLensError. */
+  code?: ErrorCode;
 }
 
 export interface Explanation {
@@ -36,6 +40,12 @@ export interface BeitModelOptions extends Omit<ModelSessionOptions, 'optimizedMo
   preprocess?: PreprocessOptions;
   /** One-line notes on how the model runs (an fp16-compute model on the CPU); default: written to stderr. */
   onNote?: (note: string) => void;
+  /**
+   * Checks the folder's files against its manifest before the first session exists (default: a verifier keeping
+   * its records in the default cache folder). `false` skips it: the model then reports itself unverified and
+   * scans neither read nor write the result cache for it.
+   */
+  verifier?: ModelVerifier | false;
 }
 
 /**
@@ -49,10 +59,12 @@ export class BeitModel {
     readonly directory: ModelDirectory,
     private readonly classifySession: ModelSession,
     private readonly options: BeitModelOptions,
+    readonly integrity: ModelIntegrity,
   ) {}
 
   static async load(dir: string, options: BeitModelOptions = {}): Promise<BeitModel> {
     const directory = await loadModelDirectory(dir);
+    const integrity: ModelIntegrity = options.verifier === false ? { state: 'unverified' } : await (options.verifier ?? new ModelVerifier()).verify(directory);
     const session = await ModelSession.create(directory.classifyModel, options);
     try {
       checkInterface(session, ['logits'], directory.classifyModel, directory.config.imageSize);
@@ -63,7 +75,7 @@ export class BeitModel {
     // Allowed, but said once: fp16 on the CPU provider is slower than the fp32 model.
     const note = session.provider === 'cpu' ? cpuFloat16Note(computePrecision(directory), session.provider) : undefined;
     if (note) (options.onNote ?? ((n: string) => process.stderr.write(`${n}\n`)))(note);
-    return new BeitModel(directory, session, options);
+    return new BeitModel(directory, session, options, integrity);
   }
 
   get labels(): readonly string[] {
@@ -86,7 +98,7 @@ export class BeitModel {
     return this.directory.fullModel !== undefined;
   }
 
-  /** Logits for a batch already preprocessed into [n, 3, size, size]. */
+  /** Logits for a batch already preprocessed into [n, 3, size, size], as the model returned them (finite or not). */
   async logits(pixelValues: Float32Array, n: number): Promise<Float32Array> {
     const size = this.directory.config.imageSize;
     const out = await this.classifySession.run(pixelValues, [n, 3, size, size], ['logits']);
@@ -96,7 +108,9 @@ export class BeitModel {
 
   async classify(image: string | Buffer, topK = 5): Promise<Prediction[]> {
     const { pixelValues } = await preprocessImage(image, this.directory.preprocessor, this.options.preprocess);
-    return topKPredictions(await this.logits(pixelValues, 1), this.labels, topK);
+    const logits = await this.logits(pixelValues, 1);
+    checkFiniteLogits(logits, this.directory.classifyModel);
+    return topKPredictions(logits, this.labels, topK);
   }
 
   /**
@@ -116,10 +130,16 @@ export class BeitModel {
       const batch = new Float32Array(ok.length * per);
       ok.forEach(({ p }, k) => batch.set(p, k * per));
       const logits = ok.length > 0 ? await this.logits(batch, ok.length) : new Float32Array(0);
+      const numLabels = this.directory.config.numLabels;
       const chunkResults: ClassifyResult[] = chunk.map((image, i) => {
         const k = ok.findIndex((x) => x.i === i);
-        if (k < 0) return { image, error: errorMessage(prepared[i]) };
-        return { image, top: topKPredictions(logits, this.labels, topK, k * this.directory.config.numLabels, this.directory.config.numLabels) };
+        try {
+          if (k < 0) throw prepared[i];
+          checkFiniteLogits(logits, this.directory.classifyModel, k * numLabels, numLabels);
+          return { image, top: topKPredictions(logits, this.labels, topK, k * numLabels, numLabels) };
+        } catch (err) {
+          return { image, error: errorMessage(err), ...(err instanceof BeitLensError ? { code: err.code } : {}) };
+        }
       });
       for (const r of chunkResults) {
         results.push(r);
@@ -129,12 +149,14 @@ export class BeitModel {
     return results;
   }
 
-  async explain(image: string | Buffer, options: { topK?: number; rollout?: RolloutOptions } = {}): Promise<Explanation> {
+  /** `image` may be already decoded (decodeImage), so a caller that also displays it decodes the file once. */
+  async explain(image: string | Buffer | DecodedImage, options: { topK?: number; rollout?: RolloutOptions } = {}): Promise<Explanation> {
     const session = await this.getExplainSession();
     const cfg = this.directory.config;
     const pre = await preprocessImage(image, this.directory.preprocessor, this.options.preprocess);
     const out = await session.run(pre.pixelValues, [1, 3, cfg.imageSize, cfg.imageSize], ['logits', 'attentions', 'patch_logits']);
     checkLogits(out.logits.dims, 1, cfg.numLabels, session.file);
+    checkFiniteLogits(out.logits.data, session.file);
     const patches = cfg.gridSize * cfg.gridSize;
     const attentions = out.attentions.data;
     return {

@@ -54,7 +54,17 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   const { stateDict, source } = await loadStateDict(options.from);
   log(`read ${stateDict.size} tensors from ${source}`);
   checkRelativePositionIndexBuffers(stateDict, config, source);
-  const weight: WeightLookup = (name, shape) => getFloat(stateDict, name, shape, source);
+  // A NaN or infinite weight would make every score NaN (or one class 100%) in a model that loads fine; each
+  // tensor is checked once, though both graphs read it.
+  const finite = new Set<string>();
+  const weight: WeightLookup = (name, shape) => {
+    const data = getFloat(stateDict, name, shape, source);
+    if (!finite.has(name)) {
+      checkFiniteWeights(name, data, source);
+      finite.add(name);
+    }
+    return data;
+  };
   const classifierRows = stateDict.get('classifier.weight')?.shape[0];
   if (classifierRows !== undefined && classifierRows !== config.numLabels) {
     throw new BeitLensError('WEIGHTS_INVALID', `classifier.weight has ${classifierRows} rows but config.json has ${config.numLabels} labels`, source);
@@ -123,6 +133,12 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   };
   await writeAtomically(path.join(options.out, MANIFEST_FILE), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
   return { dir: options.out, files: [...Object.keys(files), ...(weights ? [weights.file] : []), 'config.json', 'preprocessor_config.json', MANIFEST_FILE], warnings, manifest };
+}
+
+function checkFiniteWeights(name: string, data: Float32Array, file: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new BeitLensError('WEIGHTS_INVALID', `tensor ${name} has a non-finite value (${data[i]} at element ${i}); refusing to convert it`, file);
+  }
 }
 
 /**

@@ -5,7 +5,10 @@
  *    into memory once, so sharp only ever sees one consistent buffer;
  *  - the container is recognised from its magic bytes, not its name, and only raster formats we support reach
  *    libvips. SVG in particular is never rasterised: it can reference external files and run a full XML parser;
- *  - the declared pixel count is checked from the header before any pixel buffer is allocated.
+ *  - the declared pixel count and aspect ratio are checked from the header before any pixel buffer is allocated,
+ *    and every decode is charged to a byte budget (decodeBudget.ts) computed from that header;
+ *  - a JPEG that makes libjpeg warn is an error (it "recovers" from a premature end of data by inventing grey
+ *    pixels, even when an EOI marker follows), in the exact and the shrink-on-load path alike.
  *
  * Pixel semantics follow PIL's `Image.open(f).convert('RGB')`, what the HF BEiT processor consumes: alpha is
  * dropped, not composited (transparent pixels keep their colour), grey is replicated, palettes are expanded, only
@@ -13,11 +16,12 @@
  * 16-bit samples are scaled to 8 bits (PIL clips them at 255, which turns most 16-bit images white), and CMYK is
  * converted to sRGB with libvips' colour management rather than PIL's naive formula.
  */
-import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 
+import { type DecodeBudget, formatBytes, processDecodeBudget } from './decodeBudget';
 import { BeitLensError, errorMessage } from './errors';
+import { readRegularFile } from './regularFile';
+import { fsPath } from './scan/fileNames';
 
 export interface DecodeOptions {
   /** Rotate/flip by the EXIF Orientation tag first, as transformers' `load_image()` and pipelines do. Default true. */
@@ -26,6 +30,10 @@ export interface DecodeOptions {
   maxPixels?: number;
   /** Refuse files (or buffers) larger than this many bytes. Default {@link DEFAULT_MAX_FILE_BYTES}. */
   maxFileBytes?: number;
+  /** Refuse images whose longer side exceeds the shorter this many times. Default {@link DEFAULT_MAX_ASPECT_RATIO}. */
+  maxAspectRatio?: number;
+  /** The byte budget this decode draws on. Default: the process-wide one ({@link processDecodeBudget}). */
+  budget?: DecodeBudget;
 }
 
 export interface DecodedImage {
@@ -45,6 +53,13 @@ export interface DecodedImage {
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 export const DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024;
+/**
+ * BeitImageProcessor squeezes any aspect ratio into 224x224, horizontal pass first, so 1 x 100,000,000 needs a
+ * 224 x 100,000,000 intermediate (67 GB here, 90 GB in PIL). Past 100:1 one axis is compressed over 100 times more
+ * than the other and nothing recognisable is left; panoramas (about 12:1) and long screenshots (about 20:1) are
+ * well within it. Checked from the header, like the pixel limit.
+ */
+export const DEFAULT_MAX_ASPECT_RATIO = 100;
 
 const SUPPORTED_FORMATS_TEXT = 'JPEG, PNG, GIF, WebP, TIFF, AVIF';
 
@@ -127,57 +142,15 @@ function fileSystemError(err: unknown, file: string): BeitLensError {
   }
 }
 
-function describeNonRegular(stats: Stats): string {
-  if (stats.isDirectory()) return 'is a directory, not an image file';
-  if (stats.isFIFO()) return 'is a named pipe (FIFO), not an image file';
-  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'is a device, not an image file';
-  if (stats.isSocket()) return 'is a socket, not an image file';
-  return 'is not a regular file';
-}
-
-function checkRegularFile(stats: Stats, file: string, maxFileBytes: number): void {
-  if (!stats.isFile()) throw new BeitLensError('FILE_UNREADABLE', describeNonRegular(stats), file);
-  if (stats.size > maxFileBytes) {
-    throw new BeitLensError('FILE_TOO_LARGE', `file is ${stats.size} bytes; the limit is ${maxFileBytes}`, file);
-  }
-}
-
-/**
- * Reads a whole image file after checking, without opening it, that it is a regular file of acceptable size.
- * The open is non-blocking and the handle re-checked, so a path swapped for a FIFO in between cannot hang us.
- */
+/** Stat first (FIFOs and devices refused, never opened): the mechanism classify and scan share. */
 async function readImageFile(file: string, maxFileBytes: number): Promise<Buffer> {
-  let stats: Stats;
   try {
-    stats = await fsp.stat(file);
-  } catch (err) {
-    throw fileSystemError(err, file);
-  }
-  checkRegularFile(stats, file, maxFileBytes);
-
-  let handle: FileHandle;
-  try {
-    handle = await fsp.open(file, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
-  } catch (err) {
-    throw fileSystemError(err, file);
-  }
-  try {
-    const opened = await handle.stat();
-    checkRegularFile(opened, file, maxFileBytes);
-    // Read what the file held when opened; a concurrent writer can only shorten it, never grow our buffer.
-    const buffer = Buffer.allocUnsafe(opened.size);
-    let filled = 0;
-    while (filled < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return buffer.subarray(0, filled);
+    // By its bytes, as the scanner does: a name that is not UTF-8 arrives surrogate-escaped (from a scan, or argv
+    // recovered by the CLI), and fs would turn the escapes into U+FFFD.
+    return await readRegularFile(fsPath(file), maxFileBytes, { errorFile: file });
   } catch (err) {
     if (err instanceof BeitLensError) throw err;
     throw fileSystemError(err, file);
-  } finally {
-    await handle.close();
   }
 }
 
@@ -193,21 +166,26 @@ function decodeError(err: unknown, file: string | undefined): BeitLensError {
   return new BeitLensError('IMAGE_DECODE', `cannot decode image: ${message}`, file);
 }
 
-interface ValidatedImage {
-  buffer: Buffer;
-  format: RasterFormat;
-  metadata: Metadata;
+/** An image whose header has been read and checked; decoding it is the next step. */
+export interface InspectedImage {
+  readonly file?: string;
+  readonly buffer: Buffer;
+  readonly format: RasterFormat;
+  readonly metadata: Metadata;
   /** Width and height of one frame as stored. */
-  storedWidth: number;
-  storedHeight: number;
+  readonly storedWidth: number;
+  readonly storedHeight: number;
+  readonly maxPixels: number;
 }
 
-/** Everything short of decoding pixels: read, sniff, parse the header, enforce the pixel limit. */
-async function loadAndValidate(
-  input: string | Buffer,
-  maxPixels: number,
-  maxFileBytes: number,
-): Promise<ValidatedImage> {
+/**
+ * Everything short of decoding pixels: read, sniff, parse the header, enforce the pixel and aspect-ratio limits.
+ * Every failure is a {@link BeitLensError} naming the file.
+ */
+export async function inspectImage(input: string | Buffer, options: DecodeOptions = {}): Promise<InspectedImage> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const maxAspectRatio = options.maxAspectRatio ?? DEFAULT_MAX_ASPECT_RATIO;
   const file = typeof input === 'string' ? input : undefined;
   const buffer = typeof input === 'string' ? await readImageFile(input, maxFileBytes) : input;
   if (typeof input !== 'string' && buffer.length > maxFileBytes) {
@@ -262,15 +240,121 @@ async function loadAndValidate(
       file,
     );
   }
-  return { buffer, format: sniffed.format, metadata, storedWidth, storedHeight };
+  const long = Math.max(storedWidth, storedHeight);
+  const short = Math.min(storedWidth, storedHeight);
+  if (long > short * maxAspectRatio) {
+    throw new BeitLensError(
+      'IMAGE_UNSUPPORTED',
+      `image is ${storedWidth}x${storedHeight}, an aspect ratio of ${formatRatio(long / short)}:1; the limit is ${maxAspectRatio}:1`,
+      file,
+    );
+  }
+  return { file, buffer, format: sniffed.format, metadata, storedWidth, storedHeight, maxPixels };
 }
 
-function sharpInput(buffer: Buffer, maxPixels: number, autoOrient: boolean, ignoreIcc: boolean): Sharp {
-  return sharp(buffer, {
-    // 'error' makes truncated JPEG/PNG data an exception (with 'none' libvips returns the missing rows blank),
-    // while files that only raise decoder warnings, which PIL opens too, still load.
-    failOn: 'error',
-    limitInputPixels: maxPixels,
+function formatRatio(ratio: number): string {
+  return ratio >= 10 ? String(Math.round(ratio)) : ratio.toFixed(1);
+}
+
+function bytesPerSample(metadata: Metadata): number {
+  switch (metadata.depth) {
+    case 'ushort':
+    case 'short':
+      return 2;
+    case 'uint':
+    case 'int':
+    case 'float':
+      return 4;
+    case 'double':
+    case 'complex':
+      return 8;
+    case 'dpcomplex':
+      return 16;
+    default:
+      return 1;
+  }
+}
+
+/**
+ * Source rows libvips holds while it streams a decode (strips, line caches, per-thread regions): measured peak
+ * RSS minus the output buffer was 670 to 750 rows of the source's bytes, for 2,500 to 10,000-pixel-wide PNGs.
+ */
+const STREAMING_ROWS = 768;
+
+export interface DecodeCostOptions {
+  applyExifOrientation?: boolean;
+  /** libvips resizes in the pipeline to at most this size (the --fast path, thumbnails); default: full size. */
+  resizeTo?: { width: number; height: number };
+}
+
+/**
+ * Bytes a decode of this image holds at its peak, from the header alone. libvips streams most decodes a strip at
+ * a time, so the cost is the output buffer (8-bit, at most 4 channels: 16-bit samples are scaled and alpha is
+ * removed inside the pipeline, never as a separate full-size copy) plus a strip allowance, plus a whole decoded
+ * frame in the file's own sample format where libvips cannot stream: progressive JPEG (libjpeg keeps every
+ * 16-bit DCT coefficient), interlaced PNG, GIF, WebP and AVIF (their decoders produce whole frames, AVIF with
+ * its YUV planes beside), and any EXIF rotation or flip (it reads the image out of order).
+ */
+export function decodeCostBytes(image: InspectedImage, options: DecodeCostOptions = {}): number {
+  const { metadata, storedWidth: w, storedHeight: h, format } = image;
+  const bands = metadata.channels ?? 4;
+  const sample = bytesPerSample(metadata);
+  const frame = w * h * bands * sample;
+  // With a resize in the pipeline, libjpeg shrinks on load by up to 8x; counted at half of what sharp can pick.
+  const target = options.resizeTo;
+  const jpegShrink = target && format === 'jpeg' ? Math.max(1, 2 ** Math.floor(Math.log2(Math.min(8, w / target.width, h / target.height))) / 2) : 1;
+  const loaded = Math.ceil(w / jpegShrink) * Math.ceil(h / jpegShrink) * bands * sample;
+  const output = target ? target.width * target.height * 4 : w * h * 3;
+  let bytes = output + STREAMING_ROWS * Math.ceil(w / jpegShrink) * bands * sample;
+  if (format === 'jpeg' && metadata.isProgressive) bytes += w * h * jpegComponentSamples(metadata) * 2;
+  if ((format === 'png' && metadata.isProgressive) || format === 'gif' || format === 'webp') bytes += frame;
+  if (format === 'heif') bytes += 2 * frame;
+  const orientation = metadata.orientation ?? 1;
+  if ((options.applyExifOrientation ?? true) && orientation >= 2 && orientation <= 8) bytes += loaded;
+  return bytes;
+}
+
+/** Coefficients per pixel of a JPEG, over all components: subsampled chroma has fewer. */
+function jpegComponentSamples(metadata: Metadata): number {
+  const bands = metadata.channels ?? 3;
+  if (bands !== 3) return bands;
+  if (metadata.chromaSubsampling === '4:2:0') return 1.5;
+  if (metadata.chromaSubsampling === '4:2:2') return 2;
+  return 3;
+}
+
+/**
+ * Runs `decode` holding `bytes` of the budget; refuses the image (naming the file and the figures) when it could
+ * not fit even into the whole budget, and otherwise waits for room.
+ */
+export async function withDecodeBudget<T>(
+  image: Pick<InspectedImage, 'file' | 'storedWidth' | 'storedHeight'>,
+  bytes: number,
+  budget: DecodeBudget | undefined,
+  decode: () => Promise<T>,
+): Promise<T> {
+  const pool = budget ?? processDecodeBudget();
+  if (bytes > pool.totalBytes) {
+    throw new BeitLensError(
+      'IMAGE_TOO_LARGE',
+      `image is ${image.storedWidth}x${image.storedHeight}: decoding it takes ${formatBytes(bytes)}, more than the whole decode budget of ${formatBytes(pool.totalBytes)}`,
+      image.file,
+    );
+  }
+  const release = await pool.acquire(bytes);
+  try {
+    return await decode();
+  } finally {
+    release();
+  }
+}
+
+type FailOn = 'error' | 'warning';
+
+function sharpInput(image: InspectedImage, failOn: FailOn, autoOrient: boolean, ignoreIcc: boolean): Sharp {
+  return sharp(image.buffer, {
+    failOn,
+    limitInputPixels: image.maxPixels,
     autoOrient,
     ignoreIcc,
     pages: 1,
@@ -279,71 +363,46 @@ function sharpInput(buffer: Buffer, maxPixels: number, autoOrient: boolean, igno
 }
 
 /**
- * Decodes an image file or in-memory encoded image to packed 8-bit RGB, with PIL `convert('RGB')` semantics
- * (see the module comment). Every failure is a {@link BeitLensError} naming the file.
+ * A JPEG that makes libjpeg warn is an error. libjpeg "recovers" from damaged entropy-coded data by inventing
+ * pixels and saying so only in a warning: a JPEG cut in half with FF D9 appended, a header promising 10000x10000
+ * over 28 KB, or a scan with no data all "decode" as mostly grey. Which warning it was cannot be told reliably:
+ * libvips and sharp keep warnings and error text in process-wide queues that concurrent decodes (other images of
+ * the batch, other threads) read each other's text from, so a rule by message would make the outcome depend on
+ * timing, and outcomes are cached by content. So the rule is by outcome: failOn 'warning' for JPEG, and the
+ * message is ours. Non-JPEG formats keep failOn 'error' (truncated data is an exception; PNG's benign warnings,
+ * which PIL ignores too, are not).
  */
-export async function decodeImage(input: string | Buffer, options: DecodeOptions = {}): Promise<DecodedImage> {
-  const applyExifOrientation = options.applyExifOrientation ?? true;
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const file = typeof input === 'string' ? input : undefined;
-  const image = await loadAndValidate(input, maxPixels, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+const CORRUPT_JPEG = 'corrupt JPEG data (libjpeg warned, e.g. of a premature end of the data segment, and would fill what it cannot decode with grey)';
 
-  let raw: { data: Buffer; info: OutputInfo };
+async function runPipeline<T>(image: InspectedImage, run: (failOn: FailOn) => Promise<T>): Promise<T> {
   try {
-    // toColourspace('srgb') expands palettes, replicates grey, converts CMYK and scales 16-bit to 8-bit.
-    // Alpha is kept here and dropped below: letting libvips remove it risks premultiplication.
-    raw = await sharpInput(image.buffer, maxPixels, applyExifOrientation, true)
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    if (image.format !== 'jpeg') return await run('error');
+    try {
+      return await run('warning');
+    } catch {
+      // Failing again with 'error' means a real error, whose own text is the better message (and it is what
+      // truncated files always gave); decoding fine means the first failure was a warning.
+      await run('error');
+      throw new BeitLensError('IMAGE_DECODE', `cannot decode image: ${CORRUPT_JPEG}`, image.file);
+    }
   } catch (err) {
-    throw decodeError(err, file);
+    throw decodeError(err, image.file);
   }
-  const { width, height, channels } = raw.info;
-  if ((channels !== 3 && channels !== 4) || raw.data.length !== width * height * channels) {
-    throw new BeitLensError(
-      'IMAGE_DECODE',
-      `unexpected decoded layout (${width}x${height}, ${channels} channels, ${raw.data.length} bytes)`,
-      file,
-    );
-  }
-  return {
-    width,
-    height,
-    data: channels === 4 ? dropAlpha(raw.data, width * height) : new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.length),
-    storedWidth: image.storedWidth,
-    storedHeight: image.storedHeight,
-    format: image.format,
-    exifOrientation: image.metadata.orientation,
-  };
 }
 
-/**
- * The `--fast` path for JPEG: libjpeg decodes at 1/2, 1/4 or 1/8 scale (shrink-on-load) and libvips
- * resizes the rest of the way, so a 12-megapixel photo is never decoded in full. JPEG has no alpha,
- * so libvips' premultiplication cannot darken anything. Returns undefined for other formats, which
- * take the decode-then-resize path.
- */
-export async function decodeJpegResized(input: string | Buffer, width: number, height: number, kernel: ResizeKernel, options: DecodeOptions = {}): Promise<DecodedImage | undefined> {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const file = typeof input === 'string' ? input : undefined;
-  const image = await loadAndValidate(input, maxPixels, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
-  if (image.format !== 'jpeg') return undefined;
-  checkSize(width, height);
-  let raw: { data: Buffer; info: OutputInfo };
-  try {
-    raw = await sharpInput(image.buffer, maxPixels, options.applyExifOrientation ?? true, true)
-      .toColourspace('srgb')
-      .resize(width, height, { fit: 'fill', kernel, fastShrinkOnLoad: true })
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-  } catch (err) {
-    throw decodeError(err, file);
-  }
-  if (raw.info.channels !== 3 || raw.data.length !== width * height * 3) {
-    throw new BeitLensError('IMAGE_DECODE', `unexpected decoded layout (${raw.info.width}x${raw.info.height}, ${raw.info.channels} channels)`, file);
-  }
+function decodedLayoutError(image: InspectedImage, info: OutputInfo, length: number): BeitLensError {
+  return new BeitLensError('IMAGE_DECODE', `unexpected decoded layout (${info.width}x${info.height}, ${info.channels} channels, ${length} bytes)`, image.file);
+}
+
+/** Decodes an inspected image to packed 8-bit RGB, without touching any budget (the caller holds it). */
+export async function decodeInspected(image: InspectedImage, applyExifOrientation = true): Promise<DecodedImage> {
+  // toColourspace('srgb') expands palettes, replicates grey, converts CMYK and scales 16-bit to 8-bit;
+  // removeAlpha is a band extraction (nothing is premultiplied without a resize), done strip by strip.
+  const raw = await runPipeline(image, (failOn) =>
+    sharpInput(image, failOn, applyExifOrientation, true).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true }),
+  );
+  const { width, height, channels } = raw.info;
+  if (channels !== 3 || raw.data.length !== width * height * 3) throw decodedLayoutError(image, raw.info, raw.data.length);
   return {
     width,
     height,
@@ -355,14 +414,44 @@ export async function decodeJpegResized(input: string | Buffer, width: number, h
   };
 }
 
-function dropAlpha(rgba: Uint8Array, pixels: number): Uint8Array {
-  const rgb = new Uint8Array(pixels * 3);
-  for (let p = 0, s = 0, d = 0; p < pixels; p++, s += 4, d += 3) {
-    rgb[d] = rgba[s];
-    rgb[d + 1] = rgba[s + 1];
-    rgb[d + 2] = rgba[s + 2];
-  }
-  return rgb;
+/**
+ * Decodes an image file or in-memory encoded image to packed 8-bit RGB, with PIL `convert('RGB')` semantics
+ * (see the module comment), holding its share of the decode budget while it runs. The returned pixels are the
+ * caller's: keeping many large ones is outside the budget. Every failure is a {@link BeitLensError} naming the file.
+ */
+export async function decodeImage(input: string | Buffer, options: DecodeOptions = {}): Promise<DecodedImage> {
+  const applyExifOrientation = options.applyExifOrientation ?? true;
+  const image = await inspectImage(input, options);
+  return withDecodeBudget(image, decodeCostBytes(image, { applyExifOrientation }), options.budget, () => decodeInspected(image, applyExifOrientation));
+}
+
+/**
+ * The `--fast` path for JPEG: libjpeg decodes at 1/2, 1/4 or 1/8 scale (shrink-on-load) and libvips
+ * resizes the rest of the way, so a 12-megapixel photo is never decoded in full. JPEG has no alpha,
+ * so libvips' premultiplication cannot darken anything. Only for JPEG (other formats take the decode-then-resize
+ * path); the caller holds the budget ({@link decodeCostBytes} with `resizeTo`).
+ */
+export async function decodeInspectedJpegResized(image: InspectedImage, width: number, height: number, kernel: ResizeKernel, applyExifOrientation = true): Promise<DecodedImage> {
+  if (image.format !== 'jpeg') throw new RangeError(`shrink-on-load is for JPEG, not ${image.format}`);
+  checkSize(width, height);
+  const raw = await runPipeline(image, (failOn) =>
+    sharpInput(image, failOn, applyExifOrientation, true)
+      .toColourspace('srgb')
+      .resize(width, height, { fit: 'fill', kernel, fastShrinkOnLoad: true })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true }),
+  );
+  if (raw.info.channels !== 3 || raw.data.length !== width * height * 3) throw decodedLayoutError(image, raw.info, raw.data.length);
+  return {
+    width,
+    height,
+    data: new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.length),
+    storedWidth: image.storedWidth,
+    storedHeight: image.storedHeight,
+    format: image.format,
+    exifOrientation: image.metadata.orientation,
+  };
 }
 
 function checkSize(width: number, height: number): void {
@@ -381,6 +470,11 @@ function checkRawLayout(data: Uint8Array, width: number, height: number, channel
 function rawInput(data: Uint8Array, width: number, height: number, channels: 1 | 2 | 3 | 4): Sharp {
   checkRawLayout(data, width, height, channels);
   return sharp(data, { raw: { width, height, channels } });
+}
+
+/** Bytes {@link resizeRaw} needs besides its source: libvips' strips of the source and the output. */
+export function resizeRawCostBytes(width: number, _height: number, channels: number, dstWidth: number, dstHeight: number): number {
+  return STREAMING_ROWS * width * channels + dstWidth * dstHeight * channels;
 }
 
 /** Lossless PNG of packed 8-bit RGB or RGBA pixels (overlay export, reference images in tests). */
@@ -429,24 +523,37 @@ export function resizeRgbaForDisplay(
  * never enlarged, JPEG unless the image has alpha. Same file checks and limits as {@link decodeImage}.
  */
 export async function makeThumbnailDataUri(
-  file: string,
+  input: string | Buffer,
   maxSide: number,
   options: Omit<DecodeOptions, 'applyExifOrientation'> = {},
 ): Promise<string> {
   if (!Number.isInteger(maxSide) || maxSide < 1) throw new RangeError(`maxSide must be a positive integer, got ${maxSide}`);
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const image = await loadAndValidate(file, maxPixels, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
-  try {
-    const pipeline = sharpInput(image.buffer, maxPixels, true, false)
-      .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true })
-      .toColourspace('srgb');
-    const encoded = image.metadata.hasAlpha
-      ? { mime: 'image/png', data: await pipeline.png().toBuffer() }
-      : { mime: 'image/jpeg', data: await pipeline.jpeg({ quality: 80 }).toBuffer() };
-    return `data:${encoded.mime};base64,${encoded.data.toString('base64')}`;
-  } catch (err) {
-    throw decodeError(err, file);
-  }
+  const image = await inspectImage(input, options);
+  const cost = decodeCostBytes(image, { resizeTo: { width: Math.min(maxSide, image.storedWidth), height: Math.min(maxSide, image.storedHeight) } });
+  const encoded = await withDecodeBudget(image, cost, options.budget, () =>
+    runPipeline(image, async (failOn) => {
+      const pipeline = sharpInput(image, failOn, true, false)
+        .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true })
+        .toColourspace('srgb');
+      return image.metadata.hasAlpha
+        ? { mime: 'image/png', data: await pipeline.png().toBuffer() }
+        : { mime: 'image/jpeg', data: await pipeline.jpeg({ quality: 80 }).toBuffer() };
+    }),
+  );
+  return `data:${encoded.mime};base64,${encoded.data.toString('base64')}`;
+}
+
+/**
+ * An already decoded image as a JPEG data URI of at most `maxSide` pixels a side, for the
+ * explanation panel: it shows exactly the pixels the model saw without decoding the file again.
+ */
+export async function encodeDisplayDataUri(image: Pick<DecodedImage, 'data' | 'width' | 'height'>, maxSide: number): Promise<string> {
+  if (!Number.isInteger(maxSide) || maxSide < 1) throw new RangeError(`maxSide must be a positive integer, got ${maxSide}`);
+  const jpeg = await rawInput(image.data, image.width, image.height, 3)
+    .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true })
+    .jpeg({ quality: 90 })
+    .toBuffer();
+  return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
 }
 
 /** Versions of the image stack, for `doctor` reports. */

@@ -29,7 +29,8 @@ const BeitConfigSchema = z.object({
   use_relative_position_bias: z.boolean().default(false),
   use_shared_relative_position_bias: z.boolean().default(false),
   use_mean_pooling: z.boolean().default(true),
-  id2label: z.record(z.string().regex(/^\d+$/, 'id2label keys must be non-negative integers'), z.string()),
+  // Keys are checked (and bounded by the row count) in labelsFromId2Label, before anything is built from them.
+  id2label: z.record(z.string(), z.string()),
 });
 
 export interface BeitConfig {
@@ -79,7 +80,7 @@ export function parseBeitConfig(json: unknown, file = 'config.json'): BeitConfig
   if (attentionValues > MAX_ATTENTION_VALUES) {
     throw new BeitLensError('CONFIG_INVALID', `${c.num_attention_heads} heads over ${gridSize * gridSize + 1} tokens need ${attentionValues} attention values per layer; at most ${MAX_ATTENTION_VALUES} are supported`, file);
   }
-  const labels = labelsFromId2Label(c.id2label);
+  const labels = labelsFromId2Label(c.id2label, file);
   if (labels.labels.length === 0) throw new BeitLensError('CONFIG_INVALID', 'id2label is empty', file);
   if (labels.labels.length > 1_000_000) throw new BeitLensError('CONFIG_INVALID', `id2label has ${labels.labels.length} entries`, file);
   return {

@@ -272,6 +272,30 @@ export function resizeBilinearPil(
   return resizePil(src, srcW, srcH, channels, dstW, dstH, PilResample.BILINEAR);
 }
 
+function axisScratchBytes(inSize: number, outSize: number, filter: PilFilter): number {
+  const taps = Math.ceil(filter.support * Math.max(inSize / outSize, 1)) * 2 + 1;
+  // start + count + weights (Int32) and the float64 row of raw weights.
+  return outSize * (2 + taps) * 4 + taps * 8;
+}
+
+/**
+ * Bytes {@link resizePil} allocates besides its source: per resized axis the coefficient tables, then the
+ * horizontal pass's image (dstW x the source rows the vertical pass reads, at most srcH) and the output with the
+ * vertical pass's accumulator row. An upper bound, computed without allocating anything, so a decode budget can
+ * be charged before the source is even decoded: for 1 x 100,000,000 -> 224 x 224 it is 67 GB.
+ */
+export function pilResizeScratchBytes(srcW: number, srcH: number, channels: number, dstW: number, dstH: number, resample: number): number {
+  const filter = FILTERS.get(resample);
+  if (!filter) throw new RangeError(`Pillow resample ${resample} is not a supported convolution filter`);
+  const needHorizontal = dstW !== srcW;
+  const needVertical = dstH !== srcH;
+  if (!needHorizontal && !needVertical) return srcW * srcH * channels;
+  let bytes = 0;
+  if (needHorizontal) bytes += axisScratchBytes(srcW, dstW, filter) + dstW * srcH * channels;
+  if (needVertical) bytes += axisScratchBytes(srcH, dstH, filter) + dstW * dstH * channels + dstW * channels * 4;
+  return bytes;
+}
+
 /** Same as {@link resizeBilinearPil} with any of Pillow's convolution filters (see {@link isSupportedPilResample}). */
 export function resizePil(
   src: Uint8Array,

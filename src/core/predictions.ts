@@ -1,3 +1,5 @@
+import { BeitLensError } from './errors';
+
 export interface Prediction {
   index: number;
   label: string;
@@ -24,6 +26,19 @@ export function topKPredictions(logits: Float32Array | number[], labels: readonl
     if (best.length > kk) best.pop();
   }
   return best.map((index) => ({ index, label: labels[index] ?? `class ${index}`, score: Math.exp(logits[offset + index] - max) / sum }));
+}
+
+/**
+ * Refuses logits that are NaN or infinite: softmax over them gives NaN scores (or an arbitrary top-1 at 100%),
+ * which would otherwise be reported, and cached, as a result. `file` is the model graph that produced them.
+ */
+export function checkFiniteLogits(logits: Float32Array, file: string, offset = 0, count = logits.length - offset): void {
+  for (let i = 0; i < count; i++) {
+    const v = logits[offset + i];
+    if (!Number.isFinite(v)) {
+      throw new BeitLensError('NON_FINITE_OUTPUT', `the model returned a non-finite logit (${v} for class ${i} of ${count}): its weights or graph are broken (convert the model again)`, file);
+    }
+  }
 }
 
 /** Argmax of each patch's logits ([patches, numLabels], row-major). */

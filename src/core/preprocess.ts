@@ -4,18 +4,30 @@
  * float32 -> CHW. Matching it exactly matters because whole-level differences in the resized image move the logits
  * by ~0.1 (see the fixtures' README). The `fast` option trades that exactness for libvips' resampler.
  */
+import { RECLAIM_AFTER_BYTES, reclaimDecodedMemory } from './decodeBudget';
 import { BeitLensError } from './errors';
-import { decodeImage, decodeJpegResized, resizeRaw, type DecodedImage, type ResizeKernel } from './image';
-import { PilResample, resizePil } from './pilResize';
+import {
+  decodeCostBytes,
+  decodeInspected,
+  decodeInspectedJpegResized,
+  inspectImage,
+  resizeRaw,
+  resizeRawCostBytes,
+  withDecodeBudget,
+  type DecodedImage,
+  type DecodeOptions,
+  type ResizeKernel,
+} from './image';
+import { PilResample, pilResizeScratchBytes, resizePil } from './pilResize';
 import { modelInputSize, type PreprocessorConfig } from './preprocessorConfig';
 
-export interface PreprocessOptions {
+/**
+ * Decode options (limits, the byte budget; EXIF orientation is applied by default, as transformers' pipelines do)
+ * plus the choice of resampler.
+ */
+export interface PreprocessOptions extends DecodeOptions {
   /** Resize with libvips instead of the exact Pillow port (faster on very large images, not HF-exact). */
   fast?: boolean;
-  /** See DecodeOptions; default true, as transformers' pipelines do. */
-  applyExifOrientation?: boolean;
-  maxPixels?: number;
-  maxFileBytes?: number;
 }
 
 export interface PreprocessedImage {
@@ -25,9 +37,14 @@ export interface PreprocessedImage {
   resized: Uint8Array;
   width: number;
   height: number;
-  /** The decoded image before resizing. */
-  source: DecodedImage;
+  /**
+   * The decoded image before resizing: the caller's own DecodedImage when it passed one, otherwise its description
+   * only (the full-size pixels are freed before the decode budget is released; use decodeImage to keep them).
+   */
+  source: DecodedImageInfo;
 }
+
+export type DecodedImageInfo = Omit<DecodedImage, 'data'>;
 
 /** The closest libvips kernel to each Pillow filter, for the fast path. */
 const FAST_KERNELS: Record<number, ResizeKernel> = {
@@ -120,21 +137,56 @@ export function stackPixelValues(items: readonly Float32Array[], width: number, 
 
 /**
  * Decodes (unless given decoded pixels) and preprocesses one image into model input, following
- * `config` the way BeitImageProcessor does. Errors are BeitLensErrors naming the file.
+ * `config` the way BeitImageProcessor does. The decode, the resize and the model input are charged to the decode
+ * budget together, from the header, before any of them is allocated; the returned `source` pixels are the
+ * caller's. Errors are BeitLensErrors naming the file.
  */
 export async function preprocessImage(
   input: string | Buffer | DecodedImage,
   config: PreprocessorConfig,
   options: PreprocessOptions = {},
 ): Promise<PreprocessedImage> {
-  const file = typeof input === 'string' ? input : undefined;
-  const decodeOptions = { applyExifOrientation: options.applyExifOrientation, maxPixels: options.maxPixels, maxFileBytes: options.maxFileBytes };
-  const shrunk =
-    options.fast && config.doResize && !isDecodedImage(input)
-      ? await decodeJpegResized(input, config.width, config.height, FAST_KERNELS[config.resample] ?? 'linear', decodeOptions)
-      : undefined;
-  const source = shrunk ?? (isDecodedImage(input) ? input : await decodeImage(input, decodeOptions));
+  if (isDecodedImage(input)) {
+    const size = { storedWidth: input.width, storedHeight: input.height };
+    return withDecodeBudget(size, resizeCostBytes(input.width, input.height, config, options), options.budget, () => finish(input, config, options, undefined));
+  }
+  const applyExifOrientation = options.applyExifOrientation ?? true;
+  const image = await inspectImage(input, options);
+  const shrinkOnLoad = options.fast === true && config.doResize && image.format === 'jpeg';
+  const orientation = image.metadata.orientation ?? 1;
+  const swapped = applyExifOrientation && orientation >= 5 && orientation <= 8;
+  const width = swapped ? image.storedHeight : image.storedWidth;
+  const height = swapped ? image.storedWidth : image.storedHeight;
+  const cost = shrinkOnLoad
+    ? decodeCostBytes(image, { applyExifOrientation, resizeTo: { width: config.width, height: config.height } }) + resizeCostBytes(config.width, config.height, config, options)
+    : decodeCostBytes(image, { applyExifOrientation }) + resizeCostBytes(width, height, config, options);
+  return withDecodeBudget(image, cost, options.budget, async () => {
+    // The decoded pixels live only inside this call, so they are garbage once it returns.
+    const result = await (async () => {
+      const source = shrinkOnLoad
+        ? await decodeInspectedJpegResized(image, config.width, config.height, FAST_KERNELS[config.resample] ?? 'linear', applyExifOrientation)
+        : await decodeInspected(image, applyExifOrientation);
+      const { data: _pixels, ...info } = source;
+      return { ...(await finish(source, config, options, image.file)), source: info };
+    })();
+    if (cost >= RECLAIM_AFTER_BYTES) await reclaimDecodedMemory();
+    return result;
+  });
+}
 
+/** What {@link finish} allocates for a decoded width x height image: the resize's buffers and the model input. */
+function resizeCostBytes(width: number, height: number, config: PreprocessorConfig, options: PreprocessOptions): number {
+  const { width: inW, height: inH } = modelInputSize(config);
+  // Cropped uint8 image, its copy in the result, and the float32 CHW input.
+  const modelInput = inW * inH * 3 * 2 + inW * inH * 3 * 4;
+  if (!config.doResize || (width === config.width && height === config.height)) return modelInput;
+  const resize = options.fast
+    ? resizeRawCostBytes(width, height, 3, config.width, config.height)
+    : pilResizeScratchBytes(width, height, 3, config.width, config.height, config.resample);
+  return resize + modelInput;
+}
+
+async function finish(source: DecodedImage, config: PreprocessorConfig, options: PreprocessOptions, file: string | undefined): Promise<PreprocessedImage> {
   let pixels = source.data;
   let width = source.width;
   let height = source.height;

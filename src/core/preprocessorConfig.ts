@@ -29,6 +29,10 @@ export interface PreprocessorConfig {
 /** Larger than any sensible model input; keeps a typo like 22400 from allocating gigabytes per image. */
 const MAX_SIDE = 8192;
 const MAX_CONFIG_BYTES = 1024 * 1024;
+/** 1/65535 (16-bit data to [0, 1]) rounded down; released checkpoints use 1/255. */
+const MIN_RESCALE = 1e-5;
+/** The smallest std, as a fraction of the pixel range (ImageNet's smallest is 0.224 of it). */
+const MIN_STD_FRACTION = 1e-4;
 
 const RESAMPLE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(PilResample).map(([name, value]) => [value, name]),
@@ -93,9 +97,27 @@ const schema = z.object({
   rescale_factor: z.number().finite().default(1 / 255),
   do_normalize: z.boolean().default(true),
   image_mean: perChannel.default([0.5, 0.5, 0.5]),
-  image_std: perChannel
-    .default([0.5, 0.5, 0.5])
-    .refine((std) => std.every((s) => s !== 0), { message: 'must not contain 0' }),
+  image_std: perChannel.default([0.5, 0.5, 0.5]),
+}).superRefine((c, ctx) => {
+  // Finite is not enough: std 1e-50 or a rescale of 1e300 overflow float32 and every score becomes NaN. Ranges are
+  // set against the largest pixel value after rescaling (1 for the 1/255 every released checkpoint uses), so
+  // |(x - mean) / std| <= 1 / MIN_STD_FRACTION whatever the scale, and a mean on the 0-255 scale with
+  // rescaling on (a real mistake, silently wrong in HF) is caught.
+  if (c.do_rescale && !(c.rescale_factor >= MIN_RESCALE && c.rescale_factor <= 1)) {
+    ctx.addIssue({ code: 'custom', path: ['rescale_factor'], message: `must be in [${MIN_RESCALE}, 1] (1/255 for 8-bit pixels), got ${c.rescale_factor}` });
+    return;
+  }
+  const top = c.do_rescale ? 255 * c.rescale_factor : 255;
+  const range = (lo: number) => `[${+lo.toPrecision(6)}, ${+top.toPrecision(6)}]`;
+  const slack = top * 1e-9;
+  const mean = c.image_mean.find((m) => !(m >= -slack && m <= top + slack));
+  if (mean !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['image_mean'], message: `must be in ${range(0)}, the pixel range after rescaling, got ${mean}` });
+  }
+  const std = c.image_std.find((v) => !(v >= top * MIN_STD_FRACTION - slack && v <= top + slack));
+  if (std !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['image_std'], message: `must be in ${range(top * MIN_STD_FRACTION)} (${MIN_STD_FRACTION} to 1 times the largest pixel value after rescaling), got ${std}` });
+  }
 });
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -58,7 +58,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(new ModelStatusBar(inference));
   register(vscode.window.registerWebviewPanelSerializer(EXPLANATION_VIEW_TYPE, panels));
   register(vscode.window.registerWebviewPanelSerializer(DATASET_VIEW_TYPE, datasets));
-  register(vscode.languages.registerHoverProvider(IMAGE_HOVER_SELECTOR, new ImageHoverProvider(inference, hoverPreviews, new FileHasher())));
+  register(vscode.languages.registerHoverProvider(IMAGE_HOVER_SELECTOR, new ImageHoverProvider({ inference, previews: hoverPreviews, hasher: new FileHasher() })));
   register(registerClassifyImageCommand(inference));
   register(registerExplainImageCommand(panels));
   register(registerClassifyFolderCommand(datasets));

@@ -168,6 +168,7 @@ export interface ScanStateDto {
   classified: number;
   cached: number;
   errors: number;
+  /** failed: the error; restarting: what happened; done or cancelled: what the walk skipped, if anything. */
   message?: string;
 }
 

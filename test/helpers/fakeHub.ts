@@ -10,7 +10,7 @@
  *                                                         LFS files: 302 to /cdn/lfs/{sha256}
  *   GET  /cdn/lfs/{sha256}                                LFS bytes, with Range support
  *
- * Faults (cut, corrupt, ignoreRange) apply only to content transfers, never to the
+ * Faults (cut, stall, trickle, corrupt, ignoreRange) apply only to content transfers, never to the
  * `Range: bytes=0-0` probe that fileDownloadInfo sends, so metadata stays truthful while the
  * bytes misbehave, which is exactly the situation the downloader must catch.
  */
@@ -51,6 +51,8 @@ export interface RecordedRequest {
   file?: string;
   headers: IncomingHttpHeaders;
   status: number;
+  /** The transfer went silent mid-body (FakeHubFaults.stallAt). */
+  stalled?: boolean;
 }
 
 export interface FakeHubFaults {
@@ -62,6 +64,12 @@ export interface FakeHubFaults {
   ignoreRange: Set<string>;
   /** Pause between 16 KiB chunks, so a client has time to abort mid-transfer. */
   chunkDelayMs: number;
+  /** Absolute file offsets; each transfer of that file consumes the first one and goes silent there, connection open. */
+  stallAt: Map<string, number[]>;
+  /** Files whose transfers send one byte every this many ms (a server that never quite stalls). */
+  trickleMs: Map<string, number>;
+  /** When set, LFS resolves redirect to this origin instead of the hub's own /cdn route. */
+  lfsRedirectOrigin?: string;
 }
 
 export interface FakeHub {
@@ -106,7 +114,7 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
   const lfsBySha = new Map(options.files.filter((f) => f.lfs).map((f) => [sha256Hex(f.content), f]));
   const maxRequests = options.maxRequests ?? 200;
   const requests: RecordedRequest[] = [];
-  const faults: FakeHubFaults = { cutAt: new Map(), corrupt: new Set(), ignoreRange: new Set(), chunkDelayMs: 0 };
+  const faults: FakeHubFaults = { cutAt: new Map(), corrupt: new Set(), ignoreRange: new Set(), chunkDelayMs: 0, stallAt: new Map(), trickleMs: new Map() };
   let baseUrl = '';
 
   const knownRevision = (rev: string) => rev === 'main' || rev === 'HEAD' || rev === commit;
@@ -164,11 +172,24 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
       return;
     }
 
+    const stall = isProbe ? undefined : faults.stallAt.get(file.path)?.shift();
     const stopAt = cut !== undefined && cut > start && cut < end ? cut - start : body.length;
-    for (let sent = 0; sent < stopAt && !res.destroyed; sent += CHUNK) {
-      const piece = body.subarray(sent, Math.min(sent + CHUNK, stopAt));
-      await new Promise<void>((resolve) => res.write(piece, () => resolve()));
-      if (faults.chunkDelayMs > 0) await delay(faults.chunkDelayMs);
+    const stallAt = stall !== undefined && stall > start && stall < end ? stall - start : body.length;
+    const trickleMs = isProbe ? undefined : faults.trickleMs.get(file.path);
+    const piece = trickleMs === undefined ? CHUNK : 1;
+    for (let sent = 0; sent < Math.min(stopAt, stallAt) && !res.destroyed; sent += piece) {
+      const bytes = body.subarray(sent, Math.min(sent + piece, stopAt, stallAt));
+      await new Promise<void>((resolve) => res.write(bytes, () => resolve()));
+      if (trickleMs !== undefined) await delay(trickleMs);
+      else if (faults.chunkDelayMs > 0) await delay(faults.chunkDelayMs);
+    }
+    if (stallAt < stopAt) {
+      // Silent with the connection open, until the client gives up (bounded, so a client without
+      // timeouts fails the test instead of hanging it).
+      entry.stalled = true;
+      await Promise.race([new Promise((resolve) => res.once('close', resolve)), delay(30_000, undefined, { ref: false })]);
+      res.destroy();
+      return;
     }
     if (stopAt < body.length) {
       // Half-close once the bytes are flushed: the connection ends before Content-Length, like a
@@ -295,7 +316,7 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
     }
     entry.kind = 'redirect';
     entry.status = 302;
-    res.writeHead(302, { ...linked, ETag: `"${gitBlobSha1(Buffer.from(lfsPointer(file)))}"`, Location: `${baseUrl}/cdn/lfs/${sha}` });
+    res.writeHead(302, { ...linked, ETag: `"${gitBlobSha1(Buffer.from(lfsPointer(file)))}"`, Location: `${faults.lfsRedirectOrigin ?? baseUrl}/cdn/lfs/${sha}` });
     res.end();
   }
 

@@ -328,13 +328,14 @@ describe('activate()', () => {
     const panel = panels.at(-1)!;
     assert.equal(panel.title, 'BEiT: alpha_300x200.png');
     assert.match(panel.html, /Content-Security-Policy" content="default-src &#39;none&#39;/);
-    assert.deepEqual(panel.options.localResourceRoots?.map((u) => u.path), [path.join(root, 'dist'), path.join(root, 'media'), images]);
+    // The image's folder is not a resource root: the image comes with the explanation as a data URI.
+    assert.deepEqual(panel.options.localResourceRoots?.map((u) => u.path), [path.join(root, 'dist'), path.join(root, 'media')]);
     panel.receive({ type: 'ready' });
     panel.receive({ type: 'readFile', path: '/etc/passwd' });
     for (let i = 0; i < 100 && !panel.posted.some((m) => (m as { type: string }).type === 'explanation'); i++) await sleep(50);
     const explanation = panel.posted.find((m) => (m as { type: string }).type === 'explanation') as { explanation: { image: { src: string; width: number } } };
     assert.ok(explanation, JSON.stringify(panel.posted));
-    assert.equal(explanation.explanation.image.src, `https://file+.vscode-resource.vscode-cdn.net${path.join(images, 'alpha_300x200.png')}`);
+    assert.match(explanation.explanation.image.src, /^data:image\/jpeg;base64,/);
     assert.equal(explanation.explanation.image.width, 300);
     assert.ok(messages.some((m) => /dropped an invalid message/.test(m)));
     // The same image reveals the same panel.

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { formatEta, scanProgressText, scanState } from '../../src/extension/dataset/scanProgressText';
 import { parseDatasetViewMessage, parseWebviewMessage, type DatasetHostMessage, type DatasetQueryDto, type DatasetViewMessage } from '../../src/shared/protocol';
 import { checkText, scanText } from '../../src/webview/dataset/format';
+import { skippedText } from '../../src/core/scan/skips';
 import { asHostMessage, DEFAULT_QUERY, restoreQuery } from '../../src/webview/dataset/messages';
 import { PageCache } from '../../src/webview/dataset/pageCache';
 import { RowLayout } from '../../src/webview/dataset/rowLayout';
@@ -196,6 +197,11 @@ describe('progress text', () => {
     assert.equal(scanText(scanState('running', p)), 'Scanning: 40 of 100 images · 12.3 images/s · ETA 2:05 (30 classified, 8 from cache, 2 errors)');
     assert.match(scanText(scanState('cancelled', p)), /cancelled after 40 images.*resumes from the cache/);
     assert.equal(scanState('done', p).etaSeconds, undefined);
+    // What the walk skipped reaches the view's summary, in the words the CLI prints.
+    const skipped = skippedText({ outsideRoots: 2, linkLoop: 1, alreadyScanned: 0 })!;
+    assert.equal(skipped, 'skipped 2 symbolic links leading outside the scanned folders, 1 symbolic link loop');
+    assert.equal(scanText(scanState('done', p, 'Skipped 1 symbolic link leading outside the scanned folders.')), 'Scanned 40 images (30 classified, 8 from cache, 2 errors). Skipped 1 symbolic link leading outside the scanned folders.');
+    assert.equal(skippedText({ outsideRoots: 0, linkLoop: 0, alreadyScanned: 0 }), undefined);
     assert.equal(checkText({ reasons: ['disagree', 'low-confidence'], confidence: 0.4213, folderRank: null, expected: null }), 'disagrees 0.42, low score');
   });
 });

@@ -157,14 +157,13 @@ class RecordingInference {
           provider: 'cpu',
           width: 300,
           height: 200,
+          src: 'data:image/jpeg;base64,/9j/',
         };
       case 'rollout':
       case 'patchAttention':
         return Array(196).fill(0.25);
       case 'classHeatmap':
         return { label: 'river otter', logits: Array(196).fill(1) };
-      case 'thumbnail':
-        return 'data:image/png;base64,';
       default:
         return undefined;
     }
@@ -216,8 +215,10 @@ describe('restored panels (webview state comes back from the webview, so it is u
     assert.equal(restored.disposed, false);
     assert.equal(manager.openCount, 1);
     assert.match(restored.html, /Content-Security-Policy/);
-    assert.deepEqual(restored.options.localResourceRoots?.map((u) => u.path), [path.join(root, 'dist'), path.join(root, 'media'), path.dirname(IMAGE)]);
+    // Only the extension's own bundle and stylesheet folders: the image comes as a data URI, so no folder of the user's is a root.
+    assert.deepEqual(restored.options.localResourceRoots?.map((u) => u.path), [path.join(root, 'dist'), path.join(root, 'media')]);
     assert.deepEqual(inference.files(), [IMAGE]);
+    assert.ok(restored.resourceUris.every((p) => p === path.join(root, 'dist', 'webview.js') || p === path.join(root, 'media', 'webview.css')), JSON.stringify(restored.resourceUris));
     manager.dispose();
   });
 
@@ -297,7 +298,7 @@ describe('messages from the webview', () => {
         await settle();
         manager.dispose();
         assert.ok(inference.files().every((f) => f === IMAGE), JSON.stringify(inference.files()));
-        assert.ok(panel.resourceUris.every((p) => p === IMAGE || p.startsWith(path.join(root, 'dist')) || p.startsWith(path.join(root, 'media'))), JSON.stringify(panel.resourceUris));
+        assert.ok(panel.resourceUris.every((p) => p.startsWith(path.join(root, 'dist')) || p.startsWith(path.join(root, 'media'))), JSON.stringify(panel.resourceUris));
         // The user cancels every save dialog here, so nothing may be written; nothing is ever read through vscode.fs.
         assert.deepEqual(fsCalls, []);
       }),
@@ -348,6 +349,22 @@ describe('messages from the webview', () => {
 });
 
 describe('content security', () => {
+  it("a panel can load only the extension's bundle and stylesheet; the image comes as a data URI", async () => {
+    const { manager } = newPanels();
+    manager.open(IMAGE);
+    const panel = panels.at(-1)!;
+    await settle();
+    assert.deepEqual(panel.options.localResourceRoots?.map((u) => u.path), [path.join(root, 'dist'), path.join(root, 'media')]);
+    assert.deepEqual(panel.resourceUris.sort(), [path.join(root, 'dist', 'webview.js'), path.join(root, 'media', 'webview.css')]);
+    const csp = /Content-Security-Policy" content="([^"]+)"/.exec(panel.html)?.[1].replace(/&#39;/g, "'");
+    assert.equal(csp, "default-src 'none'; img-src data:; script-src 'nonce-" + /nonce-([A-Za-z0-9_-]+)/.exec(csp ?? '')?.[1] + "'; style-src https://*.vscode-cdn.net 'nonce-" + /nonce-([A-Za-z0-9_-]+)/.exec(csp ?? '')?.[1] + "';");
+    panel.receive({ type: 'ready' });
+    await settle();
+    const explanation = panel.posted.find((m) => (m as { type: string }).type === 'explanation') as { explanation: { image: { src: string } } } | undefined;
+    assert.equal(explanation?.explanation.image.src, 'data:image/jpeg;base64,/9j/');
+    manager.dispose();
+  });
+
   it('every panel gets its own unguessable nonce, used by the CSP and the one script tag', async () => {
     const { manager } = newPanels();
     manager.open('/data/images/a.png');

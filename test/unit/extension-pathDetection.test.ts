@@ -156,15 +156,15 @@ describe('findImageFile', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   it('returns the first regular file among the candidates', async () => {
-    const found = await findImageFile([path.join(dir, 'missing.png'), path.join(dir, 'small.png'), path.join(dir, 'big.png')], 1000);
+    const found = await findImageFile([path.join(dir, 'missing.png'), path.join(dir, 'small.png'), path.join(dir, 'big.png')], { maxBytes: 1000 });
     assert.equal(found.kind, 'found');
     assert.equal(found.kind === 'found' && found.file, path.join(dir, 'small.png'));
     assert.equal(found.kind === 'found' && found.size, 100);
   });
 
   it('never returns a directory, a device or a file over the limit', async () => {
-    assert.deepEqual(await findImageFile([path.join(dir, 'folder.png'), path.join(dir, 'zero.png')], 1000), { kind: 'missing' });
-    assert.deepEqual(await findImageFile([path.join(dir, 'big.png')], 1000), { kind: 'tooLarge', file: path.join(dir, 'big.png'), size: 5000 });
-    assert.deepEqual(await findImageFile([path.join(dir, 'small.txt')], 1000), { kind: 'missing' });
+    assert.deepEqual(await findImageFile([path.join(dir, 'folder.png'), path.join(dir, 'zero.png')], { maxBytes: 1000 }), { kind: 'missing' });
+    assert.deepEqual(await findImageFile([path.join(dir, 'big.png')], { maxBytes: 1000 }), { kind: 'tooLarge', file: path.join(dir, 'big.png'), size: 5000 });
+    assert.deepEqual(await findImageFile([path.join(dir, 'small.txt')], { maxBytes: 1000 }), { kind: 'missing' });
   });
 });

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FileHasher, hashFile } from '../../src/extension/hover/fileHasher';
+import { FileHasher, readFileBytes } from '../../src/extension/hover/fileHasher';
 import { HoverPreviews, previewCacheKey } from '../../src/extension/hover/hoverPreviews';
 import { LruCache } from '../../src/extension/hover/lruCache';
 import { FairQueue } from '../../src/extension/inference/fairQueue';
@@ -59,23 +59,30 @@ describe('LruCache', () => {
 });
 
 describe('FileHasher', () => {
-  it('hashes content, remembers by path/size/mtime, and notices edits', async () => {
+  it('reads once, hashes what it read, remembers by path/size/mtime, and notices edits', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'beit-lens-hash-'));
     try {
       const file = path.join(dir, 'a.png');
       await writeFile(file, 'first version');
-      const hasher = new FileHasher();
+      let reads = 0;
+      const hasher = new FileHasher(100, (f, max) => (reads++, readFileBytes(f, max)));
       const v1 = { size: 13, mtimeMs: 1000 };
-      await utimes(file, 1, 1);
-      const sha = await hasher.sha256(file, v1);
-      assert.equal(sha, createHash('sha256').update('first version').digest('hex'));
-      // Same identity: answered from memory even though the bytes changed underneath.
+      assert.equal(hasher.known(file, v1), undefined);
+      const [a, b] = await Promise.all([hasher.read(file, v1), hasher.read(file, v1)]);
+      assert.equal(reads, 1, 'concurrent hovers share one read');
+      assert.equal(a, b);
+      assert.equal(a.bytes.toString(), 'first version');
+      assert.equal(a.sha256, createHash('sha256').update('first version').digest('hex'));
+      // Same identity: known without reading, even though the bytes changed underneath.
       await writeFile(file, 'other content');
-      assert.equal(await hasher.sha256(file, v1), sha);
-      assert.equal(await hasher.sha256(file, { size: 13, mtimeMs: 2000 }), createHash('sha256').update('other content').digest('hex'));
+      assert.equal(hasher.known(file, v1), a.sha256);
+      assert.equal(reads, 1);
+      const v2 = await hasher.read(file, { size: 13, mtimeMs: 2000 });
+      assert.equal(v2.sha256, createHash('sha256').update('other content').digest('hex'));
       // Never reads past the size seen at stat time.
-      assert.equal(await hashFile(file, 5), createHash('sha256').update('other').digest('hex'));
-      await assert.rejects(hasher.sha256(path.join(dir, 'missing.png'), v1), /ENOENT/);
+      assert.equal((await hasher.read(file, { size: 5, mtimeMs: 3000 })).bytes.toString(), 'other');
+      await assert.rejects(hasher.read(path.join(dir, 'missing.png'), v1), /ENOENT/);
+      assert.equal(hasher.known(path.join(dir, 'missing.png'), v1), undefined);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -95,16 +102,18 @@ class FakeInference implements InferenceService {
   queuedInLane(): number {
     return this.requests.length;
   }
-  call = ((name: string, args: { file: string }, options: { signal?: AbortSignal } = {}) => {
+  call = ((name: string, args: { bytes: Uint8Array }, options: { signal?: AbortSignal } = {}) => {
     assert.equal(name, 'preview');
     return new Promise((resolve, reject) => {
-      const request = { file: args.file, signal: options.signal, resolve, reject };
+      // The tests' "images" are their names as bytes.
+      const request = { file: Buffer.from(args.bytes).toString(), signal: options.signal, resolve, reject };
       this.requests.push(request);
       options.signal?.addEventListener('abort', () => reject(new InferenceError('CANCELLED', 'cancelled')), { once: true });
     });
   }) as unknown as InferenceService['call'];
 }
 
+const img = (name: string) => Buffer.from(name);
 const preview = (label: string): HoverPreview => ({ top: [{ index: 1, label, score: 0.9 }], thumbnail: 'data:image/png;base64,AAAA' });
 
 describe('HoverPreviews', () => {
@@ -112,10 +121,10 @@ describe('HoverPreviews', () => {
     const fake = new FakeInference();
     const previews = new HoverPreviews(fake, { waitMs: 1000 });
     const key = previewCacheKey('tiny', 'abc', 5);
-    const first = previews.preview(key, '/img/a.png', 5);
+    const first = previews.preview(key, img('/img/a.png'), 5);
     fake.requests[0].resolve(preview('cat'));
     assert.deepEqual(await first, { kind: 'done', preview: preview('cat') });
-    assert.deepEqual(await previews.preview(key, '/img/a.png', 5), { kind: 'done', preview: preview('cat') });
+    assert.deepEqual(await previews.preview(key, img('/img/a.png'), 5), { kind: 'done', preview: preview('cat') });
     assert.equal(fake.requests.length, 1);
   });
 
@@ -124,12 +133,12 @@ describe('HoverPreviews', () => {
     const previews = new HoverPreviews(fake, { waitMs: 20 });
     const key = previewCacheKey('tiny', 'slow', 5);
     const started = Date.now();
-    assert.deepEqual(await previews.preview(key, '/img/slow.png', 5), { kind: 'pending' });
+    assert.deepEqual(await previews.preview(key, img('/img/slow.png'), 5), { kind: 'pending' });
     assert.ok(Date.now() - started < 500);
     // The hover moved away after being told "classifying…"; the request still completes.
     fake.requests[0].resolve(preview('otter'));
     await sleep(0);
-    assert.deepEqual(await previews.preview(key, '/img/slow.png', 5), { kind: 'done', preview: preview('otter') });
+    assert.deepEqual(await previews.preview(key, img('/img/slow.png'), 5), { kind: 'done', preview: preview('otter') });
     assert.equal(fake.requests.length, 1);
   });
 
@@ -137,12 +146,12 @@ describe('HoverPreviews', () => {
     const fake = new FakeInference();
     const previews = new HoverPreviews(fake, { waitMs: 5 });
     const key = previewCacheKey('tiny', 'same', 5);
-    const hovers = Array.from({ length: 1000 }, () => previews.preview(key, '/img/same.png', 5));
+    const hovers = Array.from({ length: 1000 }, () => previews.preview(key, img('/img/same.png'), 5));
     fake.requests[0].resolve(preview('balloon'));
     const outcomes = await Promise.all(hovers);
     assert.equal(fake.requests.length, 1);
     assert.ok(outcomes.every((o) => o.kind === 'done' || o.kind === 'pending'));
-    assert.deepEqual(await previews.preview(key, '/img/same.png', 5), { kind: 'done', preview: preview('balloon') });
+    assert.deepEqual(await previews.preview(key, img('/img/same.png'), 5), { kind: 'done', preview: preview('balloon') });
   });
 
   it('cancels the request when the only hover waiting for it goes away', async () => {
@@ -151,8 +160,8 @@ describe('HoverPreviews', () => {
     const hoverA = new AbortController();
     const hoverB = new AbortController();
     const key = previewCacheKey('tiny', 'shared', 5);
-    const a = previews.preview(key, '/img/shared.png', 5, hoverA.signal);
-    const b = previews.preview(key, '/img/shared.png', 5, hoverB.signal);
+    const a = previews.preview(key, img('/img/shared.png'), 5, hoverA.signal);
+    const b = previews.preview(key, img('/img/shared.png'), 5, hoverB.signal);
     hoverA.abort();
     assert.deepEqual(await a, { kind: 'cancelled' });
     assert.equal(fake.requests[0].signal?.aborted, false, 'another hover still waits');
@@ -168,7 +177,7 @@ describe('HoverPreviews', () => {
     const fake = new FakeInference();
     const previews = new HoverPreviews(fake, { waitMs: 0, maxPending: 8 });
     for (let i = 0; i < 1000; i++) {
-      assert.deepEqual(await previews.preview(previewCacheKey('tiny', `img${i}`, 5), `/img/${i}.png`, 5), { kind: 'pending' });
+      assert.deepEqual(await previews.preview(previewCacheKey('tiny', `img${i}`, 5), img(`/img/${i}.png`), 5), { kind: 'pending' });
       assert.ok(previews.pendingCount <= 8);
     }
     await sleep(0);
@@ -181,17 +190,17 @@ describe('HoverPreviews', () => {
     const fake = new FakeInference();
     const previews = new HoverPreviews(fake, { waitMs: 1000 });
     const broken = previewCacheKey('tiny', 'broken', 5);
-    const first = previews.preview(broken, '/img/broken.png', 5);
+    const first = previews.preview(broken, img('/img/broken.png'), 5);
     fake.requests[0].reject(new InferenceError('IMAGE_DECODE', '/img/broken.png: cannot decode image'));
     assert.deepEqual(await first, { kind: 'error', message: '/img/broken.png: cannot decode image' });
-    assert.deepEqual(await previews.preview(broken, '/img/broken.png', 5), { kind: 'error', message: '/img/broken.png: cannot decode image' });
+    assert.deepEqual(await previews.preview(broken, img('/img/broken.png'), 5), { kind: 'error', message: '/img/broken.png: cannot decode image' });
     assert.equal(fake.requests.length, 1);
 
     const crashed = previewCacheKey('tiny', 'crashed', 5);
-    const second = previews.preview(crashed, '/img/crashed.png', 5);
+    const second = previews.preview(crashed, img('/img/crashed.png'), 5);
     fake.requests[1].reject(new InferenceError('WORKER_CRASHED', 'the inference worker was killed'));
     assert.equal((await second).kind, 'error');
-    const third = previews.preview(crashed, '/img/crashed.png', 5);
+    const third = previews.preview(crashed, img('/img/crashed.png'), 5);
     assert.equal(fake.requests.length, 3, 'asked again after a crash');
     fake.requests[2].resolve(preview('crane'));
     assert.deepEqual(await third, { kind: 'done', preview: preview('crane') });

@@ -87,6 +87,7 @@ function summary(handle: string): ExplanationSummary {
     provider: 'cpu',
     width: 300,
     height: 200,
+    src: 'data:image/jpeg;base64,/9j/',
   };
 }
 
@@ -136,7 +137,6 @@ function newSession(overrides: { saveExport?: (png: Uint8Array, name: string) =>
     imagePath: '/data/images/cat.png',
     inference,
     post: (m) => posted.push(m),
-    imageSource: async () => 'https://file+.vscode-resource.vscode-cdn.net/data/images/cat.png',
     settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1, headFusion: 'mean', discardRatio: 0.9 }),
     saveExport: overrides.saveExport ?? (async (png, name) => (saved.push({ png, name }), `/chosen/${name}`)),
     log,
@@ -153,7 +153,7 @@ describe('ExplanationSession', () => {
     assert.deepEqual(posted.map((m) => m.type), ['loading', 'explanation']);
     const dto = (posted[1] as Extract<ExtensionToWebviewMessage, { type: 'explanation' }>).explanation;
     assert.equal(dto.requestId, 1);
-    assert.deepEqual(dto.image, { src: 'https://file+.vscode-resource.vscode-cdn.net/data/images/cat.png', name: 'cat.png', width: 300, height: 200 });
+    assert.deepEqual(dto.image, { src: 'data:image/jpeg;base64,/9j/', name: 'cat.png', width: 300, height: 200 });
     assert.equal(dto.patchScore.length, 196);
     // A webview that reloads gets the same explanation without recomputing.
     await session.receive({ type: 'ready' });
@@ -242,8 +242,8 @@ describe('explanation panel HTML', () => {
   });
 
   it('has a strict CSP with a nonce', () => {
-    assert.equal(contentSecurityPolicy('https://*.vscode-cdn.net', 'abc123'), "default-src 'none'; img-src https://*.vscode-cdn.net data:; script-src 'nonce-abc123'; style-src https://*.vscode-cdn.net 'nonce-abc123';");
-    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; img-src https:\/\/\*\.vscode-cdn\.net data:; script-src &#39;nonce-abc123&#39;;/);
+    assert.equal(contentSecurityPolicy('https://*.vscode-cdn.net', 'abc123'), "default-src 'none'; img-src data:; script-src 'nonce-abc123'; style-src https://*.vscode-cdn.net 'nonce-abc123';");
+    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; img-src data:; script-src &#39;nonce-abc123&#39;;/);
   });
 
   it('loads only our script and stylesheet, with the nonce, and nothing inline', () => {

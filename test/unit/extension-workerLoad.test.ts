@@ -6,6 +6,7 @@
  * their baseline; the figures are printed as test diagnostics for the README.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -146,13 +147,16 @@ describe('under load and faults', () => {
     const previews = new HoverPreviews(client, { waitMs: 2, maxPending: 8 });
     const distinct = files.slice(0, 100);
     const keyOf = (file: string) => previewCacheKey(model.modelId, file, 5);
+    // What the hover provider passes on: the file as it read and hashed it.
+    const bytes = new Map(files.map((file) => [file, readFileSync(file)]));
+    const bytesOf = (file: string) => bytes.get(file)!;
     const dispatchedBefore = client.stats.dispatched;
     const outcomes = await measuredLoad(t, '1,000 rapid hovers', async () => {
       const hovers: Promise<unknown>[] = [];
       for (let i = 0; i < 1000; i++) {
         const file = i % 2 === 0 ? files[0] : distinct[i % distinct.length];
         const hover = new AbortController();
-        hovers.push(previews.preview(keyOf(file), file, 5, hover.signal));
+        hovers.push(previews.preview(keyOf(file), bytesOf(file), 5, hover.signal));
         // Most hovers end (the cursor moves on) almost at once.
         if (i % 10 !== 0) setTimeout(() => hover.abort(), i % 3);
         if (i % 50 === 0) await sleep(1);
@@ -169,7 +173,7 @@ describe('under load and faults', () => {
 
     const settled = new HoverPreviews(client, { waitMs: 30_000 });
     for (const file of [files[0], ...distinct.slice(0, 20)]) {
-      const outcome = await settled.preview(keyOf(file), file, 5);
+      const outcome = await settled.preview(keyOf(file), bytesOf(file), 5);
       assert.equal(outcome.kind, 'done');
       if (outcome.kind === 'done') {
         assert.deepEqual(outcome.preview.top, await reference.classify(file, 5));
@@ -193,7 +197,6 @@ describe('under load and faults', () => {
         imagePath: file,
         inference: recording,
         post: (m) => posted.push(m),
-        imageSource: async () => `data:image/png;base64,`,
         settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9 }),
         saveExport: async () => undefined,
         log: silentLogger,
@@ -208,7 +211,6 @@ describe('under load and faults', () => {
       imagePath: files[10],
       inference: client,
       post: () => undefined,
-      imageSource: async () => 'data:image/png;base64,',
       settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9 }),
       saveExport: async () => undefined,
       log: silentLogger,
@@ -220,6 +222,8 @@ describe('under load and faults', () => {
       for (const p of panels) {
         const explanation = p.posted.find((m): m is Extract<ExtensionToWebviewMessage, { type: 'explanation' }> => m.type === 'explanation');
         assert.ok(explanation, `no explanation for ${p.file}`);
+        // The image comes with the explanation, from the worker's one decode: the webview loads no file.
+        assert.match(explanation.explanation.image.src, /^data:image\/jpeg;base64,/);
         const local = expected.get(p.file)!;
         assert.deepEqual(explanation.explanation.top, local.top);
         assert.deepEqual(explanation.explanation.patchArgmax, Array.from(local.patchArgmax));
@@ -248,7 +252,6 @@ describe('under load and faults', () => {
         imagePath: file,
         inference: client,
         post: (m) => posted.push(m),
-        imageSource: async () => 'data:image/png;base64,',
         settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9 }),
         saveExport: async () => undefined,
         log: silentLogger,

@@ -155,7 +155,10 @@ describe('HF-exact preprocessing of the fixture images', () => {
       const file = path.join(FIXTURES, c.image.file);
       const pv = c.entry.pixel_values;
       const result = await preprocessImage(file, config, c.options);
-      const { source } = result;
+      // preprocessImage frees the full-size pixels and describes them; decodeImage keeps them.
+      const source = await decodeImage(file, c.options);
+      const { data: _pixels, ...described } = source;
+      assert.deepEqual(result.source, described);
 
       assert.deepEqual([source.storedWidth, source.storedHeight], c.image.stored_size_wh);
       assert.equal(source.exifOrientation ?? 1, c.image.exif_orientation);
@@ -191,7 +194,7 @@ describe('HF-exact preprocessing of the fixture images', () => {
     const file = path.join(FIXTURES, 'images', 'tiny_17x9.png');
     const fromFile = await preprocessImage(file, config);
     const fromBuffer = await preprocessImage(readFileSync(file), config);
-    const fromDecoded = await preprocessImage(fromFile.source, config);
+    const fromDecoded = await preprocessImage(await decodeImage(file), config);
     assert.deepEqual(fromBuffer.pixelValues, fromFile.pixelValues);
     assert.deepEqual(fromDecoded.pixelValues, fromFile.pixelValues);
   });
@@ -511,7 +514,7 @@ describe('processor steps beyond the BEiT checkpoints', () => {
     const cfg = parsePreprocessorConfig({ resample: 2 });
     const file = path.join(FIXTURES, 'images', 'gradient_640x480.jpg');
     const result = await preprocessImage(file, cfg);
-    const full = resizePil(result.source.data, 640, 480, 3, 256, 256, 2);
+    const full = resizePil((await decodeImage(file)).data, 640, 480, 3, 256, 256, 2);
     const crop = new Uint8Array(224 * 224 * 3);
     for (let y = 0; y < 224; y++) crop.set(full.subarray(((y + 16) * 256 + 16) * 3, ((y + 16) * 256 + 240) * 3), y * 224 * 3);
     assert.deepEqual([result.width, result.height], [224, 224]);

@@ -22,6 +22,7 @@ import { BeitModel, type ClassifyResult } from '../../src/core/beitModel';
 import { BeitLensError, type ErrorCode } from '../../src/core/errors';
 import { decodeImage, makeThumbnailDataUri, type DecodedImage } from '../../src/core/image';
 import type { Prediction } from '../../src/core/predictions';
+import { decodeFileName } from '../../src/core/scan/fileNames';
 import { convertedTinyModel, FIXTURE_IMAGES, tempDir } from '../helpers/fixtures';
 import { MB, mb, measure } from '../helpers/memory';
 
@@ -67,6 +68,8 @@ const cases: Case[] = CORPUS.map((item) => ({
 const PLAIN = path.join(REFERENCE_DIR, 'plain.jpg');
 /** Raw bytes of a name that is not UTF-8 (Latin-1 é and a stray 0xff). */
 const NON_UTF8_BYTES = Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9]), Buffer.from('_'), Buffer.from([0xff]), Buffer.from('.png')]);
+/** The same name as `scan` reports it and the CLI recovers it from argv: each bad byte b as U+DC00+b. */
+const NON_UTF8_ESCAPED = 'caf\udce9_\udcff.png';
 const LONG_LEGAL = path.join('d'.repeat(60), `${'n'.repeat(246)}.jpg`);
 
 cases.push(
@@ -77,8 +80,10 @@ cases.push(
   { name: 'SVG pointing at the live canary, named .png', file: '', runtime: 'svg-live-canary.png', expect: { kind: 'error', code: 'IMAGE_UNSUPPORTED', message: /SVG/ } },
   { name: '300-character file name', file: '', runtime: `${'a'.repeat(296)}.png`, expect: { kind: 'error', code: 'FILE_UNREADABLE', message: /file name too long/ } },
   { name: '250-character name in a 300+ character path', file: '', runtime: LONG_LEGAL, expect: { kind: 'same-as', reference: PLAIN } },
-  // The path is what readdir and argv give for it (U+FFFD for each bad byte); set in before().
-  { name: 'name that is not UTF-8', file: '', runtime: 'caf?_?.png', expect: { kind: 'error', code: 'FILE_NOT_FOUND', message: /file not found \(the name is not valid UTF-8/ } },
+  // Opened by its bytes: what `scan` reports for it, and what the CLI recovers from /proc/self/cmdline.
+  { name: 'name that is not UTF-8 (bytes surrogate-escaped)', file: '', runtime: NON_UTF8_ESCAPED, expect: { kind: 'same-as', reference: PLAIN } },
+  // What a UTF-8 readdir (or argv without /proc) gives for it, U+FFFD for each bad byte: a name that does not exist.
+  { name: 'name that is not UTF-8, decoded lossily', file: '', runtime: 'caf?_?.png', expect: { kind: 'error', code: 'FILE_NOT_FOUND', message: /file not found \(the name is not valid UTF-8/ } },
 );
 
 /** Good images classified in the same batches as the bad ones. */
@@ -120,10 +125,11 @@ before(async () => {
   copyFileSync(PLAIN, at(LONG_LEGAL));
   writeFileSync(Buffer.concat([Buffer.from(`${runtimeDir}/`), NON_UTF8_BYTES]), readFileSync(PLAIN));
   for (const c of cases) if (c.runtime) c.file = at(c.runtime);
+  assert.equal(decodeFileName(NON_UTF8_BYTES), NON_UTF8_ESCAPED);
   // What readdir (like argv) gives back for the non-UTF-8 name: each bad byte replaced by U+FFFD.
-  const nonUtf8 = cases.find((c) => c.runtime === 'caf?_?.png')!;
-  nonUtf8.file = at(readdirSync(runtimeDir).find((n) => n.startsWith('caf'))!);
-  assert.ok(nonUtf8.file.includes('\uFFFD'));
+  const lossy = cases.find((c) => c.runtime === 'caf?_?.png')!;
+  lossy.file = at(readdirSync(runtimeDir).find((n) => n.startsWith('caf'))!);
+  assert.ok(lossy.file.includes('\uFFFD'));
   assert.ok(at(LONG_LEGAL).length > 300);
 
   for (const file of new Set([...goodImages, ...cases.flatMap((c) => (c.expect.kind === 'error' ? [] : [c.expect.reference]))])) {
@@ -243,10 +249,11 @@ describe('one batch of every case plus good images', () => {
 
   it('the built CLI (classify --json) answers each in order with one JSON line, the good images correctly', { timeout: CLI_TIME_BOUND_MS * 2 }, async () => {
     assert.ok(existsSync(CLI), 'dist/cli.js missing: run `npm run build` first');
-    const nonUtf8 = cases.find((c) => c.expect.kind === 'error' && c.expect.code === 'FILE_NOT_FOUND')!;
+    const nonUtf8 = cases.find((c) => c.runtime === NON_UTF8_ESCAPED)!;
     const others = cases.filter((c) => c !== nonUtf8).map((c) => c.file);
     const files = [...others, ...goodImages];
-    // The non-UTF-8 name goes through a shell so the CLI gets the raw bytes in argv, as from `beit-lens classify *.png`.
+    // The non-UTF-8 name goes through a shell so the CLI gets the raw bytes in argv, as from `beit-lens classify *.png`;
+    // it recovers them and classifies the file, and its JSON line names it surrogate-escaped, as `scan` does.
     const rawName = `${runtimeDir}/${[...NON_UTF8_BYTES].map((b) => (b < 0x80 ? String.fromCharCode(b) : `\\${b.toString(8)}`)).join('')}`;
     const started = performance.now();
     const child = await run(

@@ -267,6 +267,43 @@ describe('config.json fuzzing', () => {
     assert.ok(seen.ok > 0 && seen.refused > 0, JSON.stringify(seen));
   });
 
+  it('id2label keys (huge, signed, fractional, padded, exponents) load within the row bound or fail fast with CONFIG_INVALID', { timeout: fuzzTimeout(500, 60_000) }, (t) => {
+    const fuzz = counter('config.json id2label keys', 'key replacements -> parseBeitConfig');
+    const labels = FIXTURE_CONFIG.id2label as Record<string, string>;
+    const key = fc.oneof(
+      fc.bigInt({ min: 0n, max: 10n ** 30n }).map(String),
+      fc.integer({ min: -5, max: 40 }).map(String),
+      fc.constantFrom('4294967295', '99999999999999999999999', '30000000', '1e3', '1.5', '09', ' 9', '+9', '0x9', '', '19', '20', '65535', '65536', '9007199254740993'),
+      fc.string({ maxLength: 8 }),
+    );
+    const seen = { ok: 0, refused: 0 };
+    let slowest = 0;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(...Object.keys(labels)), key), { minLength: 1, maxLength: 3 }), (replacements) => {
+        fuzz.tick();
+        const id2label: Record<string, string> = { ...labels };
+        for (const [from, to] of replacements) {
+          const label = id2label[from];
+          delete id2label[from];
+          if (label !== undefined) id2label[to] = label;
+        }
+        const started = performance.now();
+        const outcome = check({ ...FIXTURE_CONFIG, id2label });
+        slowest = Math.max(slowest, performance.now() - started);
+        seen[outcome]++;
+        if (outcome === 'ok') {
+          const rows = Object.keys(id2label).length;
+          assert.ok(Object.keys(id2label).every((k) => /^(0|[1-9]\d*)$/.test(k) && Number(k) < Math.max(2 * rows, 65_536)), JSON.stringify(Object.keys(id2label)));
+        }
+      }),
+      fuzzParameters(500),
+    );
+    fuzz.report(t);
+    t.diagnostic(`config.json id2label keys: ${seen.ok} accepted, ${seen.refused} refused, slowest ${slowest.toFixed(1)} ms`);
+    assert.ok(seen.ok > 0 && seen.refused > 0, JSON.stringify(seen));
+    assert.ok(slowest < 100, `slowest case took ${slowest.toFixed(0)} ms`);
+  });
+
   it('text mutations of config.json load or fail with CONFIG_INVALID', { timeout: fuzzTimeout(300, 60_000) }, async (t) => {
     const fuzz = counter('config.json text', 'text mutations -> loadBeitConfig');
     const file = path.join(dir, 'config.json');
@@ -293,7 +330,16 @@ describe('preprocessor_config.json fuzzing', () => {
     for (const side of [c.width, c.height, c.cropWidth, c.cropHeight]) assert.ok(Number.isInteger(side) && side >= 1 && side <= 8192, `side ${side}`);
     assert.ok([1, 2, 3, 4, 5].includes(c.resample), `resample ${c.resample}`);
     assert.ok(Number.isFinite(c.rescaleFactor));
-    assert.ok(c.imageStd.every((s) => Number.isFinite(s) && s !== 0) && c.imageMean.every(Number.isFinite));
+    if (c.doRescale) assert.ok(c.rescaleFactor >= 1e-5 && c.rescaleFactor <= 1, `rescale_factor ${c.rescaleFactor}`);
+    // The property the ranges exist for: the darkest and brightest pixels normalise, as preprocess.ts computes it
+    // in float32, to finite values of bounded size (no NaN scores).
+    for (let ch = 0; ch < 3; ch++) {
+      for (const u of [0, 255]) {
+        const x = c.doRescale ? Math.fround(u * c.rescaleFactor) : u;
+        const y = Math.fround(Math.fround(x - Math.fround(c.imageMean[ch])) / Math.fround(c.imageStd[ch]));
+        assert.ok(Number.isFinite(y) && Math.abs(y) <= 10_001, `pixel ${u} normalises to ${y} (mean ${c.imageMean[ch]}, std ${c.imageStd[ch]}, rescale ${c.rescaleFactor})`);
+      }
+    }
   }
 
   it('arbitrary JSON and field mutations of the fixture parse to sane values or CONFIG_INVALID', { timeout: fuzzTimeout(1500, 60_000) }, (t) => {

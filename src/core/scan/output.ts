@@ -7,6 +7,7 @@
  *
  * Names with bytes that are not UTF-8 appear in JSONL as `\udcXX` escapes (lossless, see fileNames.ts) and in
  * CSV as U+FFFD (CSV is for people and spreadsheets; JSONL is the exact record).
+ * CSV text cells that a spreadsheet would run as a formula get OWASP's leading quote (see safeOutput.ts).
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -14,6 +15,7 @@ import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { ErrorCode } from '../errors';
 import type { Prediction } from '../predictions';
+import { SAFE_CSV_CAST, safeJson } from '../safeOutput';
 import { displayPath } from './fileNames';
 import type { ScanResult } from './scanner';
 
@@ -36,7 +38,7 @@ export function toRecord(result: ScanResult | ScanRecord): ScanRecord {
 }
 
 export function toJsonLine(result: ScanResult | ScanRecord): string {
-  return JSON.stringify(toRecord(result));
+  return safeJson(toRecord(result));
 }
 
 /** Parses one JSONL line back; undefined for a line that is not a scan record. */
@@ -99,7 +101,7 @@ export function createJsonlWriter(out: Writable, options: { end?: boolean } = {}
 }
 
 export function createCsvWriter(out: Writable, options: { end?: boolean } = {}): ResultWriter {
-  const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });
+  const csv = stringify({ header: true, columns: [...CSV_COLUMNS], cast: SAFE_CSV_CAST });
   csv.pipe(out, { end: options.end !== false });
   return {
     write: (result) => writeWithBackpressure(csv, toCsvRow(result)),

@@ -11,6 +11,8 @@ export interface PreprocessSetup {
   options: PreprocessOptions;
   /** Worker threads only: see PreprocessPoolOptions.niceness. */
   niceness?: number;
+  /** Worker threads only: the size of the pool's decode budget, which the worker draws on through the pool. */
+  budgetBytes?: number;
 }
 
 export type PreprocessOutcome = { ok: true; pixelValues: Float32Array } | { ok: false; code: ErrorCode; error: string };

@@ -6,15 +6,21 @@
  * backpressure belongs (it knows the batch size). Each worker gets up to `jobsPerWorker` jobs at a time so it
  * starts the next image while the last result travels back.
  *
+ * Memory: worker threads decode in this process, so they draw on this thread's decode budget (decodeBudget.ts):
+ * before allocating pixels a worker asks for its bytes ('acquire'), waits for 'granted' and says 'release' when
+ * done. The grants are one FIFO queue with every other decode of the process, and a worker that dies gives its
+ * grants back, so the whole process stays within the one budget however many threads decode.
+ *
  * Worker script: dist/scanWorker.js next to the bundle, or preprocessWorker.ts next to this file when running
  * from source under tsx (started with tsx's require hook). Both are overridable.
  */
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { type BudgetRelease, type DecodeBudget, processDecodeBudget } from '../decodeBudget';
 import { BeitLensError, errorMessage } from '../errors';
 import type { PreprocessOutcome, PreprocessSetup } from './preprocessJob';
-import type { WorkerJob, WorkerReply } from './preprocessWorker';
+import type { BudgetGrant, WorkerJob, WorkerReply } from './preprocessWorker';
 
 export type { PreprocessOutcome } from './preprocessJob';
 
@@ -60,7 +66,7 @@ export function defaultWorkerCount(niceness = DEFAULT_WORKER_NICENESS, platform:
 
 /** What the pool needs of a worker; tests pass fakes. */
 export interface WorkerLike {
-  postMessage(message: WorkerJob, transfer: ArrayBuffer[]): void;
+  postMessage(message: WorkerJob | BudgetGrant, transfer: ArrayBuffer[]): void;
   on(event: 'message', listener: (reply: WorkerReply) => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
   on(event: 'exit', listener: (code: number) => void): unknown;
@@ -92,6 +98,8 @@ interface Slot {
   worker: WorkerLike;
   ready: boolean;
   running: Map<number, Job>;
+  /** Budget the worker holds, by its ticket. */
+  leases: Map<number, BudgetRelease>;
   dead: boolean;
 }
 
@@ -107,10 +115,12 @@ export class PreprocessPool {
   private closed = false;
   private crashes = 0;
   private startError?: PoolStartError;
+  private readonly budget: DecodeBudget;
 
   constructor(private readonly options: PreprocessPoolOptions) {
     this.size = Math.max(0, options.workers ?? defaultWorkerCount(options.niceness ?? DEFAULT_WORKER_NICENESS));
     this.jobsPerWorker = Math.max(1, options.jobsPerWorker ?? 2);
+    this.budget = options.options.budget ?? processDecodeBudget();
   }
 
   /** Jobs queued or running. */
@@ -162,14 +172,25 @@ export class PreprocessPool {
     const live = this.slots.filter((s) => !s.dead);
     if (live.length >= this.size) return undefined;
     const script = this.options.workerScript ?? defaultWorkerScript();
-    const setup: PreprocessSetup = { preprocessor: this.options.preprocessor, options: this.options.options, niceness: this.options.niceness ?? DEFAULT_WORKER_NICENESS };
+    // The budget object stays here (it cannot be cloned, and must be this thread's); the worker learns its size.
+    const { budget: _budget, ...options } = this.options.options;
+    const setup: PreprocessSetup = { preprocessor: this.options.preprocessor, options, niceness: this.options.niceness ?? DEFAULT_WORKER_NICENESS, budgetBytes: this.budget.totalBytes };
     const env = sourceWorkerEnv(script);
     const workerOptions: WorkerOptions = { workerData: setup, execArgv: this.options.execArgv ?? defaultExecArgv(script), ...(env ? { env } : {}) };
     const create = this.options.createWorker ?? ((s: string, o: WorkerOptions) => new Worker(s, o));
-    const slot: Slot = { worker: create(script, workerOptions), ready: false, running: new Map(), dead: false };
+    const slot: Slot = { worker: create(script, workerOptions), ready: false, running: new Map(), leases: new Map(), dead: false };
     slot.worker.on('message', (reply) => {
       if (reply.type === 'ready') {
         slot.ready = true;
+        return;
+      }
+      if (reply.type === 'acquire') {
+        this.grant(slot, reply.ticket, reply.bytes);
+        return;
+      }
+      if (reply.type === 'release') {
+        slot.leases.get(reply.ticket)?.();
+        slot.leases.delete(reply.ticket);
         return;
       }
       const job = slot.running.get(reply.id);
@@ -182,6 +203,7 @@ export class PreprocessPool {
     const fail = (reason: string) => {
       if (slot.dead) return;
       slot.dead = true;
+      releaseLeases(slot);
       const index = this.slots.indexOf(slot);
       if (index >= 0) this.slots.splice(index, 1);
       const held = [...slot.running.values()];
@@ -209,6 +231,19 @@ export class PreprocessPool {
     return slot;
   }
 
+  private grant(slot: Slot, ticket: number, bytes: number): void {
+    this.budget.acquire(bytes).then(
+      (release) => {
+        if (slot.dead) return release();
+        slot.leases.set(ticket, release);
+        slot.worker.postMessage({ type: 'granted', ticket }, []);
+      },
+      (err: unknown) => {
+        if (!slot.dead) slot.worker.postMessage({ type: 'denied', ticket, error: errorMessage(err) }, []);
+      },
+    );
+  }
+
   private failAll(held: Job[]): void {
     const error = { ok: false as const, code: 'INTERNAL' as const, error: this.startError?.message ?? 'preprocessing failed' };
     for (const job of [...held, ...this.queue.splice(0)]) job.resolve(error);
@@ -230,5 +265,14 @@ export class PreprocessPool {
       slot.running.clear();
     }
     await Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)));
+    for (const slot of slots) {
+      slot.dead = true;
+      releaseLeases(slot);
+    }
   }
+}
+
+function releaseLeases(slot: Slot): void {
+  for (const release of slot.leases.values()) release();
+  slot.leases.clear();
 }

@@ -6,7 +6,8 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import * as path from 'node:path';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { BudgetRelease, DecodeBudget } from '../decodeBudget';
 import { preprocessBytes, type PreprocessSetup } from './preprocessJob';
 
 export interface WorkerJob {
@@ -14,7 +15,47 @@ export interface WorkerJob {
   bytes: Uint8Array;
 }
 
-export type WorkerReply = { type: 'ready' } | { type: 'done'; id: number; outcome: Awaited<ReturnType<typeof preprocessBytes>> };
+/** The pool's answer to an 'acquire'. */
+export type BudgetGrant = { type: 'granted'; ticket: number } | { type: 'denied'; ticket: number; error: string };
+
+export type WorkerReply =
+  | { type: 'ready' }
+  | { type: 'done'; id: number; outcome: Awaited<ReturnType<typeof preprocessBytes>> }
+  | { type: 'acquire'; ticket: number; bytes: number }
+  | { type: 'release'; ticket: number };
+
+/** This thread's view of the pool's decode budget: each reservation is a round trip to the main thread. */
+export class ParentBudget implements DecodeBudget {
+  private nextTicket = 1;
+  private readonly pending = new Map<number, { resolve(release: BudgetRelease): void; reject(err: Error): void }>();
+
+  constructor(
+    readonly totalBytes: number,
+    private readonly port: Pick<MessagePort, 'postMessage'>,
+  ) {}
+
+  acquire(bytes: number): Promise<BudgetRelease> {
+    const ticket = this.nextTicket++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(ticket, { resolve, reject });
+      this.port.postMessage({ type: 'acquire', ticket, bytes } satisfies WorkerReply);
+    });
+  }
+
+  /** Handles a {@link BudgetGrant} from the pool. */
+  answer(grant: BudgetGrant): void {
+    const waiter = this.pending.get(grant.ticket);
+    if (!waiter) return;
+    this.pending.delete(grant.ticket);
+    if (grant.type === 'denied') return waiter.reject(new RangeError(grant.error));
+    let released = false;
+    waiter.resolve(() => {
+      if (released) return;
+      released = true;
+      this.port.postMessage({ type: 'release', ticket: grant.ticket } satisfies WorkerReply);
+    });
+  }
+}
 
 /**
  * Lowers this thread's scheduling priority. Only on Linux, where a nice value belongs to a thread: elsewhere
@@ -37,8 +78,12 @@ if (parentPort) {
   const port = parentPort;
   const setup = workerData as PreprocessSetup;
   lowerThreadPriority(setup.niceness ?? 0);
-  port.on('message', (job: WorkerJob) => {
-    void preprocessBytes(job.bytes, setup).then((outcome) => {
+  const budget = setup.budgetBytes !== undefined ? new ParentBudget(setup.budgetBytes, port) : undefined;
+  const jobSetup: PreprocessSetup = budget ? { ...setup, options: { ...setup.options, budget } } : setup;
+  port.on('message', (message: WorkerJob | BudgetGrant) => {
+    if ('type' in message) return budget?.answer(message);
+    const job = message;
+    void preprocessBytes(job.bytes, jobSetup).then((outcome) => {
       const reply: WorkerReply = { type: 'done', id: job.id, outcome };
       port.postMessage(reply, outcome.ok ? [outcome.pixelValues.buffer as ArrayBuffer] : []);
     });

@@ -18,13 +18,16 @@
  * results; a lookup reads the record back (from the page cache, in practice) and re-verifies its checksum.
  * A later record for the same key wins. {@link ResultStore.compact} rewrites the log with live records only.
  *
- * One writer at a time: a `<file>.lock` holding the writer's pid. A store opened while another live process
- * holds the lock is read-only (lookups work, nothing is written), so a second scan still benefits and never
- * blocks; a lock left by a killed process is taken over.
+ * One writer at a time: a `<file>.lock` holding the writer's pid, created atomically with its pid in it (see
+ * acquireLock). A store opened while another live process holds the lock is read-only (lookups work, nothing is
+ * written), so a second scan still benefits and never blocks; a lock left by a killed process is taken over at
+ * once, by exactly one of the processes that find it. A pid in the lock rather than a heartbeat (what
+ * proper-lockfile does: an mtime refreshed every few seconds, stale after 2-10 s) is what lets a re-run take over
+ * straight after a kill, and a busy event loop never makes a live writer look dead.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { fdatasync, writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
 import type { FileSignature } from './walk';
@@ -125,7 +128,7 @@ export class ResultStore {
     readonly file: string,
     private handle: FileHandle,
     private readonly writable: boolean,
-    private readonly lockFile: string | undefined,
+    private readonly lock: { file: string; id: string } | undefined,
     private readonly openStats: { records: number; corrupt: number; truncatedBytes: number },
     end: number,
   ) {
@@ -135,32 +138,47 @@ export class ResultStore {
   static async open(file: string, options: ResultStoreOptions = {}): Promise<ResultStore> {
     const absolute = path.resolve(file);
     await mkdir(path.dirname(absolute), { recursive: true });
+    // Claimed before the first await: two opens racing in this process must not both take the lock.
     let writable = !options.readOnly && !openForWriting.has(absolute);
-    let lockFile: string | undefined;
+    if (writable) openForWriting.add(absolute);
+    let lock: { file: string; id: string } | undefined;
+    const release = async () => {
+      if (writable) openForWriting.delete(absolute);
+      if (lock) await releaseLock(lock.file, lock.id);
+    };
     if (writable) {
-      lockFile = `${absolute}.lock`;
-      if (!(await acquireLock(lockFile))) {
+      const lockFile = `${absolute}.lock`;
+      let id: string | undefined;
+      try {
+        id = await acquireLock(lockFile);
+      } catch (err) {
+        openForWriting.delete(absolute);
+        throw err;
+      }
+      if (id) lock = { file: lockFile, id };
+      else {
+        openForWriting.delete(absolute);
         writable = false;
-        lockFile = undefined;
         options.onWarning?.(`scan cache ${file} is being written by another process; using it read-only`);
       }
     }
     let handle: FileHandle;
     try {
-      handle = await open(absolute, writable ? 'a+' : 'r');
+      // Not writable only because another store (here or in another process) writes it, which may not have
+      // created the log yet: 'a+' creates it empty, and nothing is written through this handle.
+      handle = await open(absolute, writable || !options.readOnly ? 'a+' : 'r');
     } catch (err) {
-      if (lockFile) await unlink(lockFile).catch(() => undefined);
+      await release();
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BeitLensError('FILE_NOT_FOUND', 'scan cache not found', file);
       throw new BeitLensError('FILE_UNREADABLE', `cannot open scan cache: ${errorMessage(err)}`, file);
     }
     try {
-      const store = new ResultStore(absolute, handle, writable, lockFile, { records: 0, corrupt: 0, truncatedBytes: 0 }, 0);
+      const store = new ResultStore(absolute, handle, writable, lock, { records: 0, corrupt: 0, truncatedBytes: 0 }, 0);
       await store.load();
-      if (writable) openForWriting.add(absolute);
       return store;
     } catch (err) {
       await handle.close();
-      if (lockFile) await unlink(lockFile).catch(() => undefined);
+      await release();
       throw err;
     }
   }
@@ -261,8 +279,7 @@ export class ResultStore {
     if (position === undefined) return undefined;
     const r = (await this.readAt(position)) as FileRecord | undefined;
     if (!r || r.f !== absolutePath) return undefined;
-    const same = r.s === signature.size && r.m === signature.mtimeMs && r.c === signature.ctimeMs && r.i === signature.ino;
-    return same ? r.h : undefined;
+    return sameSignature({ size: r.s, mtimeMs: r.m, ctimeMs: r.c, ino: r.i }, signature) ? r.h : undefined;
   }
 
   /** A cached answer for these bytes and this model with at least `k` predictions. */
@@ -395,29 +412,137 @@ export class ResultStore {
       if (this.writable && this.dirty) await this.handle.datasync().catch(() => undefined);
     } finally {
       await this.handle.close();
-      openForWriting.delete(this.file);
-      if (this.lockFile) await unlink(this.lockFile).catch(() => undefined);
+      if (this.writable) openForWriting.delete(this.file);
+      if (this.lock) await releaseLock(this.lock.file, this.lock.id);
     }
   }
+}
+
+/**
+ * Whether a file is unchanged since `recorded` was taken: the trade-off in the header comment (ctime and inode
+ * catch what size and mtime alone would miss). Also keys verified model files (modelIntegrity.ts).
+ */
+export function sameSignature(recorded: FileSignature, current: FileSignature): boolean {
+  return recorded.size === current.size && recorded.mtimeMs === current.mtimeMs && recorded.ctimeMs === current.ctimeMs && recorded.ino === current.ino;
 }
 
 function isHeader(payload: unknown): boolean {
   return typeof payload === 'object' && payload !== null && (payload as { beitLensScanCache?: unknown }).beitLensScanCache === HEADER.beitLensScanCache;
 }
 
-/** Takes `<log>.lock` for this process; false when another live process holds it. */
-async function acquireLock(lockFile: string): Promise<boolean> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(lockFile, String(process.pid), { flag: 'wx' });
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new BeitLensError('FILE_UNREADABLE', `cannot lock scan cache: ${errorMessage(err)}`, lockFile);
-    }
-    const holder = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) return false;
-    // Stale (its process is gone) or unreadable: take it over.
-    await unlink(lockFile).catch(() => undefined);
+/**
+ * A lock whose content is not a pid and that is younger than this belongs to a creator still writing its pid
+ * (or one on a file system without hard links, see {@link createLock}): held, not stale.
+ */
+const LOCK_WRITE_GRACE_MS = 10_000;
+/** File systems that refuse hard links (FAT, some network shares): fall back to an exclusive create + write. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+/** The lock's identity (device and inode), so a holder only ever deletes the lock it created. */
+type LockId = string;
+
+function lockError(err: unknown, lockFile: string): BeitLensError {
+  return new BeitLensError('FILE_UNREADABLE', `cannot lock scan cache: ${errorMessage(err)}`, lockFile);
+}
+
+/**
+ * Creates `lockFile` holding this process's pid, atomically and exclusively: the pid is written to a private
+ * file first, which is then hard-linked to the lock's name (link fails if the name exists), so no other
+ * process ever sees the lock without its pid. Undefined when the lock exists.
+ */
+async function createLock(lockFile: string): Promise<LockId | undefined> {
+  const pid = String(process.pid);
+  const own = `${lockFile}.${pid}-${randomBytes(6).toString('hex')}`;
+  try {
+    await writeFile(own, pid, { flag: 'wx' });
+  } catch (err) {
+    throw lockError(err, lockFile);
   }
-  return false;
+  try {
+    await link(own, lockFile);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return undefined;
+    if (!NO_HARD_LINKS.has(code)) throw lockError(err, lockFile);
+    try {
+      await writeFile(lockFile, pid, { flag: 'wx' });
+    } catch (fallback) {
+      if ((fallback as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+      throw lockError(fallback, lockFile);
+    }
+  } finally {
+    await unlink(own).catch(() => undefined);
+  }
+  const s = await stat(lockFile).catch(() => undefined);
+  return s ? `${s.dev}:${s.ino}` : undefined;
+}
+
+/** Who holds a lock: nobody (missing), a live process, or nobody alive (stale; `id` says which file it was). */
+async function inspectLock(lockFile: string): Promise<{ state: 'missing' | 'live' } | { state: 'stale'; id: LockId }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(lockFile, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
+    throw lockError(err, lockFile);
+  }
+  try {
+    // Content and identity from one handle, so they describe the same file.
+    const s = await handle.stat();
+    const text = (await handle.readFile('utf8')).trim();
+    const id = `${s.dev}:${s.ino}`;
+    if (/^[1-9]\d*$/.test(text)) {
+      // This process's own pid: a lock it took for a store since closed or lost, or a dead process's pid reused;
+      // a store open in this process right now is caught earlier, by `openForWriting`.
+      const holder = Number(text);
+      return holder !== process.pid && isAlive(holder) ? { state: 'live' } : { state: 'stale', id };
+    }
+    return Date.now() - s.mtimeMs < LOCK_WRITE_GRACE_MS ? { state: 'live' } : { state: 'stale', id };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Takes `<log>.lock` for this process; undefined when another live process holds it.
+ *
+ * Replacing a stale lock is the step that can give two writers: two processes that both saw the dead pid would
+ * each delete "the" lock, and the second would delete the first's fresh one. So it happens only under
+ * `<lock>.break` (taken the same exclusive way and held for a few milliseconds), after checking again that the
+ * lock is still stale: while the breaker is held, nobody else can delete the lock, and a missing lock is only
+ * ever created by {@link createLock}, which fails if someone was first.
+ */
+async function acquireLock(lockFile: string): Promise<LockId | undefined> {
+  const breaker = `${lockFile}.break`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const id = await createLock(lockFile);
+    if (id) return id;
+    const holder = await inspectLock(lockFile);
+    if (holder.state === 'live') return undefined;
+    if (holder.state === 'missing') continue;
+    const breakerId = await createLock(breaker);
+    if (!breakerId) {
+      // Another process is replacing the stale lock right now, and will hold it: unless the breaker itself was
+      // left by a process that died while holding it (a window of milliseconds), then clear it and retry.
+      const state = await inspectLock(breaker);
+      if (state.state === 'live') return undefined;
+      if (state.state === 'stale') await unlink(breaker).catch(() => undefined);
+      continue;
+    }
+    try {
+      const again = await inspectLock(lockFile);
+      if (again.state === 'live') return undefined;
+      if (again.state === 'stale') await unlink(lockFile).catch(() => undefined);
+      return await createLock(lockFile);
+    } finally {
+      await releaseLock(breaker, breakerId);
+    }
+  }
+  return undefined;
+}
+
+/** Deletes a lock this process created, unless it is no longer that file (it was judged stale and replaced). */
+async function releaseLock(lockFile: string, id: LockId): Promise<void> {
+  const s = await stat(lockFile).catch(() => undefined);
+  if (s && `${s.dev}:${s.ino}` === id) await unlink(lockFile).catch(() => undefined);
 }

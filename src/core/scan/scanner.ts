@@ -16,16 +16,17 @@
  * Results are reported in completion order (cache hits first); `seq` gives the walk order.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
+import { DEFAULT_DECODE_BUDGET_BYTES, processDecodeBudget } from '../decodeBudget';
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
-import { topKPredictions, type Prediction } from '../predictions';
+import { checkFiniteLogits, topKPredictions, type Prediction } from '../predictions';
 import type { PreprocessOptions } from '../preprocess';
 import { modelInputSize, type PreprocessorConfig } from '../preprocessorConfig';
+import { readRegularFile } from '../regularFile';
 import { fsPath } from './fileNames';
 import { Changes, Gate, RateMeter } from './flow';
 import { PoolStartError, PreprocessPool, type PreprocessPoolOptions } from './preprocessPool';
 import type { CachedPrediction, ResultStore } from './resultStore';
-import { countImages, walkImages, type FileSignature, type WalkEntry, type WalkWarning } from './walk';
+import { countImages, noSkips, walkImages, type FileSignature, type WalkEntry, type WalkSkipCounts, type WalkWarning } from './walk';
 
 /** What the scanner needs of a model; `BeitModel` is one, tests pass counting or fake ones. */
 export interface ScanModel {
@@ -33,9 +34,13 @@ export interface ScanModel {
   readonly labels: readonly string[];
   readonly directory: {
     readonly preprocessor: PreprocessorConfig;
+    /** The graph that computes the logits, named in errors about them. */
+    readonly classifyModel?: string;
     readonly manifest?: { readonly source: { readonly revision?: string; readonly commit?: string } };
   };
   logits(pixelValues: Float32Array, n: number): Promise<Float32Array>;
+  /** How the model's files were checked (BeitModel.integrity); an 'unverified' model never uses the cache. */
+  readonly integrity?: { readonly state: 'verified' | 'nothing-to-verify' | 'unverified' };
 }
 
 export interface ScanResult {
@@ -82,6 +87,8 @@ export interface ScanSummary {
   /** Time inside model.logits: close to elapsedMs when the model never waited for images. */
   modelMs: number;
   imagesPerSecond: number;
+  /** What the walk left out on its own: links leading outside the roots, link loops, folders reached twice. */
+  skipped: WalkSkipCounts;
 }
 
 export interface ScanOptions {
@@ -135,6 +142,10 @@ export function scanModelKey(model: ScanModel, preprocess: PreprocessOptions = {
   const rev = revision ?? source?.commit ?? source?.revision;
   const variant = [preprocess.fast ? 'fast' : 'exact', preprocess.applyExifOrientation === false ? 'noexif' : 'exif'];
   if (preprocess.maxPixels !== undefined) variant.push(`maxpx${preprocess.maxPixels}`);
+  // Both decide which images are refused, and refusals are cached by content.
+  if (preprocess.maxAspectRatio !== undefined) variant.push(`maxar${preprocess.maxAspectRatio}`);
+  const budget = (preprocess.budget ?? processDecodeBudget()).totalBytes;
+  if (budget !== DEFAULT_DECODE_BUDGET_BYTES) variant.push(`budget${budget}`);
   return `${model.modelId}${rev ? `@${rev}` : ''}#${variant.join(',')}`;
 }
 
@@ -147,14 +158,6 @@ interface PreparedItem {
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-function describeNonRegular(stats: Stats): string {
-  if (stats.isFIFO()) return 'is a named pipe (FIFO), not an image file';
-  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'is a device, not an image file';
-  if (stats.isSocket()) return 'is a socket, not an image file';
-  if (stats.isDirectory()) return 'is a folder, not an image file';
-  return 'is not a regular file';
 }
 
 function fileSystemError(err: unknown): BeitLensError {
@@ -176,42 +179,20 @@ function fileSystemError(err: unknown): BeitLensError {
   }
 }
 
-/**
- * Reads a whole file into a buffer of its own (so it can be moved to a worker, not copied). Opened
- * non-blocking and checked after opening, so a path swapped for a FIFO cannot hang the scan.
- */
+/** A whole file in a buffer of its own (so it can be moved to a worker, not copied); FIFOs and devices never opened. */
 async function readFileBytes(file: string, maxFileBytes: number): Promise<Buffer> {
-  let handle: fsp.FileHandle;
   try {
-    handle = await fsp.open(fsPath(file), fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+    return await readRegularFile(fsPath(file), maxFileBytes, { transferable: true });
   } catch (err) {
     throw fileSystemError(err);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new BeitLensError('FILE_UNREADABLE', describeNonRegular(stats));
-    if (stats.size > maxFileBytes) throw new BeitLensError('FILE_TOO_LARGE', `file is ${stats.size} bytes; the limit is ${maxFileBytes}`);
-    const buffer = Buffer.allocUnsafeSlow(stats.size);
-    let filled = 0;
-    while (filled < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    if (filled === buffer.length) return buffer;
-    // Shrunk while being read: copy into a buffer of its own size so it stays transferable.
-    const exact = Buffer.allocUnsafeSlow(filled);
-    buffer.copy(exact, 0, 0, filled);
-    return exact;
-  } catch (err) {
-    throw fileSystemError(err);
-  } finally {
-    await handle.close();
   }
 }
 
 export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
-  const { model, store } = options;
+  const { model } = options;
+  // Answers from files nobody checked must not be served later to the model the manifest names, nor may its
+  // answers be taken from the cache (they are the good model's).
+  const store = model.integrity?.state === 'unverified' ? undefined : options.store;
   const now = options.now ?? (() => performance.now());
   const started = now();
   const topK = Math.max(1, options.topK ?? 5);
@@ -222,6 +203,7 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   const modelKey = scanModelKey(model, preprocess, options.revision);
   const labels = model.labels;
   const numLabels = labels.length;
+  const modelFile = model.directory.classifyModel ?? model.modelId;
   const { width, height } = modelInputSize(model.directory.preprocessor);
   const inputValues = 3 * width * height;
 
@@ -246,6 +228,7 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   let walkDone = false;
   const counters = { found: 0, done: 0, classified: 0, cached: 0, errors: 0, batches: 0, modelMs: 0 };
   let total: number | undefined;
+  const skipped = noSkips();
 
   stop.signal.addEventListener('abort', () => {
     slots.close();
@@ -330,7 +313,7 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
       if (!(await reads.acquire())) return;
       let data: Buffer;
       try {
-        data = await readFileBytes(entry.absolute, maxFileBytes);
+        data = await readFileBytes(entry.source ?? entry.absolute, maxFileBytes);
       } catch (err) {
         const e = fileSystemError(err);
         if (!stopped()) await emit(errorRow(entry, seq, e.code, e.message, 'file'));
@@ -378,7 +361,11 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   const producer = (async () => {
     try {
       const walk = options.walk ?? walkImages;
-      for await (const entry of walk(options.roots, { ...walkOptions, onWarning: options.onWarning })) {
+      const onWarning = (warning: WalkWarning) => {
+        if (warning.skipped) skipped[warning.skipped]++;
+        options.onWarning?.(warning);
+      };
+      for await (const entry of walk(options.roots, { ...walkOptions, onWarning })) {
         if (stopped()) break;
         const seq = counters.found++;
         if (entry.statError || !entry.signature) {
@@ -429,10 +416,20 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         counters.batches++;
       }
     };
-    const answered: Array<{ item: PreparedItem; top?: Prediction[]; error?: string }> = [];
+    const answered: Array<{ item: PreparedItem; top?: Prediction[]; error?: string; code?: ErrorCode }> = [];
+    /** Non-finite logits are this image's error row, never a result (nor a cache record). */
+    const answer = (item: PreparedItem, logits: Float32Array, offset: number) => {
+      try {
+        checkFiniteLogits(logits, modelFile, offset, numLabels);
+        answered.push({ item, top: topKPredictions(logits, labels, topK, offset, numLabels) });
+      } catch (err) {
+        if (!(err instanceof BeitLensError)) throw err;
+        answered.push({ item, error: err.message, code: err.code });
+      }
+    };
     try {
       const logits = await runModel(input, n);
-      batch.forEach((item, i) => answered.push({ item, top: topKPredictions(logits, labels, topK, i * numLabels, numLabels) }));
+      batch.forEach((item, i) => answer(item, logits, i * numLabels));
     } catch (err) {
       if (n === 1) throw err;
       // The batch failed as a whole: find out whether one image is to blame or the model fails on anything.
@@ -440,7 +437,7 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
       for (let i = 0; i < n; i++) {
         try {
           const logits = await runModel(input.subarray(i * inputValues, (i + 1) * inputValues).slice(), 1);
-          answered.push({ item: batch[i], top: topKPredictions(logits, labels, topK, 0, numLabels) });
+          answer(batch[i], logits, 0);
         } catch (single) {
           failures++;
           answered.push({ item: batch[i], error: `model failed on this image: ${errorMessage(single)}` });
@@ -457,12 +454,12 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
       }
       store.append(records);
     }
-    for (const { item, top, error } of answered) {
+    for (const { item, top, error, code } of answered) {
       if (top) {
         counters.classified++;
         await emit({ ...base(item.entry, item.seq), top, source: 'model' });
       } else {
-        await emit(errorRow(item.entry, item.seq, 'INTERNAL', error!, 'file'));
+        await emit(errorRow(item.entry, item.seq, code ?? 'INTERNAL', error!, 'file'));
       }
     }
   };
@@ -510,5 +507,6 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
     modelBatches: counters.batches,
     modelMs: counters.modelMs,
     imagesPerSecond: elapsedMs > 0 ? counters.done / (elapsedMs / 1000) : 0,
+    skipped,
   };
 }

@@ -8,9 +8,14 @@
  * - `.gitignore` files are honoured with git's precedence: deeper files override shallower ones, a negation can
  *   re-include a file, and an ignored folder is not entered at all. Inside a git work tree the `.gitignore`
  *   files between the repository top and the scanned folder apply too. `.git` folders are never entered.
- * - Symbolic links are followed. Every folder is entered at most once, keyed by device and inode, which
- *   breaks link loops and keeps a folder linked from two places from being scanned twice. A link to a file
- *   is reported under its own path, as ImageFolder datasets would list it.
+ * - Symbolic links are followed only while they stay inside the roots: a link whose real path is outside every
+ *   root's real path (a link to `/`, to a home folder, to `/dev/zero`) is skipped and counted, never entered or
+ *   opened. The roots themselves may be links, and a file named as an argument is scanned wherever it leads:
+ *   the user chose it. Every folder is entered at most once, keyed by device and inode, which breaks link
+ *   loops and keeps a folder linked from two places from being scanned twice. A link to a file is reported
+ *   under its own path, as ImageFolder datasets list it (a class folder of links into a shared pool is a
+ *   common layout, and the same image linked from two class folders is two labelled samples), and read through
+ *   the real path that was checked.
  * - Names are read as bytes and decoded with surrogate escapes (see fileNames.ts), so non-UTF-8 names work.
  */
 import type { Dirent, Stats } from 'node:fs';
@@ -20,6 +25,9 @@ import ignore, { type Ignore } from 'ignore';
 import picomatch from 'picomatch';
 import { BeitLensError, errorMessage } from '../errors';
 import { BYTE_NAMES, decodeFileName, fsPath } from './fileNames';
+import type { WalkSkipReason } from './skips';
+
+export { noSkips, skippedText, type WalkSkipCounts, type WalkSkipReason } from './skips';
 
 /** Extensions scanned by default. BMP and HEIC are listed so they show up as "unsupported" rows, not silently. */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'heic', 'heif'] as const;
@@ -44,6 +52,11 @@ export interface WalkEntry {
   folder: string;
   /** ImageFolder class: the name of the immediate parent folder; null for a file directly in the root. */
   folderLabel: string | null;
+  /**
+   * The file to stat and open: the checked real path for a symbolic link, else the path below the folder's real
+   * path. Absent in entries made by hand (tests): `absolute` is used.
+   */
+  source?: string;
   /** Present when the walk was asked to stat files and the stat worked. */
   signature?: FileSignature;
   /** Why the file could not be stat'ed (e.g. a dangling symbolic link); the scanner makes it an error row. */
@@ -53,6 +66,8 @@ export interface WalkEntry {
 export interface WalkWarning {
   path: string;
   message: string;
+  /** Set when the warning is about something skipped: the scan summary counts these. */
+  skipped?: WalkSkipReason;
 }
 
 export interface WalkOptions {
@@ -65,7 +80,7 @@ export interface WalkOptions {
   /** Stat every file for its size and times (default true); a count pass needs no stats. */
   stat?: boolean;
   signal?: AbortSignal;
-  /** Folders that could not be read, link loops skipped: reported, never fatal. */
+  /** Folders that could not be read, links and folders skipped (with `skipped` set): reported, never fatal. */
   onWarning?: (warning: WalkWarning) => void;
 }
 
@@ -73,6 +88,8 @@ interface Root {
   /** The folder as the user wrote it (or the glob's base), used to build reported paths. */
   display: string;
   absolute: string;
+  /** The folder's real path (links resolved); undefined when it does not exist. */
+  real?: string;
   kind: 'dir' | 'file' | 'glob';
   glob?: (relative: string) => boolean;
 }
@@ -87,6 +104,8 @@ interface IgnoreLevel {
 
 interface DirJob {
   absolute: string;
+  /** Real path of the folder: read through it, so a link checked once cannot be swapped for another after. */
+  real: string;
   display: string;
   relative: string;
   levels: readonly IgnoreLevel[];
@@ -107,20 +126,34 @@ async function statOrUndefined(p: string): Promise<Stats | undefined> {
   return fsp.stat(fsPath(p)).catch(() => undefined);
 }
 
+/** The path with every link resolved (surrogate-escaped like directory entries); undefined if it is dangling. */
+async function realPathOf(p: string): Promise<string | undefined> {
+  try {
+    return BYTE_NAMES ? decodeFileName(await fsp.realpath(fsPath(p), { encoding: 'buffer' })) : await fsp.realpath(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `p` is `folder` or below it (both real paths). */
+function isWithin(p: string, folder: string): boolean {
+  return p === folder || p.startsWith(folder.endsWith(path.sep) ? folder : folder + path.sep);
+}
+
 /** Turns the command-line arguments into roots; a path that exists nowhere and is not a glob is an error. */
 export async function resolveRoots(args: readonly string[]): Promise<Root[]> {
   const roots: Root[] = [];
   for (const arg of args) {
     const stats = await statOrUndefined(arg);
     if (stats?.isDirectory()) {
-      roots.push({ display: arg, absolute: path.resolve(arg), kind: 'dir' });
+      roots.push({ display: arg, absolute: path.resolve(arg), real: await realPathOf(path.resolve(arg)), kind: 'dir' });
     } else if (stats) {
       roots.push({ display: arg, absolute: path.resolve(arg), kind: 'file' });
     } else if (isGlob(arg)) {
       const scanned = picomatch.scan(toPosix(arg));
       const base = scanned.base === '' ? '.' : scanned.base;
       const matcher = picomatch(scanned.glob, { dot: true });
-      roots.push({ display: base, absolute: path.resolve(base), kind: 'glob', glob: matcher });
+      roots.push({ display: base, absolute: path.resolve(base), real: await realPathOf(path.resolve(base)), kind: 'glob', glob: matcher });
     } else {
       throw new BeitLensError('FILE_NOT_FOUND', 'no such file or folder (and not a glob pattern)', arg);
     }
@@ -196,7 +229,7 @@ async function readEntries(dir: string): Promise<Array<{ name: string; dirent: D
   return entries.map((dirent) => ({ name: dirent.name, dirent }));
 }
 
-function signatureOf(stats: Stats): FileSignature {
+export function signatureOf(stats: Stats): FileSignature {
   return { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino };
 }
 
@@ -212,14 +245,17 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
   const useGitignore = options.gitignore !== false;
   const wantStats = options.stat !== false;
   const visitedDirs = new Set<string>();
-  const warn = (p: string, message: string) => options.onWarning?.({ path: p, message });
+  const warn = (p: string, message: string, skipped?: WalkSkipReason) => options.onWarning?.({ path: p, message, ...(skipped ? { skipped } : {}) });
+  // Where links may lead: the folders scanned (not a named file's folder, whose siblings were not asked for).
+  const insideRoots: string[] = roots.flatMap((r) => (r.kind !== 'file' && r.real !== undefined ? [r.real] : []));
+  const inside = (real: string) => insideRoots.some((folder) => isWithin(real, folder));
 
   for (const root of roots) {
     if (options.signal?.aborted) return;
     if (root.kind === 'file') {
       const parent = path.dirname(root.display);
       const name = path.basename(root.display);
-      const entry: WalkEntry = { path: root.display, absolute: root.absolute, root: parent, relative: name, folder: '', folderLabel: null };
+      const entry: WalkEntry = { path: root.display, absolute: root.absolute, source: root.absolute, root: parent, relative: name, folder: '', folderLabel: null };
       if (wantStats) {
         await fsp.stat(fsPath(root.display)).then(
           (s) => (entry.signature = signatureOf(s)),
@@ -231,32 +267,32 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
     }
 
     const levels = useGitignore ? await inheritedIgnoreLevels(root.absolute) : [];
-    const stack: DirJob[] = [{ absolute: root.absolute, display: root.display, relative: '', levels }];
+    const stack: DirJob[] = [{ absolute: root.absolute, real: root.real ?? root.absolute, display: root.display, relative: '', levels }];
     while (stack.length > 0) {
       if (options.signal?.aborted) return;
       const job = stack.pop()!;
-      const dirStats = await statOrUndefined(job.absolute);
+      const dirStats = await statOrUndefined(job.real);
       if (!dirStats) {
         warn(job.display, 'folder vanished during the scan');
         continue;
       }
       const dirKey = `${dirStats.dev}:${dirStats.ino}`;
       if (visitedDirs.has(dirKey)) {
-        if (job.relative !== '') warn(job.display, 'skipped: this folder was already scanned (symbolic link loop or second link to it)');
+        if (job.relative !== '') warn(job.display, 'skipped: this folder was already scanned (it is linked from two places)', 'alreadyScanned');
         continue;
       }
       visitedDirs.add(dirKey);
 
       let entries: Awaited<ReturnType<typeof readEntries>>;
       try {
-        entries = await readEntries(job.absolute);
+        entries = await readEntries(job.real);
       } catch (err) {
         warn(job.display, `cannot read folder: ${errorMessage(err)}`);
         continue;
       }
       let jobLevels = job.levels;
       if (useGitignore && entries.some((e) => e.name === '.gitignore')) {
-        const rules = await readIgnoreFile(path.join(job.absolute, '.gitignore'));
+        const rules = await readIgnoreFile(path.join(job.real, '.gitignore'));
         if (rules) jobLevels = [...jobLevels, { dir: job.relative, rules }];
       }
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -271,22 +307,28 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
           linksToResolve.push({ name, relative });
         } else if (dirent.isDirectory()) {
           if (!isIgnored(jobLevels, relative, true) && !excluded(relative)) {
-            subdirs.push({ absolute: path.join(job.absolute, name), display: joinDisplay(job.display, name), relative, levels: jobLevels });
+            subdirs.push({ absolute: path.join(job.absolute, name), real: path.join(job.real, name), display: joinDisplay(job.display, name), relative, levels: jobLevels });
           }
         } else if (hasExtension(name, extensions) && !isIgnored(jobLevels, relative, false) && !excluded(relative) && (!root.glob || root.glob(relative))) {
-          files.push(makeEntry(root, job, name, relative));
+          files.push(makeEntry(root, job, name, relative, path.join(job.real, name)));
         }
       }
-      // Links are resolved to learn whether they lead to a folder; a dangling one with an image extension is
-      // kept as a file so that it becomes an error row instead of vanishing from the results.
+      // Links are resolved to learn whether they lead to a folder and whether they stay inside the roots; a
+      // dangling one with an image extension is kept as a file so that it becomes an error row instead of
+      // vanishing from the results. Exclusions apply first: an excluded link is not "skipped".
       for (const { name, relative } of linksToResolve) {
-        const target = await statOrUndefined(path.join(job.absolute, name));
+        const link = path.join(job.real, name);
+        const real = await realPathOf(link);
+        const target = real === undefined ? undefined : await statOrUndefined(real);
+        const display = joinDisplay(job.display, name);
         if (target?.isDirectory()) {
-          if (!isIgnored(jobLevels, relative, true) && !excluded(relative)) {
-            subdirs.push({ absolute: path.join(job.absolute, name), display: joinDisplay(job.display, name), relative, levels: jobLevels });
-          }
+          if (isIgnored(jobLevels, relative, true) || excluded(relative)) continue;
+          if (!inside(real!)) warn(display, `skipped: symbolic link to ${real}, outside the scanned folders`, 'outsideRoots');
+          else if (isWithin(job.real, real!)) warn(display, `skipped: symbolic link loop (leads back to ${real})`, 'linkLoop');
+          else subdirs.push({ absolute: path.join(job.absolute, name), real: real!, display, relative, levels: jobLevels });
         } else if (hasExtension(name, extensions) && !isIgnored(jobLevels, relative, false) && !excluded(relative) && (!root.glob || root.glob(relative))) {
-          files.push(makeEntry(root, job, name, relative));
+          if (real !== undefined && !inside(real)) warn(display, `skipped: symbolic link to ${real}, outside the scanned folders`, 'outsideRoots');
+          else files.push(makeEntry(root, job, name, relative, real ?? link));
         }
       }
       if (linksToResolve.length > 0) files.sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0));
@@ -297,7 +339,7 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
         if (wantStats) {
           await Promise.all(
             chunk.map((entry) =>
-              fsp.stat(fsPath(entry.absolute)).then(
+              fsp.stat(fsPath(entry.source!)).then(
                 (s) => (entry.signature = signatureOf(s)),
                 (err: NodeJS.ErrnoException) => (entry.statError = err),
               ),
@@ -311,11 +353,12 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
   }
 }
 
-function makeEntry(root: Root, job: DirJob, name: string, relative: string): WalkEntry {
+function makeEntry(root: Root, job: DirJob, name: string, relative: string, source: string): WalkEntry {
   const folderLabel = job.relative === '' ? null : job.relative.slice(job.relative.lastIndexOf('/') + 1);
   return {
     path: joinDisplay(job.display, name),
     absolute: path.join(job.absolute, name),
+    source,
     root: root.display,
     relative,
     folder: job.relative,

@@ -3,7 +3,9 @@
  * images are then retried one by one, so a single image that crashes the worker costs only its
  * own row, and every input gets exactly one result, in input order.
  */
+import { stringify } from 'csv-stringify/sync';
 import type { ClassifyResult } from '../../core/beitModel';
+import { SAFE_CSV_CAST } from '../../core/safeOutput';
 import { InferenceService, isInferenceError } from '../inference/inferenceClient';
 
 export interface FolderScanOptions {
@@ -67,10 +69,6 @@ function isFatal(code: string): boolean {
   return code === 'NO_MODEL' || code === 'MODEL_FAILED' || code === 'DISPOSED' || code === 'WORKER_UNAVAILABLE';
 }
 
-function csvCell(text: string): string {
-  return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
 /** `file,label1,score1,...,error`: one row per image, readable by any CSV tool (and hoverable). */
 export function resultsCsv(results: readonly ClassifyResult[], topK: number): string {
   const header = ['file', ...Array.from({ length: topK }, (_, i) => [`label${i + 1}`, `score${i + 1}`]).flat(), 'error'];
@@ -81,7 +79,8 @@ export function resultsCsv(results: readonly ClassifyResult[], topK: number): st
       cells.push(p ? p.label : '', p ? p.score.toFixed(6) : '');
     }
     cells.push(r.error ?? '');
-    return cells.map(csvCell).join(',');
+    return cells;
   });
-  return [header.join(','), ...rows].join('\n') + '\n';
+  // Cells with edge spaces are quoted too, so readers that trim unquoted cells keep the name intact.
+  return stringify([header, ...rows], { cast: SAFE_CSV_CAST, quoted_match: /^\s|\s$/ });
 }

@@ -45,7 +45,11 @@ function report(event: ProgressEvent, progress: vscode.Progress<{ message?: stri
     return;
   }
   if (event.kind !== 'download') return;
-  const { file, received, total } = event.progress;
+  const { file, received, total, waiting } = event.progress;
+  if (waiting) {
+    progress.report({ message: `waiting for ${waiting.host}… ${waiting.seconds} s (timeout ${waiting.timeoutSeconds} s)` });
+    return;
+  }
   const mb = (n: number) => (n / 1e6).toFixed(1);
   progress.report({ message: `${file}: ${mb(received)}${total ? ` of ${mb(total)} MB (${Math.floor((100 * received) / total)}%)` : ' MB'}` });
 }

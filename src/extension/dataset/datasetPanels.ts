@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ResultTable } from '../../core/scan/resultTable';
 import type { ScanProgress } from '../../core/scan/scanner';
+import { skippedText } from '../../core/scan/skips';
 import type { DatasetPanelState, ExportFormat } from '../../shared/protocol';
 import { Command, DATASET_VIEW_TYPE } from '../commandIds';
 import { reportError } from '../commands/reportError';
@@ -262,7 +263,9 @@ export class DatasetPanel {
           },
         );
         const summary = outcome.summary;
-        const state = scanState(outcome.cancelled ? 'cancelled' : 'done', summary ? { ...summary, total: summary.found, finished: true } : last);
+        const skipped = summary?.skipped ? skippedText(summary.skipped) : undefined;
+        const state = scanState(outcome.cancelled ? 'cancelled' : 'done', summary ? { ...summary, total: summary.found, finished: true } : last, skipped && `${skipped[0].toUpperCase()}${skipped.slice(1)}.`);
+        if (skipped) log.info(`dataset scan of ${this.folder}: ${skipped}`);
         await this.session.scanEnded(state);
         log.info(`dataset scan of ${this.folder}: ${outcome.cancelled ? 'cancelled' : 'done'}, ${table.size} rows${outcome.restarts ? `, resumed ${outcome.restarts}x after worker crashes` : ''}`);
         if (outcome.cancelled && !this.disposed) {

@@ -70,14 +70,15 @@ export class HoverPreviews {
   }
 
   /**
-   * The preview for `file`, from the cache, or by asking the worker and waiting at most `waitMs`.
-   * Aborting `signal` (the hover went away) cancels the request unless another hover wants it.
+   * The preview for the image `bytes` (the file as read and hashed for `key`), from the cache, or by
+   * asking the worker and waiting at most `waitMs`. Aborting `signal` (the hover went away) cancels
+   * the request unless another hover wants it.
    */
-  async preview(key: string, file: string, topK: number, signal?: AbortSignal): Promise<PreviewOutcome> {
+  async preview(key: string, bytes: Uint8Array, topK: number, signal?: AbortSignal): Promise<PreviewOutcome> {
     const hit = this.cache.get(key);
     if (hit) return toOutcome(hit);
     if (signal?.aborted) return { kind: 'cancelled' };
-    const fetch = this.fetches.get(key) ?? this.start(key, file, topK);
+    const fetch = this.fetches.get(key) ?? this.start(key, bytes, topK);
     fetch.waiters++;
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
@@ -108,11 +109,11 @@ export class HoverPreviews {
     for (const f of this.fetches.values()) f.controller.abort();
   }
 
-  private start(key: string, file: string, topK: number): Fetch {
+  private start(key: string, bytes: Uint8Array, topK: number): Fetch {
     const controller = new AbortController();
     const fetch: Fetch = { promise: Promise.resolve({ error: '' }), controller, waiters: 0, kept: false };
     fetch.promise = this.inference
-      .call('preview', { file, topK, thumbnailSide: this.options.thumbnailSide }, { lane: HOVER_LANE, signal: controller.signal })
+      .call('preview', { bytes, topK, thumbnailSide: this.options.thumbnailSide }, { lane: HOVER_LANE, signal: controller.signal })
       .then(
         (preview): CachedPreview => {
           this.cache.set(key, preview);

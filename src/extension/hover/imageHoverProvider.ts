@@ -2,6 +2,11 @@
  * Predictions on hover for an image path in any document. Never blocks typing: cached answers are
  * immediate, an uncached one waits a few hundred milliseconds for the worker and otherwise says
  * "classifying…" (the next hover has the result), and a hover that goes away cancels its request.
+ *
+ * A hover is triggered by whatever text a document holds, so what it may touch is decided before
+ * any file system call (imagePathResolution.ts): no network host the user did not open, and in
+ * Restricted Mode nothing outside the workspace folders. Refusals say so in one line rather than
+ * showing nothing, so a missing preview is never a mystery.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,22 +14,30 @@ import * as vscode from 'vscode';
 import { Command } from '../commandIds';
 import { InferenceService } from '../inference/inferenceClient';
 import { CONFIG_SECTION, readViewSettings } from '../settings';
-import { FileHasher } from './fileHasher';
+import { FileHasher, HashedFile } from './fileHasher';
 import { commandLink, messageMarkdown, previewMarkdown } from './hoverMarkdown';
-import { HoverPreviews, previewCacheKey } from './hoverPreviews';
+import { HoverPreviews, previewCacheKey, PreviewOutcome } from './hoverPreviews';
 import { findImagePathAt } from './imagePathDetection';
-import { findImageFile, imagePathCandidates } from './imagePathResolution';
+import { findImageFile, imagePathCandidates, openedShares, ResolutionFs } from './imagePathResolution';
 
 export const IMAGE_HOVER_SELECTOR: vscode.DocumentSelector = [{ scheme: 'file' }, { scheme: 'untitled' }];
 
 const TRUSTED_COMMANDS = [Command.explainImage, Command.classifyImage, Command.downloadModel, Command.selectModel, Command.doctor];
 
+export interface ImageHoverDeps {
+  inference: InferenceService;
+  previews: HoverPreviews;
+  hasher: FileHasher;
+  /** What path resolution calls; tests pass a recording fake. */
+  fs?: ResolutionFs;
+  homeDir?: string;
+}
+
+export const NETWORK_REFUSED = 'Not previewed: a network path (hovers never contact another machine).';
+export const UNTRUSTED_REFUSED = 'Not previewed in Restricted Mode: only images inside the workspace folders are read.';
+
 export class ImageHoverProvider implements vscode.HoverProvider {
-  constructor(
-    private readonly inference: InferenceService,
-    private readonly previews: HoverPreviews,
-    private readonly hasher: FileHasher,
-  ) {}
+  constructor(private readonly deps: ImageHoverDeps) {}
 
   async provideHover(document: vscode.TextDocument, position: vscode.Position, token: vscode.CancellationToken): Promise<vscode.Hover | undefined> {
     const settings = readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key));
@@ -34,31 +47,46 @@ export class ImageHoverProvider implements vscode.HoverProvider {
     if (!match) return undefined;
     const range = new vscode.Range(position.line, match.start, position.line, match.end);
 
-    const candidates = imagePathCandidates(match.path, {
+    const context = {
       documentDir: document.uri.scheme === 'file' ? path.dirname(document.uri.fsPath) : undefined,
       workspaceFolders: (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath),
-      homeDir: os.homedir(),
+      homeDir: this.deps.homeDir ?? os.homedir(),
+    };
+    const candidates = imagePathCandidates(match.path, context);
+    const found = await findImageFile(candidates, {
+      maxBytes: settings.hoverMaxBytes,
+      fs: this.deps.fs,
+      allowedShares: openedShares(context),
+      confineTo: vscode.workspace.isTrusted ? undefined : context.workspaceFolders,
     });
-    const found = await findImageFile(candidates, settings.hoverMaxBytes);
     if (found.kind === 'missing' || token.isCancellationRequested) return undefined;
     const name = path.basename(found.file);
+    if (found.kind === 'refused') return hover(messageMarkdown(name, found.reason === 'network' ? NETWORK_REFUSED : UNTRUSTED_REFUSED), range);
     if (found.kind === 'tooLarge') {
       return hover(messageMarkdown(name, `${formatSize(found.size)} is over the hover limit of ${formatSize(settings.hoverMaxBytes)} (beitLens.hover.maxFileSizeMB).`, [classifyLink(found.file)]), range);
     }
 
-    const state = this.inference.state;
+    const state = this.deps.inference.state;
     if (state.kind !== 'ready') {
       if (state.kind === 'noModel') return hover(messageMarkdown(name, 'No model yet.', [commandLink('Download Model', Command.downloadModel), commandLink('Select Model Folder', Command.selectModel)]), range);
       if (state.kind === 'failed') return hover(messageMarkdown(name, `The model failed to load: ${state.message}`, [commandLink('Doctor', Command.doctor)]), range);
       return hover(messageMarkdown(name, 'The model is loading…'), range);
     }
 
-    const sha256 = await this.hasher.sha256(found.file, found).catch(() => undefined);
-    if (!sha256 || token.isCancellationRequested) return undefined;
-    const key = previewCacheKey(state.model.modelId, sha256, 5);
-    const signal = abortSignalOf(token);
-    const outcome = await this.previews.preview(key, found.file, 5, signal.signal);
-    signal.dispose();
+    // A version of the file hashed before needs no read when its preview is cached; otherwise the
+    // file is read once, and those bytes are both the cache key and what the worker classifies.
+    const known = this.deps.hasher.known(found.realPath, found);
+    const cached = known === undefined ? undefined : this.deps.previews.cached(previewCacheKey(state.model.modelId, known, 5));
+    let outcome: PreviewOutcome;
+    if (cached) {
+      outcome = 'error' in cached ? { kind: 'error', message: cached.error } : { kind: 'done', preview: cached };
+    } else {
+      const read: HashedFile | undefined = await this.deps.hasher.read(found.realPath, found).catch(() => undefined);
+      if (!read || token.isCancellationRequested) return undefined;
+      const signal = abortSignalOf(token);
+      outcome = await this.deps.previews.preview(previewCacheKey(state.model.modelId, read.sha256, 5), read.bytes, 5, signal.signal);
+      signal.dispose();
+    }
     switch (outcome.kind) {
       case 'done':
         return hover(previewMarkdown({ fileName: name, thumbnail: outcome.preview.thumbnail, top: outcome.preview.top, provider: state.model.provider, explainLink: explainLink(found.file) }), range);

@@ -12,8 +12,6 @@ import { CONFIG_SECTION, readViewSettings } from '../settings';
 import { ExplanationSession } from './explanationSession';
 import { explanationHtml, makeNonce } from './webviewHtml';
 
-/** Formats Chromium shows itself; anything else (TIFF) is sent as a PNG/JPEG data URI. */
-const BROWSER_IMAGE = /\.(png|jpe?g|gif|webp|bmp|avif)$/i;
 const EXPLAINED_IMAGES_KEY = 'beitLens.explainedImages';
 const MAX_REMEMBERED = 200;
 
@@ -43,7 +41,7 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
       return existing;
     }
     void this.remember(imagePath);
-    const webviewPanel = vscode.window.createWebviewPanel(EXPLANATION_VIEW_TYPE, panelTitle(imagePath), { viewColumn, preserveFocus: false }, this.webviewOptions(imagePath));
+    const webviewPanel = vscode.window.createWebviewPanel(EXPLANATION_VIEW_TYPE, panelTitle(imagePath), { viewColumn, preserveFocus: false }, this.webviewOptions());
     return this.adopt(webviewPanel, imagePath);
   }
 
@@ -61,7 +59,7 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
       existing.webviewPanel.reveal();
       return;
     }
-    webviewPanel.webview.options = this.webviewOptions(imagePath);
+    webviewPanel.webview.options = this.webviewOptions();
     this.adopt(webviewPanel, imagePath);
   }
 
@@ -79,12 +77,16 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
     return panel;
   }
 
-  private webviewOptions(imagePath: string): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  /**
+   * The page loads only our bundle and stylesheet; the image arrives as a data URI in the explanation
+   * (made from the worker's one decode), so no folder of the user's is ever a resource root.
+   */
+  private webviewOptions(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
     return {
       enableScripts: true,
       enableCommandUris: false,
       enableForms: false,
-      localResourceRoots: [vscode.Uri.joinPath(this.deps.extensionUri, 'dist'), vscode.Uri.joinPath(this.deps.extensionUri, 'media'), vscode.Uri.file(path.dirname(path.resolve(imagePath)))],
+      localResourceRoots: [vscode.Uri.joinPath(this.deps.extensionUri, 'dist'), vscode.Uri.joinPath(this.deps.extensionUri, 'media')],
     };
   }
 
@@ -121,8 +123,6 @@ export class ExplanationPanel {
       imagePath,
       inference: deps.inference,
       post: (message) => webview.postMessage(message),
-      imageSource: async () =>
-        BROWSER_IMAGE.test(imagePath) ? webview.asWebviewUri(vscode.Uri.file(imagePath)).toString() : deps.inference.call('thumbnail', { file: imagePath, maxSide: 1024 }),
       settings: () => readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key)),
       saveExport: (png, suggestedName) => saveExport(png, path.join(path.dirname(imagePath), suggestedName)),
       log: deps.log,

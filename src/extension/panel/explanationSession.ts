@@ -15,8 +15,6 @@ export interface ExplanationSessionOptions {
   imagePath: string;
   inference: InferenceService;
   post: (message: ExtensionToWebviewMessage) => unknown;
-  /** How the webview may load the image: a webview resource URI, or a data URI for formats it cannot show. */
-  imageSource: () => Promise<string>;
   settings: () => ViewSettings;
   /** Asks the user where to save; returns the file written, or undefined if they cancelled. */
   saveExport: (png: Uint8Array, suggestedName: string) => Promise<string | undefined>;
@@ -76,9 +74,8 @@ export class ExplanationSession {
     this.explainRunning = true;
     try {
       const summary = await this.runExplain(controller.signal);
-      const src = await this.options.imageSource();
       if (controller.signal.aborted || this.disposed) return;
-      this.dto = toDto(summary, requestId, src, this.options.imagePath);
+      this.dto = toDto(summary, requestId, this.options.imagePath);
       this.post({ type: 'explanation', explanation: this.dto });
     } catch (err) {
       if (isInferenceError(err, 'CANCELLED') || controller.signal.aborted || this.disposed) return;
@@ -212,10 +209,10 @@ export class ExplanationSession {
   }
 }
 
-export function toDto(summary: ExplanationSummary, requestId: number, src: string, imagePath: string): ExplanationDto {
+export function toDto(summary: ExplanationSummary, requestId: number, imagePath: string): ExplanationDto {
   return {
     requestId,
-    image: { src, name: path.basename(imagePath), width: summary.width, height: summary.height },
+    image: { src: summary.src, name: path.basename(imagePath), width: summary.width, height: summary.height },
     top: summary.top,
     grid: summary.grid,
     layers: summary.layers,

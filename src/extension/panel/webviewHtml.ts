@@ -1,7 +1,7 @@
 /**
  * The webview panels' HTML: no inline script or style, nothing remote, and a CSP that only
- * lets our own bundle run (by nonce) and only shows images from the panel's resource roots or
- * data URIs the extension made. Pure, so the policy is unit-tested as a string.
+ * lets our own bundle run (by nonce) and only shows images the extension sent as data URIs (no
+ * image is ever loaded from a resource root). Pure, so the policy is unit-tested as a string.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -15,7 +15,7 @@ export function escapeHtml(text: string): string {
 }
 
 export function contentSecurityPolicy(cspSource: string, nonce: string): string {
-  return [`default-src 'none'`, `img-src ${cspSource} data:`, `script-src 'nonce-${nonce}'`, `style-src ${cspSource} 'nonce-${nonce}'`].join('; ') + ';';
+  return [`default-src 'none'`, `img-src data:`, `script-src 'nonce-${nonce}'`, `style-src ${cspSource} 'nonce-${nonce}'`].join('; ') + ';';
 }
 
 interface PanelHtmlOptions {

@@ -8,7 +8,7 @@ import { BeitModel, Explanation } from '../../core/beitModel';
 import { runDoctor } from '../../core/doctor';
 import { BeitLensError } from '../../core/errors';
 import { defaultCacheDir } from '../../core/hub';
-import { decodeImage, makeThumbnailDataUri } from '../../core/image';
+import { decodeImage, encodeDisplayDataUri, makeThumbnailDataUri } from '../../core/image';
 import { MANIFEST_FILE } from '../../core/modelDirectory';
 import { convertedModelDir, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
 import { patchLegend } from '../../core/overlay';
@@ -44,6 +44,24 @@ const MAX_LABEL_RESULTS = 100;
  */
 const MAX_EXPLANATIONS = 12;
 
+/** The panel never draws wider or taller than this (MAX_SURFACE_SIDE in the webview). */
+const DISPLAY_SIDE = 2048;
+
+/** The image functions the worker calls; tests wrap them to count decodes. */
+export interface WorkerImageFunctions {
+  decodeImage: typeof decodeImage;
+  makeThumbnailDataUri: typeof makeThumbnailDataUri;
+  encodeDisplayDataUri: typeof encodeDisplayDataUri;
+}
+
+const IMAGE_FUNCTIONS: WorkerImageFunctions = { decodeImage, makeThumbnailDataUri, encodeDisplayDataUri };
+
+/** Bytes that came through IPC arrive as a plain Uint8Array; the core wants a Buffer over the same memory. */
+function asBuffer(bytes: unknown): Buffer {
+  if (!(bytes instanceof Uint8Array)) throw new WorkerCallError('BAD_REQUEST', 'preview needs the image bytes');
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 type Handler<K extends CallName> = (args: CallArgs<K>, ctx: CallContext) => Promise<CallResult<K>>;
 
 export class InferenceWorkerHandlers {
@@ -61,17 +79,22 @@ export class InferenceWorkerHandlers {
   /** Scans by results file: a new scan of the same file waits until a cancelled one has stopped writing. */
   private readonly scansByFile = new Map<string, Promise<unknown>>();
 
+  constructor(private readonly images: WorkerImageFunctions = IMAGE_FUNCTIONS) {}
+
   readonly handlers: { [K in CallName]: Handler<K> } = {
     load: (args) => this.load(args),
     unload: async () => this.unload(),
     classify: ({ file, topK }) => this.withModel((model) => this.turns.run(() => model.classify(file, topK))),
     classifyBatch: ({ files, topK }, { signal }) => this.withModel((model) => this.turns.run(() => model.classifyFiles(files, { topK, signal }))),
-    preview: ({ file, topK, thumbnailSide }) =>
+    // The host read and hashed these bytes for its cache key: the worker opens no file, so the
+    // result is for exactly the content that was hashed.
+    preview: ({ bytes, topK, thumbnailSide }) =>
       this.withModel(async (model) => {
-        const [top, thumbnail] = await Promise.all([this.turns.run(() => model.classify(file, topK)), makeThumbnailDataUri(file, thumbnailSide)]);
+        const image = asBuffer(bytes);
+        const [top, thumbnail] = await Promise.all([this.turns.run(() => model.classify(image, topK)), this.images.makeThumbnailDataUri(image, thumbnailSide)]);
         return { top, thumbnail };
       }),
-    thumbnail: async ({ file, maxSide }) => makeThumbnailDataUri(file, maxSide),
+    thumbnail: async ({ file, maxSide }) => this.images.makeThumbnailDataUri(file, maxSide),
     explain: (args) => this.withModel((model) => this.turns.run(() => this.explain(model, args))),
     rollout: async ({ handle, headFusion, discardRatio }) => {
       const e = this.explanation(handle);
@@ -213,6 +236,7 @@ export class InferenceWorkerHandlers {
       modelId: model.modelId,
       labels: model.labels,
       directory: model.directory,
+      integrity: model.integrity,
       logits: (pixelValues, n) => this.turns.run(() => model.logits(pixelValues, n)),
     };
     const job = (previous ?? Promise.resolve())
@@ -242,8 +266,11 @@ export class InferenceWorkerHandlers {
 
   private async explain(model: BeitModel, args: CallArgs<'explain'>): Promise<ExplanationSummary> {
     const rollout = { headFusion: args.headFusion as HeadFusion, discardRatio: args.discardRatio };
-    // The decode gives the displayed size; the explanation itself decodes again at model size.
-    const [e, decoded] = await Promise.all([model.explain(args.file, { topK: args.topK, rollout }), decodeImage(args.file)]);
+    // One decode serves the model input, the displayed size and the displayed image, so the file is
+    // read once and only one full-size pixel buffer ever exists (it is dropped once this returns).
+    const decoded = await this.images.decodeImage(args.file, { applyExifOrientation: this.preprocess.applyExifOrientation });
+    const e = await model.explain(decoded, { topK: args.topK, rollout });
+    const src = await this.images.encodeDisplayDataUri(decoded, DISPLAY_SIDE);
     const handle = `${process.pid}-${this.nextHandle++}`;
     this.explanations.set(handle, e);
     while (this.explanations.size > MAX_EXPLANATIONS) this.explanations.delete(this.explanations.keys().next().value as string);
@@ -260,6 +287,7 @@ export class InferenceWorkerHandlers {
       provider: model.provider,
       width: decoded.width,
       height: decoded.height,
+      src,
     };
   }
 }

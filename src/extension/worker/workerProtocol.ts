@@ -52,6 +52,11 @@ export interface ExplanationSummary extends Omit<ExplanationDto, 'requestId' | '
   /** Size of the image as displayed (after EXIF orientation). */
   width: number;
   height: number;
+  /**
+   * The image as a JPEG data URI (at most 2048 px a side), made from the decode the explanation
+   * used, so the webview needs no access to the image's folder.
+   */
+  src: string;
 }
 
 /**
@@ -96,7 +101,8 @@ export interface WorkerCalls {
   unload: { args: Record<string, never>; result: void };
   classify: { args: { file: string; topK: number }; result: Prediction[] };
   classifyBatch: { args: { files: string[]; topK: number }; result: ClassifyResult[] };
-  preview: { args: { file: string; topK: number; thumbnailSide: number }; result: HoverPreview };
+  /** `bytes`: the file as the host read and hashed it (the worker opens nothing). */
+  preview: { args: { bytes: Uint8Array; topK: number; thumbnailSide: number }; result: HoverPreview };
   thumbnail: { args: { file: string; maxSide: number }; result: string };
   explain: { args: { file: string; topK: number; headFusion: HeadFusion; discardRatio: number }; result: ExplanationSummary };
   rollout: { args: { handle: string; headFusion: HeadFusion; discardRatio: number }; result: number[] };

@@ -30,9 +30,9 @@ export function scanText(state: ScanStateDto): string {
     case 'restarting':
       return state.message ?? 'The inference worker stopped; resuming from the cache…';
     case 'done':
-      return `Scanned ${count(state.done)} images (${details}).`;
+      return `Scanned ${count(state.done)} images (${details}).${state.message ? ` ${state.message}` : ''}`;
     case 'cancelled':
-      return `Scan cancelled after ${count(state.done)} images (${details}). Results so far are kept; scanning again resumes from the cache.`;
+      return `Scan cancelled after ${count(state.done)} images (${details}). Results so far are kept; scanning again resumes from the cache.${state.message ? ` ${state.message}` : ''}`;
     case 'failed':
       return `Scan failed: ${state.message ?? 'unknown error'}`;
   }
