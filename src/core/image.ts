@@ -8,7 +8,8 @@
  *  - the declared pixel count and aspect ratio are checked from the header before any pixel buffer is allocated,
  *    and every decode is charged to a byte budget (decodeBudget.ts) computed from that header;
  *  - a JPEG that makes libjpeg warn is an error (it "recovers" from a premature end of data by inventing grey
- *    pixels, even when an EOI marker follows), in the exact and the shrink-on-load path alike.
+ *    pixels, even when an EOI marker follows), in the exact and the shrink-on-load path alike, unless the only
+ *    warning was for bytes it skips between segments, which a copy without them proves (see runPipeline).
  *
  * Pixel semantics follow PIL's `Image.open(f).convert('RGB')`, what the HF BEiT processor consumes: alpha is
  * dropped, not composited (transparent pixels keep their colour), grey is replicated, palettes are expanded, only
@@ -20,6 +21,7 @@ import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 
 import { type DecodeBudget, formatBytes, processDecodeBudget } from './decodeBudget';
 import { BeitLensError, errorMessage } from './errors';
+import { withoutExtraneousBytes } from './jpegMarkers';
 import { readRegularFile } from './regularFile';
 import { fsPath } from './scan/fileNames';
 
@@ -363,26 +365,39 @@ function sharpInput(image: InspectedImage, failOn: FailOn, autoOrient: boolean, 
 }
 
 /**
- * A JPEG that makes libjpeg warn is an error. libjpeg "recovers" from damaged entropy-coded data by inventing
- * pixels and saying so only in a warning: a JPEG cut in half with FF D9 appended, a header promising 10000x10000
- * over 28 KB, or a scan with no data all "decode" as mostly grey. Which warning it was cannot be told reliably:
- * libvips and sharp keep warnings and error text in process-wide queues that concurrent decodes (other images of
- * the batch, other threads) read each other's text from, so a rule by message would make the outcome depend on
- * timing, and outcomes are cached by content. So the rule is by outcome: failOn 'warning' for JPEG, and the
- * message is ours. Non-JPEG formats keep failOn 'error' (truncated data is an exception; PNG's benign warnings,
- * which PIL ignores too, are not).
+ * A JPEG that makes libjpeg warn is an error, with one exact exception. libjpeg "recovers" from damaged
+ * entropy-coded data by inventing pixels and saying so only in a warning: a JPEG cut in half with FF D9 appended, a
+ * header promising 10000x10000 over 28 KB, or a scan with no data all "decode" as mostly grey. Which warning it was
+ * cannot be told reliably: libvips and sharp keep warnings and error text in process-wide queues that concurrent
+ * decodes (other images of the batch, other threads) read each other's text from, so a rule by message would make
+ * the outcome depend on timing, and outcomes are cached by content. So the rule is by outcome: failOn 'warning'
+ * for JPEG, and the message is ours.
+ *
+ * The exception is bytes libjpeg skips where it expects a marker ("extraneous bytes before marker", common in
+ * camera and phone files, opened by PIL): those it never interprets, so when the strict decode fails and the file
+ * has such bytes (jpegMarkers.ts), a copy without them is decoded strictly, and its success is again a verdict
+ * about this image alone. Intact files never get there. Non-JPEG formats keep failOn 'error' (truncated data is
+ * an exception; PNG's benign warnings, which PIL ignores too, are not).
  */
 const CORRUPT_JPEG = 'corrupt JPEG data (libjpeg warned, e.g. of a premature end of the data segment, and would fill what it cannot decode with grey)';
 
-async function runPipeline<T>(image: InspectedImage, run: (failOn: FailOn) => Promise<T>): Promise<T> {
+async function runPipeline<T>(image: InspectedImage, run: (failOn: FailOn, source: InspectedImage) => Promise<T>): Promise<T> {
   try {
-    if (image.format !== 'jpeg') return await run('error');
+    if (image.format !== 'jpeg') return await run('error', image);
     try {
-      return await run('warning');
+      return await run('warning', image);
     } catch {
+      const cleaned = withoutExtraneousBytes(image.buffer);
+      if (cleaned) {
+        try {
+          return await run('warning', { ...image, buffer: cleaned });
+        } catch {
+          // Damaged besides the skipped bytes: refused like any other damaged JPEG, below.
+        }
+      }
       // Failing again with 'error' means a real error, whose own text is the better message (and it is what
       // truncated files always gave); decoding fine means the first failure was a warning.
-      await run('error');
+      await run('error', image);
       throw new BeitLensError('IMAGE_DECODE', `cannot decode image: ${CORRUPT_JPEG}`, image.file);
     }
   } catch (err) {
@@ -398,8 +413,8 @@ function decodedLayoutError(image: InspectedImage, info: OutputInfo, length: num
 export async function decodeInspected(image: InspectedImage, applyExifOrientation = true): Promise<DecodedImage> {
   // toColourspace('srgb') expands palettes, replicates grey, converts CMYK and scales 16-bit to 8-bit;
   // removeAlpha is a band extraction (nothing is premultiplied without a resize), done strip by strip.
-  const raw = await runPipeline(image, (failOn) =>
-    sharpInput(image, failOn, applyExifOrientation, true).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true }),
+  const raw = await runPipeline(image, (failOn, source) =>
+    sharpInput(source, failOn, applyExifOrientation, true).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true }),
   );
   const { width, height, channels } = raw.info;
   if (channels !== 3 || raw.data.length !== width * height * 3) throw decodedLayoutError(image, raw.info, raw.data.length);
@@ -434,8 +449,8 @@ export async function decodeImage(input: string | Buffer, options: DecodeOptions
 export async function decodeInspectedJpegResized(image: InspectedImage, width: number, height: number, kernel: ResizeKernel, applyExifOrientation = true): Promise<DecodedImage> {
   if (image.format !== 'jpeg') throw new RangeError(`shrink-on-load is for JPEG, not ${image.format}`);
   checkSize(width, height);
-  const raw = await runPipeline(image, (failOn) =>
-    sharpInput(image, failOn, applyExifOrientation, true)
+  const raw = await runPipeline(image, (failOn, source) =>
+    sharpInput(source, failOn, applyExifOrientation, true)
       .toColourspace('srgb')
       .resize(width, height, { fit: 'fill', kernel, fastShrinkOnLoad: true })
       .removeAlpha()
@@ -531,8 +546,8 @@ export async function makeThumbnailDataUri(
   const image = await inspectImage(input, options);
   const cost = decodeCostBytes(image, { resizeTo: { width: Math.min(maxSide, image.storedWidth), height: Math.min(maxSide, image.storedHeight) } });
   const encoded = await withDecodeBudget(image, cost, options.budget, () =>
-    runPipeline(image, async (failOn) => {
-      const pipeline = sharpInput(image, failOn, true, false)
+    runPipeline(image, async (failOn, source) => {
+      const pipeline = sharpInput(source, failOn, true, false)
         .resize(maxSide, maxSide, { fit: 'inside', withoutEnlargement: true })
         .toColourspace('srgb');
       return image.metadata.hasAlpha

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdtemp, mkdir } from 'node:fs/promises';
+import { copyFile, mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { convertModel } from '../../src/core/convert';
@@ -17,6 +18,17 @@ export function rawPixelValues(): Float32Array {
 
 export async function tempDir(prefix = 'beit-lens-test-'): Promise<string> {
   return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+/** A tempDir maker whose folders are removed when the calling test file's tests end. */
+export function removedAfterTests(): (prefix: string) => Promise<string> {
+  const made: string[] = [];
+  after(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
+  return async (prefix) => {
+    const dir = await tempDir(prefix);
+    made.push(dir);
+    return dir;
+  };
 }
 
 /** An HF folder holding only the weights file given, so conversion must read that one. */

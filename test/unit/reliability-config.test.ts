@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
 import { BeitModel } from '../../src/core/beitModel';
 import { convertModel } from '../../src/core/convert';
@@ -16,19 +16,14 @@ import { BeitLensError } from '../../src/core/errors';
 import { labelsFromId2Label } from '../../src/core/labels';
 import { parseBeitConfig } from '../../src/core/modelConfig';
 import { parsePreprocessorConfig } from '../../src/core/preprocessorConfig';
-import { convertedTinyModel, FIXTURE_DIR, FIXTURE_IMAGES, tempDir as newTempDir } from '../helpers/fixtures';
+import { convertedTinyModel, FIXTURE_DIR, FIXTURE_IMAGES, removedAfterTests } from '../helpers/fixtures';
 import { MB, mb, measure } from '../helpers/memory';
 
 const MEMORY_BOUND = 32 * MB;
 const TIME_BOUND_MS = 2000;
 
-const made: string[] = [];
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await newTempDir(prefix);
-  made.push(dir);
-  return dir;
-}
-after(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
+/** Temporary folders removed when the file's tests end. */
+const tempDir = removedAfterTests();
 
 const FIXTURE_CONFIG = JSON.parse(readFileSync(path.join(FIXTURE_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
 const FIXTURE_LABELS = FIXTURE_CONFIG.id2label as Record<string, string>;

@@ -16,6 +16,7 @@ import { BeitModel, type ClassifyResult } from '../../src/core/beitModel';
 import { ByteBudget, DEFAULT_DECODE_BUDGET_BYTES, RECLAIM_AFTER_BYTES, type BudgetRelease, type DecodeBudget } from '../../src/core/decodeBudget';
 import { BeitLensError } from '../../src/core/errors';
 import { decodeImage, DEFAULT_MAX_ASPECT_RATIO, makeThumbnailDataUri } from '../../src/core/image';
+import { withoutExtraneousBytes } from '../../src/core/jpegMarkers';
 import { PilResample, pilResizeScratchBytes } from '../../src/core/pilResize';
 import { preprocessImage } from '../../src/core/preprocess';
 import { loadPreprocessorConfig, type PreprocessorConfig } from '../../src/core/preprocessorConfig';
@@ -260,6 +261,54 @@ describe('the decode budget', () => {
       assert.ok(outcome.ok, JSON.stringify(outcome));
       assert.deepEqual(outcome.pixelValues, (await preprocessImage(file, config)).pixelValues);
       assert.ok(budget.largest >= RECLAIM_AFTER_BYTES, `cost ${budget.largest}`);
+      // Larger than the thread's standing credit (which it still holds), so it asked.
+      assert.equal(pool.workerCredit, 64 * 1024 * 1024);
+      assert.ok(budget.largest > pool.workerCredit);
+      assert.equal(pool.budgetRequests, 1);
+      assert.equal(budget.inUse, pool.workerCredit);
+      await pool.close();
+      assert.equal(budget.inUse, 0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a worker decodes small images on its standing credit without asking; a large one asks, even past the credits', async () => {
+    const small = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map((i) => sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 30 * i, g: 60, b: 120 } } }).jpeg().toBuffer()),
+    );
+    // 4000x3000 costs about 47 MB: it fits the 64 MiB budget, but not beside the thread's 32 MiB credit.
+    const large = await sharp({ create: { width: 4000, height: 3000, channels: 3, background: { r: 200, g: 10, b: 90 } } }).png().toBuffer();
+    const budget = new RecordingBudget(64 * 1024 * 1024);
+    const pool = new PreprocessPool({ preprocessor: config, options: { budget }, workers: 1, jobsPerWorker: 2, niceness: 0 });
+    const creditHeld = async () => {
+      const deadline = Date.now() + 5000;
+      while (budget.inUse !== pool.workerCredit && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+      assert.equal(budget.inUse, pool.workerCredit);
+    };
+    try {
+      assert.equal(pool.workerCredit, 32 * 1024 * 1024);
+      const first = await pool.run(new Uint8Array(small[0]));
+      assert.ok(first.ok, JSON.stringify(first));
+      await creditHeld();
+      const before = pool.budgetRequests;
+      const outcomes = await Promise.all(small.map((b) => pool.run(new Uint8Array(b))));
+      for (const [i, outcome] of outcomes.entries()) {
+        assert.ok(outcome.ok, JSON.stringify(outcome));
+        assert.deepEqual(outcome.pixelValues, (await preprocessImage(small[i], config)).pixelValues);
+      }
+      assert.equal(pool.budgetRequests - before, 0);
+      const big = await pool.run(new Uint8Array(large));
+      assert.ok(big.ok, JSON.stringify(big));
+      assert.equal(pool.budgetRequests - before, 1);
+      assert.ok(budget.largest > pool.workerCredit && budget.largest <= budget.totalBytes, `cost ${budget.largest}`);
+      assert.ok(budget.peak <= budget.totalBytes, `peak ${budget.peak}`);
+      // The credit taken back for it is held again, and small images go back to not asking.
+      await creditHeld();
+      const again = await pool.run(new Uint8Array(small[1]));
+      assert.ok(again.ok, JSON.stringify(again));
+      assert.equal(pool.budgetRequests - before, 1);
+      await pool.close();
       assert.equal(budget.inUse, 0);
     } finally {
       await pool.close();
@@ -343,25 +392,59 @@ describe('damaged JPEGs are errors, in the exact and the fast path alike', () =>
   it('decoded side by side with each other and an intact JPEG, each gets its own outcome (warnings are process-wide in libvips)', async () => {
     const intact = path.join(dir, 'intact-batch.jpg');
     await writeFile(intact, base);
+    const padded = path.join(dir, 'extraneous-batch.jpg');
+    await writeFile(padded, withExtraneousBytes(base));
+    const damagedPadded = path.join(dir, 'damaged-extraneous-batch.jpg');
+    await writeFile(damagedPadded, withExtraneousBytes(cases[names[0]]));
     for (const name of names) await writeFile(fileFor(name), cases[name]);
-    const files = [intact, ...names.flatMap((n) => [fileFor(n), fileFor(n)]), intact];
+    const files = [intact, padded, ...names.flatMap((n) => [fileFor(n), padded, fileFor(n)]), damagedPadded, intact];
     for (const m of [model, fastModel]) {
       for (let round = 0; round < 3; round++) {
         const results = await m.classifyFiles(files, { batchSize: files.length });
         assert.deepEqual(
           results.map((r) => r.error ?? 'classified'),
-          files.map((f) => (f === intact ? 'classified' : `${f}: ${corrupt}`)),
+          files.map((f) => (f === intact || f === padded ? 'classified' : `${f}: ${corrupt}`)),
         );
       }
     }
   });
 
-  it('any libjpeg warning is an error, even a harmless-looking one (extraneous bytes before a marker)', async () => {
-    // By outcome, not by message: libvips cannot say which image of a concurrent batch a warning came from.
-    const sos = markerOffset(base, 0xda);
-    const padded = Buffer.concat([base.subarray(0, sos), Buffer.from([1, 2, 3]), base.subarray(sos)]);
-    await assert.rejects(sharp(padded, { failOn: 'warning' }).raw().toBuffer(), /3 extraneous bytes before marker 0xda/);
-    for (const fast of [false, true]) assert.equal((await rejectsWith(preprocessImage(padded, config, { fast }), 'IMAGE_DECODE', /corrupt JPEG data/)).message, corrupt);
+  /** Bytes libjpeg skips where it expects a marker: garbage, an FF 00 pair and fill bytes before SOF, garbage before SOS. */
+  function withExtraneousBytes(jpeg: Buffer): Buffer {
+    const sof = markerOffset(jpeg, 0xc0);
+    const sos = markerOffset(jpeg, 0xda);
+    return Buffer.concat([jpeg.subarray(0, sof), Buffer.from([7, 7, 0xff, 0x00, 0xff, 0xff]), jpeg.subarray(sof, sos), Buffer.from([1, 2, 3]), jpeg.subarray(sos)]);
+  }
+
+  it('extraneous bytes before markers are accepted, with exactly the pixels libjpeg decodes leniently', async () => {
+    const padded = withExtraneousBytes(base);
+    // Strict libjpeg refuses it, so what follows exercises the fallback; the fill FFs are not counted.
+    await assert.rejects(sharp(padded, { failOn: 'warning' }).raw().toBuffer(), /extraneous bytes before marker/);
+    // Only the counted bytes go; the fill FFs, legal before a marker, stay.
+    const sof = markerOffset(base, 0xc0);
+    assert.deepEqual(withoutExtraneousBytes(padded), Buffer.concat([base.subarray(0, sof), Buffer.from([0xff, 0xff]), base.subarray(sof)]));
+    assert.equal(withoutExtraneousBytes(base), undefined);
+    const lenient = await sharp(padded, { failOn: 'none' }).raw().toBuffer();
+    assert.deepEqual(new Uint8Array((await decodeImage(padded)).data), new Uint8Array(lenient));
+    for (const fast of [false, true]) {
+      // The original (what libjpeg decodes once it has skipped the bytes) is an intact file: the same model input.
+      assert.deepEqual(new Uint8Array(lenient), new Uint8Array(await sharp(base).raw().toBuffer()));
+      assert.deepEqual((await preprocessImage(padded, config, { fast })).pixelValues, (await preprocessImage(base, config, { fast })).pixelValues, `fast ${fast}`);
+    }
+    const file = path.join(dir, 'extraneous.jpg');
+    await writeFile(file, padded);
+    for (const m of [model, fastModel]) assert.equal((await m.classifyFiles([file]))[0].top?.length, 5);
+    assert.match(await makeThumbnailDataUri(file, 64), /^data:image\/jpeg;base64,/);
+  });
+
+  it('a damaged JPEG that also has extraneous bytes is still refused, in both paths', async () => {
+    const damaged = withExtraneousBytes(cases['cut at 50% with FF D9 appended']);
+    assert.ok(withoutExtraneousBytes(damaged), 'the walk finds the bytes');
+    const file = path.join(dir, 'damaged-extraneous.jpg');
+    await writeFile(file, damaged);
+    for (const fast of [false, true]) assert.equal((await rejectsWith(preprocessImage(damaged, config, { fast }), 'IMAGE_DECODE', /corrupt JPEG data/)).message, corrupt);
+    for (const m of [model, fastModel]) assert.equal((await m.classifyFiles([file]))[0].error, `${file}: ${corrupt}`);
+    assert.equal((await rejectsWith(makeThumbnailDataUri(file, 64), 'IMAGE_DECODE', /corrupt JPEG data/)).message, `${file}: ${corrupt}`);
   });
 });
 

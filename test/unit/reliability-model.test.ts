@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, copyFile, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 import { BeitModel } from '../../src/core/beitModel';
@@ -17,7 +17,7 @@ import { convertModel } from '../../src/core/convert';
 import { BeitLensError, type ErrorCode } from '../../src/core/errors';
 import { GraphBuilder } from '../../src/core/onnx/graphBuilder';
 import { readSafetensors, writeSafetensors } from '../../src/core/weights/safetensors';
-import { convertedTinyModel, expected, FIXTURE_DIR, FIXTURE_IMAGES, maxAbsDiff, rawPixelValues, tempDir as newTempDir } from '../helpers/fixtures';
+import { convertedTinyModel, expected, FIXTURE_DIR, FIXTURE_IMAGES, maxAbsDiff, rawPixelValues, removedAfterTests } from '../helpers/fixtures';
 import { MB, mb, measure } from '../helpers/memory';
 
 /** The tiny fixture's weights are under 2 MB; nothing here may grow the process by more than this. */
@@ -25,14 +25,8 @@ const MEMORY_BOUND = 32 * MB;
 const TIME_BOUND_MS = 2000;
 const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
 
-const made: string[] = [];
-/** A temporary folder removed when the file's tests end. */
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await newTempDir(prefix);
-  made.push(dir);
-  return dir;
-}
-after(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
+/** Temporary folders removed when the file's tests end. */
+const tempDir = removedAfterTests();
 
 const FIXTURE_CONFIG = JSON.parse(readFileSync(path.join(FIXTURE_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
 

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { copyFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -18,7 +18,7 @@ import { convertModel } from '../../src/core/convert';
 import { csvTextCell, terminalLines, terminalText } from '../../src/core/safeOutput';
 import { createCsvWriter } from '../../src/core/scan/output';
 import { resultsCsv } from '../../src/extension/commands/folderScan';
-import { FIXTURE_DIR, FIXTURE_IMAGES, tempDir as newTempDir } from '../helpers/fixtures';
+import { FIXTURE_DIR, FIXTURE_IMAGES, removedAfterTests } from '../helpers/fixtures';
 
 const run = promisify(execFile);
 const ENTRY = path.resolve(__dirname, '..', '..', 'src', 'cli', 'index.ts');
@@ -26,13 +26,8 @@ const ENTRY = path.resolve(__dirname, '..', '..', 'src', 'cli', 'index.ts');
 const TSX = pathToFileURL(require.resolve('tsx')).href;
 const BUILT = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
 
-const made: string[] = [];
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await newTempDir(prefix);
-  made.push(dir);
-  return dir;
-}
-after(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
+/** Temporary folders removed when the file's tests end. */
+const tempDir = removedAfterTests();
 
 /** Control characters a terminal acts on: C0 other than the line break, DEL, C1. */
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;

@@ -6,10 +6,16 @@
  * backpressure belongs (it knows the batch size). Each worker gets up to `jobsPerWorker` jobs at a time so it
  * starts the next image while the last result travels back.
  *
- * Memory: worker threads decode in this process, so they draw on this thread's decode budget (decodeBudget.ts):
- * before allocating pixels a worker asks for its bytes ('acquire'), waits for 'granted' and says 'release' when
- * done. The grants are one FIFO queue with every other decode of the process, and a worker that dies gives its
- * grants back, so the whole process stays within the one budget however many threads decode.
+ * Memory: worker threads decode in this process, so they draw on this thread's decode budget (decodeBudget.ts).
+ * Asking for every image costs a message round trip per image (10% of a scan of small JPEGs), so each thread
+ * holds a standing credit, acquired from the budget when the thread starts ({@link workerCreditBytes}): an image
+ * whose cost fits in what is free of its thread's credit decodes without asking. Anything larger asks for its
+ * bytes ('acquire'), waits for 'granted' and says 'release' when done. Credits and grants are both taken from
+ * the one budget, FIFO with every other decode of the process, so the total held by the process (credits,
+ * grants, the main thread's own decodes) is at most the budget, however many threads decode. A request that
+ * cannot fit beside the credits takes them back first ('revoke'; each thread returns its credit once its
+ * decodes on it are done), and the credits are re-acquired behind it, so it waits its turn instead of forever.
+ * A worker that dies or is stopped gives its credit and grants back.
  *
  * Worker script: dist/scanWorker.js next to the bundle, or preprocessWorker.ts next to this file when running
  * from source under tsx (started with tsx's require hook). Both are overridable.
@@ -52,6 +58,21 @@ function sourceWorkerEnv(script: string): NodeJS.ProcessEnv | undefined {
 }
 
 export const DEFAULT_WORKER_NICENESS = 19;
+
+/** A standing credit covers a 12-megapixel JPEG's exact decode (about 50 MB); more would only idle. */
+export const MAX_WORKER_CREDIT_BYTES = 64 * 1024 * 1024;
+/** Below this a credit covers too few images to save round trips, and only keeps bytes from everyone else. */
+export const MIN_WORKER_CREDIT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Each thread's standing credit: at most a 1/(threads + 1) share of the budget, so at least one share is left for
+ * the main thread and the images that ask; 0 (ask for every image) when the share is under
+ * {@link MIN_WORKER_CREDIT_BYTES}.
+ */
+export function workerCreditBytes(budgetBytes: number, threads: number): number {
+  const credit = Math.min(MAX_WORKER_CREDIT_BYTES, Math.floor(budgetBytes / (Math.max(1, threads) + 1)));
+  return credit >= MIN_WORKER_CREDIT_BYTES ? credit : 0;
+}
 
 /**
  * At normal priority: half the cores (at most 8), since onnxruntime already runs one thread per physical core.
@@ -100,6 +121,9 @@ interface Slot {
   running: Map<number, Job>;
   /** Budget the worker holds, by its ticket. */
   leases: Map<number, BudgetRelease>;
+  /** The standing credit, once granted; 'revoking' until the worker says it is no longer using it. */
+  credit?: BudgetRelease;
+  creditState: 'none' | 'pending' | 'held' | 'revoking';
   dead: boolean;
 }
 
@@ -116,11 +140,26 @@ export class PreprocessPool {
   private crashes = 0;
   private startError?: PoolStartError;
   private readonly budget: DecodeBudget;
+  private readonly creditBytes: number;
+  private requests = 0;
+  /** Requests granted or waiting that could not fit beside the credits; credits are not kept meanwhile. */
+  private starving = 0;
 
   constructor(private readonly options: PreprocessPoolOptions) {
     this.size = Math.max(0, options.workers ?? defaultWorkerCount(options.niceness ?? DEFAULT_WORKER_NICENESS));
     this.jobsPerWorker = Math.max(1, options.jobsPerWorker ?? 2);
     this.budget = options.options.budget ?? processDecodeBudget();
+    this.creditBytes = workerCreditBytes(this.budget.totalBytes, this.size);
+  }
+
+  /** Budget requests the workers have sent ('acquire' messages): the round trips the credits save. */
+  get budgetRequests(): number {
+    return this.requests;
+  }
+
+  /** Each worker's standing credit in bytes (0: none). */
+  get workerCredit(): number {
+    return this.creditBytes;
   }
 
   /** Jobs queued or running. */
@@ -178,14 +217,23 @@ export class PreprocessPool {
     const env = sourceWorkerEnv(script);
     const workerOptions: WorkerOptions = { workerData: setup, execArgv: this.options.execArgv ?? defaultExecArgv(script), ...(env ? { env } : {}) };
     const create = this.options.createWorker ?? ((s: string, o: WorkerOptions) => new Worker(s, o));
-    const slot: Slot = { worker: create(script, workerOptions), ready: false, running: new Map(), leases: new Map(), dead: false };
+    const slot: Slot = { worker: create(script, workerOptions), ready: false, running: new Map(), leases: new Map(), creditState: 'none', dead: false };
     slot.worker.on('message', (reply) => {
       if (reply.type === 'ready') {
         slot.ready = true;
         return;
       }
       if (reply.type === 'acquire') {
+        this.requests++;
         this.grant(slot, reply.ticket, reply.bytes);
+        return;
+      }
+      if (reply.type === 'credit-returned') {
+        if (slot.creditState !== 'revoking') return;
+        slot.credit?.();
+        slot.credit = undefined;
+        slot.creditState = 'none';
+        if (this.starving === 0) this.acquireCredit(slot);
         return;
       }
       if (reply.type === 'release') {
@@ -228,17 +276,61 @@ export class PreprocessPool {
     slot.worker.on('error', (err) => fail(errorMessage(err)));
     slot.worker.on('exit', (code) => fail(`exited with code ${code}`));
     this.slots.push(slot);
+    this.acquireCredit(slot);
     return slot;
   }
 
+  /** Queued behind everything already waiting; not while a request that needed the credits back waits. */
+  private acquireCredit(slot: Slot): void {
+    if (this.creditBytes === 0 || slot.dead || this.closed || this.starving > 0 || slot.creditState !== 'none') return;
+    slot.creditState = 'pending';
+    this.budget.acquire(this.creditBytes).then(
+      (release) => {
+        if (slot.dead || this.closed) return release();
+        if (this.starving > 0) {
+          // Granted ahead of a request that needs it: given back, and asked for again once that one is granted.
+          release();
+          slot.creditState = 'none';
+          return;
+        }
+        slot.credit = release;
+        slot.creditState = 'held';
+        slot.worker.postMessage({ type: 'credit', bytes: this.creditBytes }, []);
+      },
+      () => {
+        slot.creditState = 'none';
+      },
+    );
+  }
+
+  /** Bytes of the budget the credits hold or are about to. */
+  private creditsOutstanding(): number {
+    return this.slots.reduce((n, s) => n + (s.creditState === 'none' ? 0 : this.creditBytes), 0);
+  }
+
   private grant(slot: Slot, ticket: number, bytes: number): void {
+    const starving = bytes > this.budget.totalBytes - this.creditsOutstanding();
+    if (starving) {
+      this.starving++;
+      for (const s of this.slots) {
+        if (s.creditState !== 'held') continue;
+        s.creditState = 'revoking';
+        s.worker.postMessage({ type: 'revoke' }, []);
+      }
+    }
+    const settled = () => {
+      if (!starving || --this.starving > 0) return;
+      for (const s of this.slots) this.acquireCredit(s);
+    };
     this.budget.acquire(bytes).then(
       (release) => {
+        settled();
         if (slot.dead) return release();
         slot.leases.set(ticket, release);
         slot.worker.postMessage({ type: 'granted', ticket }, []);
       },
       (err: unknown) => {
+        settled();
         if (!slot.dead) slot.worker.postMessage({ type: 'denied', ticket, error: errorMessage(err) }, []);
       },
     );
@@ -275,4 +367,6 @@ export class PreprocessPool {
 function releaseLeases(slot: Slot): void {
   for (const release of slot.leases.values()) release();
   slot.leases.clear();
+  slot.credit?.();
+  slot.credit = undefined;
 }

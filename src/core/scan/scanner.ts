@@ -137,10 +137,16 @@ const DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024;
  * What a cached answer depends on besides the image bytes: the model (weights and graph), its revision, and
  * the preprocessing variant. `topK` is not part of it: a cached answer with at least K labels serves any K.
  */
+/**
+ * Cached answers and refusals depend on what the decoder accepts, not only on the model: bumped whenever that
+ * changes, so older caches are not served (2: damaged JPEGs are refused instead of classified as grey).
+ */
+const DECODER_REVISION = 'dec2';
+
 export function scanModelKey(model: ScanModel, preprocess: PreprocessOptions = {}, revision?: string): string {
   const source = model.directory.manifest?.source;
   const rev = revision ?? source?.commit ?? source?.revision;
-  const variant = [preprocess.fast ? 'fast' : 'exact', preprocess.applyExifOrientation === false ? 'noexif' : 'exif'];
+  const variant = [preprocess.fast ? 'fast' : 'exact', preprocess.applyExifOrientation === false ? 'noexif' : 'exif', DECODER_REVISION];
   if (preprocess.maxPixels !== undefined) variant.push(`maxpx${preprocess.maxPixels}`);
   // Both decide which images are refused, and refusals are cached by content.
   if (preprocess.maxAspectRatio !== undefined) variant.push(`maxar${preprocess.maxAspectRatio}`);
