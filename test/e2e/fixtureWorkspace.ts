@@ -57,6 +57,10 @@ export interface FixtureWorkspace {
   markdownImage: string;
   csvImage: string;
   untrustedImage: string;
+  /** A Python file in the untrusted workspace naming an image inside it and one outside it (absolute). */
+  untrustedNotes: string;
+  /** The absolute path of an image outside the untrusted workspace, named in `untrustedNotes`. */
+  outsideImage: string;
   /** The 10 labels of the tiny fixture model. */
   fixtureLabels: string[];
 }
@@ -120,6 +124,9 @@ export async function makeFixtureWorkspace(root: string): Promise<FixtureWorkspa
   const untrustedImage = path.join(untrusted, 'photos', 'gray_256x256.png');
   await mkdir(path.dirname(untrustedImage), { recursive: true });
   await copyFile(path.join(FIXTURE, 'images', 'gray_256x256.png'), untrustedImage);
+  const outsideImage = path.join(workspace, pythonImage);
+  const untrustedNotes = path.join(untrusted, 'notes.py');
+  await writeFile(untrustedNotes, ['INSIDE = "photos/gray_256x256.png"', `OUTSIDE = "${outsideImage}"`, ''].join('\n'));
 
   const config = JSON.parse(await readFile(path.join(FIXTURE, 'config.json'), 'utf8')) as { id2label: Record<string, string> };
   return {
@@ -139,6 +146,8 @@ export async function makeFixtureWorkspace(root: string): Promise<FixtureWorkspa
     markdownImage,
     csvImage,
     untrustedImage,
+    untrustedNotes,
+    outsideImage,
     fixtureLabels: Object.values(config.id2label),
   };
 }

@@ -12,7 +12,8 @@
  *   5. Explain Image: overlays switch, the legend names the fixture labels, clicking a patch updates the panel
  *   6. Classify Images in Folder: progress, then the results
  *   7. a corrupt image: an error naming the file, and the next classify still works
- *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted)
+ *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
+ *      images inside the workspace folders (and any once trusted)
  *
  * Screenshots of every step go to test-results/e2e/. A failing step saves FAILED-<step>.png and
  * prints the code-server, extension host and extension logs. Missing prerequisites (code-server,
@@ -382,6 +383,19 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.screenshot('08-untrusted-classify');
     await w.closeQuickPick();
 
+    // Hovers read only images inside the workspace folders until the workspace is trusted.
+    await w.openFile('notes.py', 'INSIDE');
+    const inside = await w.hoverForPrediction('photos/gray_256x256.png', 'gray_256x256.png');
+    assert.deepEqual(
+      await hoverTable(inside),
+      expectedFor(fx.untrustedImage).slice(0, 5).map((p, i) => [String(i + 1), p.label, shownScore(p.score)]),
+      'Restricted Mode: the hover over an image inside the workspace differs from beit-lens classify --json',
+    );
+    const outside = await w.hoverWithMessage(fx.outsideImage, 'Not previewed in Restricted Mode: only images inside the workspace folders are read.');
+    assert.equal(await outside.locator('img').count(), 0, 'Restricted Mode: the hover shows a thumbnail of an image outside the workspace');
+    assert.equal(await outside.locator('table').count(), 0, 'Restricted Mode: the hover classified an image outside the workspace');
+    await w.screenshot('08-untrusted-hover-outside');
+
     await w.statusItem().click();
     await w.waitForEditorText('# BEiT Lens doctor');
     const report = (await w.editorLines()).join('\n');
@@ -399,5 +413,8 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     assertPredictionRows(trusted.rows, expectedFor(fx.untrustedImage, expectedWorkspaceModel), `${image} once trusted`);
     await w.screenshot('08-trusted-workspace-model');
     await w.closeQuickPick();
+    await w.openFile('notes.py', 'INSIDE');
+    const trustedOutside = await w.hoverForPrediction(fx.outsideImage, path.basename(fx.outsideImage));
+    assert.equal(await trustedOutside.locator('img[src^="data:image/"]').count(), 1, 'once trusted, the hover over an image outside the workspace shows no thumbnail');
   });
 });

@@ -278,11 +278,11 @@ export class Workbench {
   async runCommand(title: string): Promise<void> {
     const input = this.page.locator('.quick-input-widget input.input');
     // A webview that finishes loading takes the focus and closes an open palette, as it would under a
-    // user's hands; like a user, open it again.
+    // user's hands, possibly before the palette was ever seen open; like a user, open it again.
     for (let attempt = 1; ; attempt++) {
       await this.page.locator('.command-center-center').click();
-      await input.waitFor();
       try {
+        await input.waitFor({ timeout: 10_000 });
         await input.fill(`>${title}`, { timeout: 10_000 });
         break;
       } catch (err) {
@@ -381,6 +381,23 @@ export class Workbench {
    * re-renders under the pointer (link decorations arriving): the user then hovers again, and so
    * does this, until `timeout`.
    */
+  /** Hovers `text` until a hover showing `message` appears (hovers may need a second approach, as for a user). */
+  async hoverWithMessage(text: string, message: string, timeout = 60_000): Promise<Locator> {
+    const deadline = Date.now() + timeout;
+    const hover = this.page.locator('.monaco-hover:not(.hidden)', { hasText: message });
+    for (;;) {
+      await this.hoverText(text);
+      try {
+        await hover.waitFor({ timeout: 10_000 });
+        return hover;
+      } catch (err) {
+        if (!/Timeout/i.test((err as Error).message)) throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`hovering "${text}" never showed "${message}" within ${timeout / 1000} s`);
+      await this.page.mouse.move(VIEWPORT.width - 5, VIEWPORT.height / 2);
+    }
+  }
+
   async hoverForPrediction(text: string, fileName: string, timeout = 90_000): Promise<Locator> {
     const deadline = Date.now() + timeout;
     const ours = this.page.locator('.monaco-hover:not(.hidden)', { hasText: `BEiT Lens · ${fileName}` });
