@@ -336,13 +336,24 @@ describe('worker image handling', () => {
     return { counts, images };
   }
 
-  it('explain decodes the image once and sends it as a data URI at the displayed size', async () => {
-    const { counts, images } = countingImages();
+  const ctx = { signal: new AbortController().signal, progress: () => undefined };
+  /** Worker handlers with the tiny model loaded, as the extension's worker holds them. */
+  async function loadedHandlers(images: ReturnType<typeof countingImages>['images']): Promise<InferenceWorkerHandlers> {
     const handlers = new InferenceWorkerHandlers(images);
-    const ctx = { signal: new AbortController().signal, progress: () => undefined };
-    const reference = await BeitModel.load(modelDir);
     try {
       await handlers.run('load', { source: { kind: 'folder', dir: modelDir }, provider: 'cpu', preprocess: { fast: false, applyExifOrientation: true } }, ctx);
+      return handlers;
+    } catch (err) {
+      await handlers.dispose();
+      throw err;
+    }
+  }
+
+  it('explain decodes the image once and sends it as a data URI at the displayed size', async () => {
+    const { counts, images } = countingImages();
+    const handlers = await loadedHandlers(images);
+    const reference = await BeitModel.load(modelDir);
+    try {
       for (const name of ['gradient_640x480.jpg', 'exif_orientation6_320x240.jpg', 'alpha_300x200.png', 'gray16_200x150.png']) {
         const file = path.join(root, name);
         await copyFile(path.join(FIXTURE_IMAGES, name), file);
@@ -368,10 +379,8 @@ describe('worker image handling', () => {
 
   it('a large image is shown at most 2048 px a side', async () => {
     const { images } = countingImages();
-    const handlers = new InferenceWorkerHandlers(images);
-    const ctx = { signal: new AbortController().signal, progress: () => undefined };
+    const handlers = await loadedHandlers(images);
     try {
-      await handlers.run('load', { source: { kind: 'folder', dir: modelDir }, provider: 'cpu', preprocess: { fast: false, applyExifOrientation: true } }, ctx);
       const file = path.join(root, 'wide.png');
       const sharp = (await import('sharp')).default;
       await sharp({ create: { width: 3000, height: 1000, channels: 3, background: { r: 200, g: 30, b: 90 } } }).png().toFile(file);
@@ -386,11 +395,9 @@ describe('worker image handling', () => {
 
   it('preview classifies the bytes it is given and opens no file', async () => {
     const { counts, images } = countingImages();
-    const handlers = new InferenceWorkerHandlers(images);
-    const ctx = { signal: new AbortController().signal, progress: () => undefined };
+    const handlers = await loadedHandlers(images);
     const reference = await BeitModel.load(modelDir);
     try {
-      await handlers.run('load', { source: { kind: 'folder', dir: modelDir }, provider: 'cpu', preprocess: { fast: false, applyExifOrientation: true } }, ctx);
       const file = path.join(FIXTURE_IMAGES, 'gradient_640x480.jpg');
       // As IPC delivers it: a plain Uint8Array, not a Buffer.
       const bytes = new Uint8Array(await readFile(file));
