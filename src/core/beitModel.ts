@@ -2,6 +2,7 @@ import { BeitLensError, errorMessage, type ErrorCode } from './errors';
 import { ModelSession, ModelSessionOptions, ProviderAttempt, ExecutionProviderName } from './backend/onnxRuntime';
 import { computePrecision, loadModelDirectory, ModelDirectory } from './modelDirectory';
 import { ModelIntegrity, ModelVerifier } from './modelIntegrity';
+import { EMBEDDING_OUTPUT } from './onnx/beitGraph';
 import { cpuFloat16Note } from './onnx/float16';
 import { checkFiniteLogits, classPatchLogits, patchArgmax, Prediction, topKPredictions } from './predictions';
 import type { DecodedImage } from './image';
@@ -14,6 +15,20 @@ export interface ClassifyResult {
   error?: string;
   /** With `error`: its code, where the failure was a BeitLensError. */
   code?: ErrorCode;
+}
+
+export interface EmbedResult {
+  image: string;
+  /** The model's pooled output (hidden-size floats), as the classifier reads it. */
+  embedding?: Float32Array;
+  error?: string;
+  code?: ErrorCode;
+}
+
+export interface BatchOptions<R> {
+  batchSize?: number;
+  signal?: AbortSignal;
+  onResult?: (r: R) => void;
 }
 
 export interface Explanation {
@@ -117,11 +132,76 @@ export class BeitModel {
    * Classifies files in batches; a file that fails to decode becomes an error result and the rest
    * of its batch still runs. Results arrive in input order through `onResult` as they complete.
    */
-  async classifyFiles(files: readonly string[], options: { topK?: number; batchSize?: number; signal?: AbortSignal; onResult?: (r: ClassifyResult) => void } = {}): Promise<ClassifyResult[]> {
+  async classifyFiles(files: readonly string[], options: BatchOptions<ClassifyResult> & { topK?: number } = {}): Promise<ClassifyResult[]> {
     const topK = options.topK ?? 5;
+    const numLabels = this.directory.config.numLabels;
+    return this.runFiles(files, options, (n, batch) => this.logits(batch, n), (logits, k, image) => {
+      checkFiniteLogits(logits, this.directory.classifyModel, k * numLabels, numLabels);
+      return { image, top: topKPredictions(logits, this.labels, topK, k * numLabels, numLabels) };
+    });
+  }
+
+  /** Whether the classify graph has the embedding output (folders converted before it existed do not). */
+  get canEmbed(): boolean {
+    return this.classifySession.outputNames.includes(EMBEDDING_OUTPUT);
+  }
+
+  /** Embedding width (the model's hidden size). */
+  get embeddingSize(): number {
+    return this.directory.config.hiddenSize;
+  }
+
+  /**
+   * Embeddings ([n, hidden], row-major) for a batch already preprocessed into [n, 3, size, size]: the classify
+   * session's `pooled_output`, fetched alone so the classifier head is not run.
+   */
+  async embeddings(pixelValues: Float32Array, n: number): Promise<Float32Array> {
+    this.requireEmbedding();
+    const size = this.directory.config.imageSize;
+    const out = await this.classifySession.run(pixelValues, [n, 3, size, size], [EMBEDDING_OUTPUT]);
+    const dims = out[EMBEDDING_OUTPUT].dims;
+    const hidden = this.embeddingSize;
+    if (dims.length !== 2 || dims[0] !== n || dims[1] !== hidden) {
+      throw new BeitLensError('MODEL_INVALID', `model returned ${EMBEDDING_OUTPUT} [${dims.join(',')}], expected [${n},${hidden}] (config.json and the graph disagree)`, this.directory.classifyModel);
+    }
+    return out[EMBEDDING_OUTPUT].data;
+  }
+
+  /**
+   * Embeds files in batches, with classifyFiles' decoding and error handling: a file that fails becomes an
+   * error result and the rest of its batch still runs. A non-finite embedding is an error, as non-finite logits are.
+   */
+  async embedFiles(files: readonly string[], options: BatchOptions<EmbedResult> = {}): Promise<EmbedResult[]> {
+    // Checked once up front: an old graph would otherwise fail every batch with the same error.
+    this.requireEmbedding();
+    const hidden = this.embeddingSize;
+    return this.runFiles(files, options, (n, batch) => this.embeddings(batch, n), (data, k, image) => {
+      const embedding = data.slice(k * hidden, (k + 1) * hidden);
+      const bad = embedding.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new BeitLensError('NON_FINITE_OUTPUT', `the model returned a non-finite embedding value (${embedding[bad]} at element ${bad} of ${hidden}): its weights or graph are broken (convert the model again)`, this.directory.classifyModel);
+      return { image, embedding };
+    });
+  }
+
+  private requireEmbedding(): void {
+    if (!this.canEmbed) {
+      throw new BeitLensError('MODEL_INVALID', `this model folder's graph has no ${EMBEDDING_OUTPUT} output (converted by an older beit-lens, or a plain graph); convert the model again to embed images`, this.directory.classifyModel);
+    }
+  }
+
+  /**
+   * The one batching path of classifyFiles and embedFiles: decode and preprocess a chunk in parallel, run the
+   * images that decoded as one batch, and turn each into a result (or an error result naming its file).
+   */
+  private async runFiles<R extends { image: string; error?: string; code?: ErrorCode }>(
+    files: readonly string[],
+    options: BatchOptions<R>,
+    infer: (n: number, batch: Float32Array) => Promise<Float32Array>,
+    toResult: (output: Float32Array, k: number, image: string) => R,
+  ): Promise<R[]> {
     const batchSize = Math.max(1, options.batchSize ?? 8);
     const per = 3 * this.directory.config.imageSize ** 2;
-    const results: ClassifyResult[] = [];
+    const results: R[] = [];
     for (let start = 0; start < files.length; start += batchSize) {
       if (options.signal?.aborted) throw new BeitLensError('CANCELLED', 'classification cancelled');
       const chunk = files.slice(start, start + batchSize);
@@ -129,16 +209,14 @@ export class BeitModel {
       const ok = prepared.map((p, i) => ({ p, i })).filter((x): x is { p: Float32Array; i: number } => x.p instanceof Float32Array);
       const batch = new Float32Array(ok.length * per);
       ok.forEach(({ p }, k) => batch.set(p, k * per));
-      const logits = ok.length > 0 ? await this.logits(batch, ok.length) : new Float32Array(0);
-      const numLabels = this.directory.config.numLabels;
-      const chunkResults: ClassifyResult[] = chunk.map((image, i) => {
+      const output = ok.length > 0 ? await infer(ok.length, batch) : new Float32Array(0);
+      const chunkResults: R[] = chunk.map((image, i) => {
         const k = ok.findIndex((x) => x.i === i);
         try {
           if (k < 0) throw prepared[i];
-          checkFiniteLogits(logits, this.directory.classifyModel, k * numLabels, numLabels);
-          return { image, top: topKPredictions(logits, this.labels, topK, k * numLabels, numLabels) };
+          return toResult(output, k, image);
         } catch (err) {
-          return { image, error: errorMessage(err), ...(err instanceof BeitLensError ? { code: err.code } : {}) };
+          return { image, error: errorMessage(err), ...(err instanceof BeitLensError ? { code: err.code } : {}) } as R;
         }
       });
       for (const r of chunkResults) {

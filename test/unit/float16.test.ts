@@ -191,7 +191,7 @@ describe('convert --dtype fp16 on the tiny fixture', () => {
   }
 
   it('writes fp16-compute graphs with a float32 interface, and says so in the manifest and metadata', async () => {
-    for (const [file, outputs] of [['model.onnx', ['logits', 'attentions', 'patch_logits']], ['model.logits.onnx', ['logits']]] as const) {
+    for (const [file, outputs] of [['model.onnx', ['logits', 'attentions', 'patch_logits', 'pooled_output']], ['model.logits.onnx', ['logits', 'pooled_output']]] as const) {
       const model = decode(await readFile(path.join(dir16, file)));
       const graph = model.graph!;
       const types = new Set(graph.initializer!.map((t) => t.dataType));

@@ -19,11 +19,18 @@ export interface BeitGraphOptions {
   style: GraphStyle;
   /** fp16 is not built here: convert.ts runs the fp32 graph through onnx/float16.ts. */
   weightType: Exclude<WeightType, 'fp16'>;
-  /** Adds `pooled_output` and `hidden_states` so tests can check every stage against the reference. */
+  /** Adds `hidden_states` (and `pooled_output` to a plain graph) so tests can check every stage against the reference. */
   debugOutputs?: boolean;
 }
 
 export const OPSET = 17;
+/**
+ * The image embedding: `beit.pooler.layernorm(mean of the final patch tokens)`, HF `BeitModel(...).pooler_output`,
+ * the vector the classifier reads. Every optimized graph declares it; onnxruntime computes only the requested
+ * outputs' paths and this one is on the logits' path anyway, so a run that asks for logits alone does not pay for it.
+ * The plain graph (a PyTorch export's peer) has logits only, as such an export would.
+ */
+export const EMBEDDING_OUTPUT = 'pooled_output';
 const CLASSIFIER_HINT = 'classifier';
 /** The logits classifier's weight initializer ([hidden, labels]), in every style: `linear` names it `${hint}_wT`. */
 export const CLASSIFIER_WEIGHT = `${CLASSIFIER_HINT}_wT`;
@@ -233,8 +240,9 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     g.output('patch_logits', classifier(layerNorm(patchTokens, 'beit.pooler.layernorm'), 'patch_classifier', 'plain'), { elemType: 'float32', dims: ['batch', T - 1, L] });
   }
 
+  if (fused || options.debugOutputs) g.output(EMBEDDING_OUTPUT, pooled, { elemType: 'float32', dims: ['batch', H] });
+
   if (options.debugOutputs) {
-    g.output('pooled_output', pooled, { elemType: 'float32', dims: ['batch', H] });
     const stackedHidden = g.node('Concat', hiddenStates.map((h) => g.node('Unsqueeze', [h, g.constInt64([1])])), { attributes: { axis: 1 } });
     g.output('hidden_states', stackedHidden, { elemType: 'float32', dims: ['batch', config.numLayers + 1, T, H] });
   }
