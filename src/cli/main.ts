@@ -2,9 +2,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { EXECUTION_PROVIDERS, ProviderPreference } from '../core/backend/onnxRuntime';
-import { BeitModel, ClassifyResult } from '../core/beitModel';
+import { BeitModel, ClassifyResult, EmbedResult } from '../core/beitModel';
 import { convertModel } from '../core/convert';
 import { runDoctor } from '../core/doctor';
+import { checkNpyPath, writeEmbeddingsNpy } from '../core/embeddingFile';
 import { BeitLensError, errorMessage } from '../core/errors';
 import { defaultCacheDir } from '../core/hub';
 import { decodeImage, encodePng } from '../core/image';
@@ -77,6 +78,23 @@ function printResult(r: ClassifyResult, json: boolean): void {
   for (const p of r.top ?? []) out(`  ${(p.score * 100).toFixed(2).padStart(6)}%  ${p.label}  (#${p.index})`);
 }
 
+function printEmbedding(r: EmbedResult, json: boolean): void {
+  if (r.error !== undefined) {
+    if (json) outJson({ image: r.image, error: r.error, ...(r.code ? { errorCode: r.code } : {}) });
+    else err(`beit-lens: ${r.error}`);
+    return;
+  }
+  const e = r.embedding!;
+  if (json) {
+    // Array.from: a Float32Array would serialise as an object. Each value is the float32's exact double, printed
+    // so that it reads back to that double: the JSON and the .npy hold the same numbers.
+    outJson({ image: r.image, embedding: Array.from(e) });
+    return;
+  }
+  const preview = Array.from(e.subarray(0, 4), (v) => v.toFixed(4)).join(', ');
+  out(`${r.image}  ${e.length} floats  [${preview}${e.length > 4 ? ', …' : ''}]`);
+}
+
 export function buildProgram(): Command {
   const program = new Command('beit-lens')
     .description('Classify and explain images with Microsoft BEiT (ImageNet-22k) locally')
@@ -140,6 +158,36 @@ export function buildProgram(): Command {
       try {
         const results = await model.classifyFiles(images, { topK: o.topK, batchSize: o.batch, onResult: (r) => printResult(r, !!o.json) });
         if (results.some((r) => r.error !== undefined)) process.exitCode = 1;
+      } finally {
+        await model.dispose();
+      }
+    });
+
+  program
+    .command('embed')
+    .description("each image's embedding: the pooled output the classifier reads (hidden-size floats)")
+    .option('--model <dir>', 'converted model folder (default: the official model, downloaded on first use)')
+    .option('--batch <n>', 'images per inference batch', positiveInt('--batch'), 8)
+    .option('--json', 'one JSON line per image: {"image", "embedding"} or {"image", "error"}')
+    .option('--out <file.npy>', 'also write a float32 [N, D] .npy, and the image of each row beside it (.paths.json); failed images are left out')
+    .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
+    .option('--no-exif', 'ignore EXIF orientation')
+    .addOption(providerOption())
+    .argument('<images...>')
+    .action(async (images: string[], o: ModelFlags & { batch: number; json?: boolean; out?: string }) => {
+      // Refused before the model loads: a wrong --out would otherwise be found after every image was embedded.
+      if (o.out !== undefined) checkNpyPath(o.out);
+      const model = await loadModel(o);
+      try {
+        const results = await model.embedFiles(images, { batchSize: o.batch, onResult: (r) => printEmbedding(r, !!o.json) });
+        const failed = results.filter((r) => r.error !== undefined).length;
+        if (o.out !== undefined) {
+          const rows = results.flatMap((r) => (r.embedding ? [{ image: r.image, embedding: r.embedding }] : []));
+          const written = await writeEmbeddingsNpy(o.out, rows, model.embeddingSize);
+          // On stderr with --json, so stdout stays one JSON object a line.
+          (o.json ? err : out)(`wrote float32 [${written.shape.join(', ')}] to ${written.npy}, image paths to ${written.paths}${failed ? ` (${failed} failed, left out)` : ''}`);
+        }
+        if (failed) process.exitCode = 1;
       } finally {
         await model.dispose();
       }
