@@ -61,6 +61,17 @@ async function checkHuggingFaceFolder(from: string): Promise<void> {
   if (!hasConfig) throw new BeitLensError('MODEL_INVALID', `not a Hugging Face model folder: it has no config.json (one holds ${HF_FOLDER_CONTENTS})`, from);
 }
 
+/**
+ * The checkpoint's parameter count as PyTorch's `sum(p.numel() for p in model.parameters())` gives it: every float
+ * tensor (buffers such as relative_position_index are int64). Counted here, from the source, because the graphs
+ * cannot say it: they hold the relative position bias expanded per layer and the layer scales folded into weights.
+ */
+function checkpointParameters(stateDict: StateDict): number {
+  let total = 0;
+  for (const t of stateDict.values()) if (t.dtype === 'float32') total += t.shape.reduce((n, d) => n * d, 1);
+  return total;
+}
+
 export async function convertModel(options: ConvertOptions): Promise<ConvertResult> {
   const log = options.onLog ?? (() => undefined);
   const dtype = options.dtype ?? 'fp32';
@@ -151,6 +162,7 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
     style,
     numLabels: config.numLabels,
     missingLabelKeys: config.labels.missingKeys,
+    parameters: checkpointParameters(stateDict),
     files,
     ...(weights ? { weights } : {}),
   };
