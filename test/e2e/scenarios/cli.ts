@@ -26,6 +26,9 @@ function bmpBytes(): Buffer {
 /** C1: right-click a .bmp offers neither Classify nor Explain; a PNG beside it offers both. */
 export async function bmpHasNoClassifyMenu(w: Workbench, fx: FixtureWorkspace, titles: { classify: string; explain: string }): Promise<void> {
   await writeFile(path.join(fx.workspace, 'broken', 'scan.bmp'), bmpBytes());
+  // Written after the workbench listed the folder: refreshed as a user would, rather than waiting on the file watcher.
+  await w.page.locator('.explorer-viewlet .pane-header').first().hover();
+  await w.page.getByRole('button', { name: 'Refresh Explorer' }).click();
   const menuItems = async (relative: string): Promise<string[]> => {
     const row = await w.reveal(relative);
     await row.click({ button: 'right' });
