@@ -47,8 +47,8 @@ module.exports = [
   {
     name: 'webview',
     target: 'web',
-    // The explanation panel and the dataset view: separate bundles, each loaded only by its own webview.
-    entry: { webview: './src/webview/main.ts', datasetView: './src/webview/dataset/main.ts' },
+    // The explanation panel, the dataset view and the Model view: separate bundles, each loaded only by its own webview.
+    entry: { webview: './src/webview/main.ts', datasetView: './src/webview/dataset/main.ts', modelView: './src/webview/model/main.ts' },
     output: { path: path.resolve(__dirname, 'dist'), filename: '[name].js' },
     resolve: { extensions: ['.ts', '.js'] },
     module: { rules: [tsRule('src/webview/tsconfig.json')] },

@@ -17,7 +17,10 @@ import { preprocessImage } from '../core/preprocess';
 import { loadPreprocessorConfig } from '../core/preprocessorConfig';
 import { writeRandomBeit } from '../core/randomModel';
 import { HeadFusion } from '../core/rollout';
+import { oneLineArgumentErrors } from './argumentErrors';
 import { downloadProgressPrinter, resolveModelDir } from './modelResolution';
+import { checkOutputFoldersFirst } from './outputFolder';
+import { providerFallbackLine } from './providerNote';
 import { registerScanCommand } from './scanCommand';
 
 /**
@@ -61,7 +64,10 @@ function err(line: string): void {
 
 async function loadModel(flags: ModelFlags): Promise<BeitModel> {
   const dir = await resolveModelDir(flags.model);
-  return BeitModel.load(dir, { provider: flags.provider, preprocess: { fast: flags.fast, applyExifOrientation: flags.exif } });
+  const model = await BeitModel.load(dir, { provider: flags.provider, preprocess: { fast: flags.fast, applyExifOrientation: flags.exif } });
+  const fallback = providerFallbackLine(flags.provider, model.provider, model.providerAttempts);
+  if (fallback) err(fallback);
+  return model;
 }
 
 function printResult(r: ClassifyResult, json: boolean): void {
@@ -99,8 +105,7 @@ export function buildProgram(): Command {
   const program = new Command('beit-lens')
     .description('Classify and explain images with Microsoft BEiT (ImageNet-22k) locally')
     .version('0.1.0')
-    .configureOutput({ outputError: (text, write) => write(terminalLines(text)) })
-    .showHelpAfterError();
+    .configureOutput({ outputError: (text, write) => write(terminalLines(text)) });
 
   program
     .command('convert')
@@ -289,6 +294,9 @@ export function buildProgram(): Command {
       if (!report.ok) process.exitCode = 1;
     });
 
+  // Last, so they cover every command registered above.
+  oneLineArgumentErrors(program);
+  checkOutputFoldersFirst(program);
   return program;
 }
 

@@ -4,6 +4,7 @@
  * in the output and the cache, the exit code is 130, and the next run resumes from the cache.
  */
 import { resolveModelDir } from './modelResolution';
+import { providerFallbackLine } from './providerNote';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -118,6 +119,8 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
   if (flags.out) await refuseOverwritingInputs(flags.out, paths, flags);
   const preprocess = { fast: flags.fast, applyExifOrientation: flags.exif };
   const model = await BeitModel.load(await resolveModelDir(flags.model), { provider: flags.provider, preprocess });
+  const fallback = providerFallbackLine(flags.provider, model.provider, model.providerAttempts);
+  if (fallback) process.stderr.write(terminalText(fallback) + '\n');
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { BeitLensError } from './errors';
 import { describeLabelGaps } from './labels';
 import { BeitConfig, loadBeitConfig } from './modelConfig';
 import { checkInputSizesAgree, MANIFEST_FILE, ModelManifest, FULL_MODEL_FILE, LOGITS_MODEL_FILE, WEIGHTS_FILE } from './modelDirectory';
+import { decodeModel } from './onnx/decodeModel';
 import { buildBeitGraph, CLASSIFIER_WEIGHT, GraphStyle, WeightLookup, WeightType } from './onnx/beitGraph';
 import { ExternalWeightsFile } from './onnx/externalWeights';
 import { ComputePrecision, convertModelToFloat16, Float16Options } from './onnx/float16';
@@ -39,11 +40,44 @@ export interface ConvertResult {
   manifest: ModelManifest;
 }
 
+/** What `--from` must hold, said when it does not (a converted folder or a random folder passed by mistake). */
+const HF_FOLDER_CONTENTS = 'config.json, preprocessor_config.json and model.safetensors or pytorch_model.bin';
+
+/**
+ * "config.json: file not found" reads as a broken model; the usual cause is the wrong folder (its parent, a
+ * checkout of something else), so that is what is said. A folder with config.json but no weights is worded by
+ * loadStateDict.
+ */
+async function checkHuggingFaceFolder(from: string): Promise<void> {
+  const stats = await stat(from).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') throw new BeitLensError('FILE_NOT_FOUND', 'folder not found', from);
+    throw e;
+  });
+  if (!stats.isDirectory()) throw new BeitLensError('MODEL_INVALID', `is not a folder; --from takes a Hugging Face model folder (${HF_FOLDER_CONTENTS})`, from);
+  const hasConfig = await stat(path.join(from, 'config.json')).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  if (!hasConfig) throw new BeitLensError('MODEL_INVALID', `not a Hugging Face model folder: it has no config.json (one holds ${HF_FOLDER_CONTENTS})`, from);
+}
+
+/**
+ * The checkpoint's parameter count as PyTorch's `sum(p.numel() for p in model.parameters())` gives it: every float
+ * tensor (buffers such as relative_position_index are int64). Counted here, from the source, because the graphs
+ * cannot say it: they hold the relative position bias expanded per layer and the layer scales folded into weights.
+ */
+function checkpointParameters(stateDict: StateDict): number {
+  let total = 0;
+  for (const t of stateDict.values()) if (t.dtype === 'float32') total += t.shape.reduce((n, d) => n * d, 1);
+  return total;
+}
+
 export async function convertModel(options: ConvertOptions): Promise<ConvertResult> {
   const log = options.onLog ?? (() => undefined);
   const dtype = options.dtype ?? 'fp32';
   const configFile = path.join(options.from, 'config.json');
   const preprocessorFile = path.join(options.from, 'preprocessor_config.json');
+  await checkHuggingFaceFolder(options.from);
   const config = await loadBeitConfig(configFile);
   // Validates both before the slow part.
   checkInputSizesAgree(config, await loadPreprocessorConfig(preprocessorFile), preprocessorFile);
@@ -90,7 +124,7 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
       let bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: dtype === 'int8' ? 'int8' : 'fp32' });
       if (compute === 'fp16' || weightsFile) {
         // Both passes work on the decoded graph: decoded and encoded once however many run.
-        const model = onnx.ModelProto.decode(bytes);
+        const model = decodeModel(bytes);
         if (compute === 'fp16') {
           const r = convertModelToFloat16(model, BEIT_FLOAT16_OPTIONS);
           log(`${graph.file}: fp16 compute: ${r.values} weights in ${r.tensors} tensors (${r.subnormal} subnormal, ${r.flushedToZero} flushed to zero), ${r.float32Ops} ops kept in fp32`);
@@ -128,6 +162,7 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
     style,
     numLabels: config.numLabels,
     missingLabelKeys: config.labels.missingKeys,
+    parameters: checkpointParameters(stateDict),
     files,
     ...(weights ? { weights } : {}),
   };

@@ -22,6 +22,8 @@ const ManifestSchema = z.object({
   style: z.enum(['optimized', 'plain']),
   numLabels: z.number().int().positive(),
   missingLabelKeys: z.array(z.number().int().nonnegative()),
+  /** The checkpoint's parameter count (PyTorch's). Absent in folders converted before it was recorded. */
+  parameters: z.number().int().nonnegative().optional(),
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/), outputs: z.enum(['full', 'logits']) })),
   /** The external weights file of the graphs. Absent for the plain style and for folders converted before it existed (weights in-line). */
   weights: z.object({ file: z.literal(WEIGHTS_FILE), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),

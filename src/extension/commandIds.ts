@@ -6,8 +6,10 @@ export const Command = {
   downloadModel: 'beitLens.downloadModel',
   selectModel: 'beitLens.selectModel',
   doctor: 'beitLens.doctor',
+  showModel: 'beitLens.showModel',
 } as const;
 
 export const EXPLANATION_VIEW_TYPE = 'beitLens.explanation';
 export const DATASET_VIEW_TYPE = 'beitLens.dataset';
+export const MODEL_VIEW_TYPE = 'beitLens.model';
 export const IMAGE_PREVIEW_VIEW_TYPE = 'imagePreview.previewEditor';

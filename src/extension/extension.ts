@@ -8,7 +8,7 @@ import { registerClassifyImageCommand } from './commands/classifyImageCommand';
 import { registerDoctorCommand } from './commands/doctorCommand';
 import { registerExplainImageCommand } from './commands/explainImageCommand';
 import { registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
-import { DATASET_VIEW_TYPE, EXPLANATION_VIEW_TYPE } from './commandIds';
+import { Command, DATASET_VIEW_TYPE, EXPLANATION_VIEW_TYPE } from './commandIds';
 import { DatasetPanels } from './dataset/datasetPanels';
 import { FileHasher } from './hover/fileHasher';
 import { HoverPreviews } from './hover/hoverPreviews';
@@ -17,6 +17,7 @@ import { InferenceClient, ModelState } from './inference/inferenceClient';
 import { ModelController } from './model/modelController';
 import { ModelStatusBar } from './model/modelStatusBar';
 import { ExplanationPanels } from './panel/explanationPanel';
+import { ModelPanels } from './panel/modelPanel';
 import { CONFIG_SECTION, readViewSettings } from './settings';
 
 /** What activate() returns: used by the integration tests (and available to other extensions). */
@@ -65,6 +66,8 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(registerDownloadModelCommand(inference, models, log));
   register(registerSelectModelCommand(models));
   register(registerDoctorCommand(inference, models, context.extension));
+  const modelPanels = register(new ModelPanels({ extensionUri: context.extensionUri, inference, log }));
+  register(vscode.commands.registerCommand(Command.showModel, () => modelPanels.show()));
 
   models.start();
   return { inference, explanationPanels: panels, datasetPanels: datasets, hoverPreviews, modelSettled: () => inference.whenSettled() };

@@ -297,3 +297,42 @@ export interface DatasetPanelState {
   folder: string;
   query?: DatasetQueryDto;
 }
+
+// ---- model view --------------------------------------------------------------------------------
+
+/** What the Model view shows (src/core/modelInfo.ts builds it; repeated here so the webview imports no Node code). */
+export interface ModelInfoDto {
+  dir: string;
+  modelId: string;
+  family: string;
+  architecture: string;
+  config: { hiddenSize: number; numLayers: number; numHeads: number; headDim: number; intermediateSize: number; imageSize: number; patchSize: number; gridSize: number; numTokens: number; layerNormEps: number };
+  graphs: { file: string; role: 'classify' | 'explain'; inputs: TensorInfoDto[]; outputs: TensorInfoDto[] }[];
+  /** The checkpoint's parameter count, recorded by `convert`; null for folders converted before it was. */
+  parameters: number | null;
+  dtype: string;
+  compute: string;
+  provider: string;
+  files: { name: string; bytes: number }[];
+  labels: string[];
+  missingLabelKeys: number[];
+}
+
+export interface TensorInfoDto {
+  name: string;
+  type: string;
+  shape: (number | string)[];
+}
+
+export type ModelHostMessage = { type: 'modelInfo'; info: ModelInfoDto } | { type: 'error'; message: string };
+
+export const ModelViewMessageSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('ready') }).strict()]);
+
+export type ModelViewMessage = z.infer<typeof ModelViewMessageSchema>;
+
+export function parseModelViewMessage(raw: unknown): { ok: true; message: ModelViewMessage } | { ok: false; error: string } {
+  const parsed = ModelViewMessageSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, message: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, error: `${issue.path.join('.') || 'message'}: ${issue.message}` };
+}

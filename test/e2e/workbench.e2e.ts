@@ -12,6 +12,8 @@
  *   5. Explain Image: overlays switch, the legend names the fixture labels, clicking a patch updates the panel
  *   6. Classify Images in Folder: progress, then the results
  *   7. a corrupt image: an error naming the file, and the next classify still works
+ *   C1. a .bmp's context menu offers no Classify (scenarios/cli.ts)
+ *   M1. BEiT Lens: Show Model: the Model view of the loaded model, its label filter (scenarios/cli.ts)
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -27,6 +29,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
+import { bmpHasNoClassifyMenu, modelViewFindsLabel } from './scenarios/cli';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
@@ -364,6 +367,10 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.screenshot('07-classify-after-error');
     await w.closeQuickPick();
   });
+
+  step('C1. right-click a .bmp offers no Classify or Explain (no decoder for it); a PNG still does', () => bmpHasNoClassifyMenu(workbench(), fx, { classify: CLASSIFY, explain: EXPLAIN }));
+
+  step('M1. BEiT Lens: Show Model shows the loaded model, and its filter finds a fixture label', () => modelViewFindsLabel(workbench(), fx, provider));
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();

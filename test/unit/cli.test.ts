@@ -238,3 +238,110 @@ describe('beit-lens CLI (built bundle)', () => {
     });
   });
 });
+
+/** #17: every message the CLI prints for a user's mistake is one line saying what to do. */
+describe('beit-lens CLI messages (built bundle)', () => {
+  let model: string;
+  const image = path.join(FIXTURE_IMAGES, 'gradient_640x480.jpg');
+  before(async () => {
+    assert.ok(existsSync(CLI), 'dist/cli.js missing: run `npm run build` first');
+    model = await convertedTinyModel();
+  });
+
+  /** Exit code 1, nothing on stdout, and stderr exactly this one line. */
+  function assertExactError(r: { code: number; stdout: string; stderr: string }, line: string): void {
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, `${line}\n`);
+  }
+
+  it('argument errors are one line pointing at the command help, not the whole help', async () => {
+    assertExactError(await cli(['classify', '--top-k', '0', image]), "beit-lens: option '--top-k <k>' argument '0' is invalid. --top-k must be a positive integer; see `beit-lens classify --help`");
+    assertExactError(await cli(['classify']), "beit-lens: missing required argument 'images'; see `beit-lens classify --help`");
+    assertExactError(await cli(['explain', '--frobnicate', image]), "beit-lens: unknown option '--frobnicate'; see `beit-lens explain --help`");
+    assertExactError(await cli(['scan', '--top-k', '-3', 'x']), "beit-lens: option '--top-k <k>' argument '-3' is invalid. --top-k must be a positive integer; see `beit-lens scan --help`");
+    assertExactError(await cli(['convert', '--out', 'x']), "beit-lens: required option '--from <dir>' not specified; see `beit-lens convert --help`");
+    assertExactError(await cli(['clasify', image]), "beit-lens: unknown command 'clasify' (Did you mean classify?); see `beit-lens --help`");
+    // --help itself still prints the whole help, on stdout, with exit code 0.
+    const help = await cli(['classify', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: beit-lens classify/);
+  });
+
+  it('a file --out in a missing folder names the folder, before any model work, and writes nothing', async () => {
+    const missing = path.join(await tempDir(), 'no-such-folder');
+    for (const [args, file] of [
+      [['explain', '--model', model, '--out', path.join(missing, 'overlay.png'), image], path.join(missing, 'overlay.png')],
+      [['preprocess', '--model', model, '--out', path.join(missing, 'x.bin'), image], path.join(missing, 'x.bin')],
+      [['scan', '--model', model, '--out', path.join(missing, 'results.jsonl'), FIXTURE_IMAGES], path.join(missing, 'results.jsonl')],
+    ] as const) {
+      assertExactError(await cli([...args]), `beit-lens: ${file}: cannot write it: the folder ${missing} does not exist (create it first)`);
+    }
+    assert.ok(!existsSync(missing));
+    // A file where the folder should be is named too.
+    assertExactError(
+      await cli(['explain', '--model', model, '--out', path.join(image, 'overlay.png'), image]),
+      `beit-lens: ${path.join(image, 'overlay.png')}: cannot write it: ${image} is a file, not a folder`,
+    );
+  });
+
+  it('convert --from a folder that is not a Hugging Face model says so and what one holds', async () => {
+    const notModel = await tempDir();
+    await writeFile(path.join(notModel, 'README.md'), 'not a model');
+    assertExactError(
+      await cli(['convert', '--from', notModel, '--out', path.join(notModel, 'out')]),
+      `beit-lens: ${notModel}: not a Hugging Face model folder: it has no config.json (one holds config.json, preprocessor_config.json and model.safetensors or pytorch_model.bin)`,
+    );
+    const missing = path.join(notModel, 'nope');
+    assertExactError(await cli(['convert', '--from', missing, '--out', path.join(notModel, 'out')]), `beit-lens: ${missing}: folder not found`);
+    assert.ok(!existsSync(path.join(notModel, 'out')));
+  });
+
+  it('a .bmp named on the command line is refused, naming the file and the format', async () => {
+    const bmp = path.join(await tempDir(), 'photo.bmp');
+    // A valid 1x1 24-bit BMP: the refusal is about the format, not a damaged file.
+    const b = Buffer.alloc(58);
+    b.write('BM');
+    b.writeUInt32LE(58, 2);
+    b.writeUInt32LE(54, 10);
+    b.writeUInt32LE(40, 14);
+    b.writeInt32LE(1, 18);
+    b.writeInt32LE(1, 22);
+    b.writeUInt16LE(1, 26);
+    b.writeUInt16LE(24, 28);
+    await writeFile(bmp, b);
+    assertExactError(await cli(['classify', '--model', model, bmp]), `beit-lens: ${bmp}: BMP (the bundled libvips has no BMP decoder) is not supported; supported formats: JPEG, PNG, GIF, WebP, TIFF, AVIF`);
+  });
+
+  it('--provider cuda where CUDA cannot start says it fell back and why, in one line', async () => {
+    const { ModelSession } = await import('../../src/core/backend/onnxRuntime');
+    // What this machine does with CUDA, asked of onnxruntime directly, so the test holds with or without a GPU.
+    const probe = await ModelSession.create(path.join(model, 'model.logits.onnx'), { provider: 'cuda' });
+    const cudaWorks = probe.provider === 'cuda';
+    const reason = probe.attempts.find((a) => a.provider === 'cuda')?.reason;
+    await probe.release();
+    const r = await cli(['classify', '--model', model, '--json', '--provider', 'cuda', image]);
+    const cpu = await cli(['classify', '--model', model, '--json', '--provider', 'cpu', image]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(cpu.stderr, '');
+    if (cudaWorks) {
+      assert.equal(r.stderr, '');
+    } else {
+      assert.ok(reason);
+      assert.equal(r.stderr, `warning: --provider cuda is not available: ${reason}; running on the CPU instead (details: beit-lens doctor --provider cuda)\n`);
+      assert.equal(r.stdout, cpu.stdout, 'the fallback is the CPU provider');
+    }
+    // The default (auto) falls back silently: that is what auto means.
+    assert.equal((await cli(['classify', '--model', model, image])).stderr, '');
+  });
+
+  it('--provider webgpu prints no Node deprecation warning (DEP0005 came from decoding the graph)', async () => {
+    const r = await cli(['classify', '--model', model, '--json', '--top-k', '3', '--provider', 'webgpu', image]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /DEP0005|DeprecationWarning|Buffer\(\) is deprecated/);
+    assert.doesNotMatch(r.stderr, /warning: --provider webgpu is not available/, 'this machine has a Vulkan adapter (lavapipe)');
+    const cpu = JSON.parse((await cli(['classify', '--model', model, '--json', '--top-k', '3', '--provider', 'cpu', image])).stdout);
+    const gpu = JSON.parse(r.stdout);
+    assert.deepEqual(gpu.top.map((p: { index: number }) => p.index), cpu.top.map((p: { index: number }) => p.index));
+  });
+});

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findImagePathAt, hasImageExtension } from '../../src/extension/hover/imagePathDetection';
+import { findImagePathAt, hasImageExtension, IMAGE_EXTENSIONS } from '../../src/extension/hover/imagePathDetection';
 import { findImageFile, imagePathCandidates } from '../../src/extension/hover/imagePathResolution';
 
 const CURSOR = '‸';
@@ -41,7 +41,9 @@ const rows: Row[] = [
   { language: 'json', snippet: `  "file": "D:\\\\datasets\\\\c‸at.JPG"`, expected: 'D:\\datasets\\cat.JPG', written: 'D:\\\\datasets\\\\cat.JPG' },
   { language: 'jsonc', snippet: `  "ima‸ge": "train/0042.png",`, expected: undefined },
   // YAML and TOML
-  { language: 'yaml', snippet: `  - path: images/val/‸bird.bmp`, expected: 'images/val/bird.bmp' },
+  { language: 'yaml', snippet: `  - path: images/val/‸bird.webp`, expected: 'images/val/bird.webp' },
+  // BMP cannot be decoded (the bundled libvips has none), so no hover offers it.
+  { language: 'yaml', snippet: `  - path: images/val/‸bird.bmp`, expected: undefined },
   { language: 'yaml', snippet: `cover: 'it''s ‸here.png'`, expected: "it's here.png", written: "it''s here.png" },
   { language: 'yaml', snippet: `source: s3://bucket/ph‸oto.jpg`, expected: undefined },
   { language: 'toml', snippet: `icon = 'C:\\icons\\a‸pp.png'`, expected: 'C:\\icons\\app.png' },
@@ -108,8 +110,8 @@ describe('findImagePathAt', () => {
   });
 
   it('knows the image extensions', () => {
-    for (const f of ['a.png', 'a.JPG', 'a.jpeg', 'a.gif', 'a.webp', 'a.bmp', 'a.tif', 'a.TIFF']) assert.ok(hasImageExtension(f), f);
-    for (const f of ['a.svg', 'a.png.txt', 'png', 'a.pngx', 'a.onnx', 'a.heic']) assert.ok(!hasImageExtension(f), f);
+    for (const f of ['a.png', 'a.JPG', 'a.jpeg', 'a.gif', 'a.webp', 'a.tif', 'a.TIFF']) assert.ok(hasImageExtension(f), f);
+    for (const f of ['a.svg', 'a.png.txt', 'png', 'a.pngx', 'a.onnx', 'a.heic', 'a.bmp', 'a.BMP']) assert.ok(!hasImageExtension(f), f);
   });
 });
 
@@ -166,5 +168,28 @@ describe('findImageFile', () => {
     assert.deepEqual(await findImageFile([path.join(dir, 'folder.png'), path.join(dir, 'zero.png')], { maxBytes: 1000 }), { kind: 'missing' });
     assert.deepEqual(await findImageFile([path.join(dir, 'big.png')], { maxBytes: 1000 }), { kind: 'tooLarge', file: path.join(dir, 'big.png'), size: 5000 });
     assert.deepEqual(await findImageFile([path.join(dir, 'small.txt')], { maxBytes: 1000 }), { kind: 'missing' });
+  });
+});
+
+describe('the image extensions agree everywhere', () => {
+  it('every menu `when` clause, the hover and the folder scan offer the same formats, and none offers BMP', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { IMAGE_EXTENSIONS: SCAN_EXTENSIONS } = await import('../../src/core/scan/walk');
+    const manifest = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { contributes: { menus: Record<string, { when?: string }[]> } };
+    const clauses = Object.values(manifest.contributes.menus)
+      .flat()
+      .map((m) => m.when ?? '')
+      .filter((w) => w.includes('resourceExtname'));
+    assert.ok(clauses.length >= 4, 'the explorer and editor-title menus filter by extension');
+    for (const when of clauses) {
+      const m = /resourceExtname =~ \/(.+)\/i/.exec(when);
+      assert.ok(m, when);
+      const re = new RegExp(m[1], 'i');
+      for (const ext of IMAGE_EXTENSIONS) assert.ok(re.test(`.${ext}`), `${when} should offer .${ext}`);
+      for (const ext of ['bmp', 'BMP', 'svg', 'heic']) assert.ok(!re.test(`.${ext}`), `${when} must not offer .${ext}`);
+    }
+    for (const ext of IMAGE_EXTENSIONS) assert.ok((SCAN_EXTENSIONS as readonly string[]).includes(ext), `scan walks .${ext}`);
+    assert.ok(!(SCAN_EXTENSIONS as readonly string[]).includes('bmp'));
+    assert.ok(!hasImageExtension('photo.bmp'));
   });
 });

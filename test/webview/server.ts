@@ -110,3 +110,28 @@ export function serveDatasetView(bundle: string): Promise<TestServer> {
 export function serveImage(bytes: Buffer, type: string): Promise<TestServer> {
   return listen(createServer((_req, res) => res.writeHead(200, { 'content-type': type, 'access-control-allow-origin': '*' }).end(bytes)));
 }
+
+/** The Model view's page, with `bundle` served as /dist/modelView.js; it shows only text, so no image origin at all. */
+export function serveModelView(bundle: string): Promise<TestServer> {
+  const files: Record<string, { file: string; type: string }> = {
+    '/': { file: path.join(ROOT, 'test/webview/model.html'), type: 'text/html; charset=utf-8' },
+    '/test/webview/vscodeStub.js': { file: path.join(ROOT, 'test/webview/vscodeStub.js'), type: 'text/javascript' },
+    '/test/webview/theme.css': { file: path.join(ROOT, 'test/webview/theme.css'), type: 'text/css' },
+    '/media/model.css': { file: path.join(ROOT, 'media/model.css'), type: 'text/css' },
+    '/dist/modelView.js': { file: bundle, type: 'text/javascript' },
+  };
+  const csp = [`default-src 'none'`, `style-src 'self'`, `script-src 'nonce-${TEST_NONCE}'`].join('; ');
+  return listen(
+    createServer((req, res) => {
+      const entry = files[new URL(req.url ?? '/', 'http://x').pathname];
+      if (!entry) {
+        res.writeHead(new URL(req.url ?? '/', 'http://x').pathname === '/favicon.ico' ? 204 : 404).end();
+        return;
+      }
+      readFile(entry.file).then(
+        (body) => res.writeHead(200, { 'content-type': entry.type, 'content-security-policy': csp, 'cache-control': 'no-store' }).end(body),
+        () => res.writeHead(500).end(),
+      );
+    }),
+  );
+}

@@ -1,4 +1,5 @@
 import { onnx } from 'onnx-proto';
+import { decodeModel } from './decodeModel';
 import { freshNames } from './graphNames';
 
 /**
@@ -73,7 +74,7 @@ export function expandMultiHeadAttention(model: onnx.IModelProto): number {
 
 /** Encoded model bytes with MultiHeadAttention expanded, or undefined when there was none to expand. */
 export function withExplicitAttention(bytes: Uint8Array): Uint8Array | undefined {
-  const model = onnx.ModelProto.decode(bytes);
+  const model = decodeModel(bytes);
   return expandMultiHeadAttention(model) > 0 ? onnx.ModelProto.encode(model).finish() : undefined;
 }
 

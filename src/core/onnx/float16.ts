@@ -1,6 +1,7 @@
 import { onnx } from 'onnx-proto';
 import { BeitLensError } from '../errors';
 import { toFloat16 } from '../halfFloat';
+import { decodeModel } from './decodeModel';
 import { freshNames } from './graphNames';
 
 /**
@@ -98,7 +99,7 @@ export interface Float16Report {
 
 /** Converts encoded fp32 ONNX model bytes to an fp16-compute model (see the module comment). */
 export function convertToFloat16Compute(bytes: Uint8Array, options: Float16Options = {}): { bytes: Uint8Array; report: Float16Report } {
-  const model = onnx.ModelProto.decode(bytes);
+  const model = decodeModel(bytes);
   const report = convertModelToFloat16(model, options);
   return { bytes: onnx.ModelProto.encode(model).finish(), report };
 }

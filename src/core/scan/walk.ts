@@ -29,8 +29,12 @@ import type { WalkSkipReason } from './skips';
 
 export { noSkips, skippedText, type WalkSkipCounts, type WalkSkipReason } from './skips';
 
-/** Extensions scanned by default. BMP and HEIC are listed so they show up as "unsupported" rows, not silently. */
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'heic', 'heif'] as const;
+/**
+ * Extensions scanned by default. HEIC/HEIF are listed so HEVC-compressed files show up as "unsupported" rows (the
+ * same extension may hold AVIF, which decodes). BMP is not: no .bmp file can be decoded by the bundled libvips, and
+ * the extension's menus and hovers leave it out too, so a folder scan agrees with them.
+ */
+export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'tif', 'tiff', 'avif', 'heic', 'heif'] as const;
 
 export interface FileSignature {
   size: number;

@@ -47,6 +47,6 @@ async function doctorReport(inference: InferenceClient, models: ModelController,
   } catch (err) {
     lines.push(`The inference worker could not produce its report: ${(err as Error).message}`);
   }
-  lines.push('', `More detail: Output panel → "BEiT Lens" (command: ${Command.doctor}).`, '');
+  lines.push('', `More detail: Output panel → "BEiT Lens" (command: ${Command.doctor}). The loaded model's configuration, graphs and labels: "BEiT Lens: Show Model" (${Command.showModel}).`, '');
   return lines.join('\n');
 }

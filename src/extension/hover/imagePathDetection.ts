@@ -9,7 +9,8 @@
  * local path.
  */
 
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff'] as const;
+// No BMP: the bundled libvips cannot decode it, so a hover would only ever show an error (image.ts refuses it by name).
+export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'tif', 'tiff'] as const;
 const IMAGE_EXTENSION_RE = new RegExp(`\\.(?:${IMAGE_EXTENSIONS.join('|')})$`, 'i');
 
 /** Lines longer than this are only searched near the cursor (minified files, data URIs). */

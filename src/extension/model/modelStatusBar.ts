@@ -25,7 +25,10 @@ export class ModelStatusBar implements vscode.Disposable {
   private show(state: ModelState): void {
     const { text, tooltip, error } = describe(state);
     this.item.text = text;
-    this.item.tooltip = new vscode.MarkdownString(`${tooltip}\n\nClick for the BEiT Lens doctor report.`);
+    // The one command link is allowed by name, so nothing else in the tooltip can run a command.
+    const markdown = new vscode.MarkdownString(`${tooltip}\n\nClick for the BEiT Lens doctor report, or [show the model](command:${Command.showModel}).`);
+    markdown.isTrusted = { enabledCommands: [Command.showModel] };
+    this.item.tooltip = markdown;
     this.item.backgroundColor = error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
   }
 

@@ -18,7 +18,7 @@ export function contentSecurityPolicy(cspSource: string, nonce: string): string 
   return [`default-src 'none'`, `img-src data:`, `script-src 'nonce-${nonce}'`, `style-src ${cspSource} 'nonce-${nonce}'`].join('; ') + ';';
 }
 
-interface PanelHtmlOptions {
+export interface PanelHtmlOptions {
   cspSource: string;
   nonce: string;
   scriptUri: string;
@@ -60,4 +60,9 @@ export function explanationHtml(o: ExplanationHtmlOptions): string {
 /** The dataset view: same policy as the explanation panel (thumbnails arrive as data URIs). */
 export function datasetHtml(o: DatasetHtmlOptions): string {
   return panelHtml(o, 'data-folder', o.folder);
+}
+
+/** The Model view: same policy; it shows only text the host sends. */
+export function modelHtml(o: PanelHtmlOptions): string {
+  return panelHtml(o, 'data-view', 'model');
 }

@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BeitModel, Explanation } from '../../core/beitModel';
 import { runDoctor } from '../../core/doctor';
+import { describeModel } from '../../core/modelInfo';
 import { BeitLensError } from '../../core/errors';
 import { defaultCacheDir } from '../../core/hub';
 import { decodeImage, encodeDisplayDataUri, makeThumbnailDataUri } from '../../core/image';
@@ -145,6 +146,7 @@ export class InferenceWorkerHandlers {
       }),
     searchLabels: ({ query, limit }) =>
       this.withModel(async (model) => searchLabels(model.labels, String(query ?? ''), Math.max(1, Math.min(MAX_LABEL_RESULTS, Number(limit) || 20)), () => this.labelIndexOf(model))),
+    modelInfo: () => this.withModel((model) => describeModel(model)),
   };
 
   async run(name: CallName, args: unknown, ctx: CallContext): Promise<unknown> {

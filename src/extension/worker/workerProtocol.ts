@@ -13,7 +13,7 @@ import type { HeadFusion } from '../../core/rollout';
 import type { FolderMapping } from '../../core/scan/labelCheck';
 import type { LabelMatch } from '../../core/scan/labelSearch';
 import type { ScanProgress, ScanSummary } from '../../core/scan/scanner';
-import type { ExplanationDto } from '../../shared/protocol';
+import type { ExplanationDto, ModelInfoDto } from '../../shared/protocol';
 
 /**
  * Where the worker finds its model: a folder the user chose, or the converted official model in a
@@ -115,6 +115,8 @@ export interface WorkerCalls {
   /** Folder names -> model labels for the label check (the worker holds the labels and their index). */
   mapFolders: { args: { folders: string[]; overrides: FolderOverrides }; result: FolderMappingResult[] };
   searchLabels: { args: { query: string; limit: number }; result: LabelMatch[] };
+  /** The loaded model as the Model view shows it: configuration, graphs, parameters, files, labels. */
+  modelInfo: { args: Record<string, never>; result: ModelInfoDto };
 }
 
 export type CallName = keyof WorkerCalls;
@@ -130,7 +132,7 @@ export type CallResult<K extends CallName> = WorkerCalls[K]['result'];
 export const JOB_CALLS: ReadonlySet<CallName> = new Set<CallName>(['scan']);
 
 /** Calls that need the model (or its labels): they wait for it to be ready. */
-export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels']);
+export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels', 'modelInfo']);
 
 /** Calls that compete for the worker's CPU and so go through the queue even without a model. */
 export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name)), 'thumbnail']);
