@@ -156,8 +156,10 @@ export function layoutLegendStrip(width: number, input: LegendStripSpec): Legend
   if (spec.top1) {
     const score = `${(spec.top1.score * 100).toFixed(1)}%`;
     const prefix = 'Top-1: ';
-    const label = fitText(spec.top1.label, inner - textWidth(`${prefix} ${score}`, scale) - ADVANCE * scale, scale);
-    items.push({ kind: 'text', x: pad, y, text: `${prefix}${label} ${score}` });
+    const room = inner - textWidth(`${prefix} ${score}`, scale) - ADVANCE * scale;
+    // Too narrow for even a cut label: the line is cut as a whole instead.
+    const text = room >= textWidth('ab...', scale) ? `${prefix}${fitText(spec.top1.label, room, scale)} ${score}` : fitText(`${prefix}${spec.top1.label} ${score}`, inner, scale);
+    items.push({ kind: 'text', x: pad, y, text });
     y += lineH;
   }
   return { width, height: y + pad - 2 * scale, scale, items };
