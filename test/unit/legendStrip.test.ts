@@ -15,7 +15,6 @@ import { heatColor, normalizeMap, patchLegend } from '../../src/core/overlay';
 import { asciiText, layoutLegendStrip, legendSpec, paintLegendStrip, STRIP_BACKGROUND, STRIP_TEXT, type LegendItem } from '../../src/shared/legendStrip';
 import { classColor, colormap, minMaxNormalize } from '../../src/shared/palette';
 import { colormap as webviewColormap } from '../../src/webview/colormap';
-import { minMaxNormalize as webviewNormalize } from '../../src/webview/render';
 import { convertedTinyModel, expected, FIXTURE_DIR, tempDir } from '../helpers/fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -51,7 +50,6 @@ describe('shared palette', () => {
     }
     const values = Float32Array.from([3, -1, 7, 7, 0]);
     assert.deepEqual(Array.from(normalizeMap(values)), Array.from(minMaxNormalize(values)));
-    assert.deepEqual(Array.from(webviewNormalize(values)), Array.from(minMaxNormalize(values)));
     assert.deepEqual(Array.from(minMaxNormalize([2, 2, 2])), [0, 0, 0]);
   });
 });
