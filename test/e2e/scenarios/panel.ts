@@ -24,15 +24,16 @@ interface Rect {
 
 /** Rectangles inside the webview's own window, and that window's size. */
 async function layoutOf(panel: Frame): Promise<{ stage: Rect; sidebar: Rect; picker: Rect; exportButton: Rect; inner: { width: number; height: number } }> {
-  return panel.evaluate(() => {
-    const doc = (globalThis as any).document;
-    const rect = (sel: string) => {
-      const r = doc.querySelector(sel).getBoundingClientRect();
+  // No named functions inside: the page has no `__name`, which tsx adds to them.
+  const [stage, sidebar, picker, exportButton, inner] = await panel.evaluate(() =>
+    ['.stage', '.sidebar', '.overlay-picker', '#export', ''].map((sel) => {
+      const win = globalThis as any;
+      if (!sel) return { top: 0, left: 0, bottom: win.innerHeight, right: win.innerWidth };
+      const r = win.document.querySelector(sel).getBoundingClientRect();
       return { top: r.top, bottom: r.bottom, left: r.left, right: r.right };
-    };
-    const win = globalThis as any;
-    return { stage: rect('.stage'), sidebar: rect('.sidebar'), picker: rect('.overlay-picker'), exportButton: rect('#export'), inner: { width: win.innerWidth, height: win.innerHeight } };
-  });
+    }),
+  );
+  return { stage, sidebar, picker, exportButton, inner: { width: inner.right, height: inner.bottom } };
 }
 
 /** Opens the panel for PANEL_IMAGE beside the editors (narrow) and waits for its explanation. */
