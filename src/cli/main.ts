@@ -10,7 +10,8 @@ import { BeitLensError, errorMessage } from '../core/errors';
 import { defaultCacheDir } from '../core/hub';
 import { decodeImage, encodePng } from '../core/image';
 import { ensureModel, OFFICIAL_MODEL_ID } from '../core/modelStore';
-import { blendHeatmap, blendPatchClasses, normalizeMap, patchLegend } from '../core/overlay';
+import { blendHeatmap, blendPatchClasses, normalizeMap, patchLegend, withLegendStrip } from '../core/overlay';
+import { legendSpec, type LegendOverlay } from '../shared/legendStrip';
 import { resizePil } from '../core/pilResize';
 import { safeJson, terminalLines, terminalText } from '../core/safeOutput';
 import { preprocessImage } from '../core/preprocess';
@@ -235,7 +236,15 @@ export function buildProgram(): Command {
             o.overlay === 'patches'
               ? blendPatchClasses(base, w, h, e.patchArgmax, e.grid, (c) => colors.get(c) ?? [0, 0, 0], o.opacity)
               : blendHeatmap(base, w, h, o.overlay === 'class' ? normalizeMap(model.classHeatmap(e, classIndex)) : e.rollout, e.grid, o.opacity);
-          await writeFile(o.out, await encodePng(rgb, w, h, 3));
+          // The same legend strip as the panel's export: overlay and parameters, scale or swatches, top-1.
+          const shown: LegendOverlay =
+            o.overlay === 'patches'
+              ? { kind: 'patches', entries: legend }
+              : o.overlay === 'class'
+                ? { kind: 'class', label: model.labels[classIndex] ?? `class ${classIndex}` }
+                : { kind: 'rollout', headFusion: o.headFusion, discardRatio: o.discardRatio };
+          const framed = withLegendStrip(rgb, w, h, legendSpec(shown, e.top[0], o.opacity));
+          await writeFile(o.out, await encodePng(framed.rgb, w, framed.height, 3));
         }
         if (o.json) {
           outJson({

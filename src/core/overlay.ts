@@ -1,50 +1,19 @@
 /**
- * Pure-JS overlay rendering shared by `beit-lens explain --out` and tests; the webview draws its
- * own on a canvas. Images are packed RGB, maps are grid*grid row-major.
+ * Pure-JS overlay rendering for `beit-lens explain --out` and tests; the webview draws its own on a
+ * canvas, from the same palette and normaliser (src/shared/palette.ts) and with the same legend
+ * strip (src/shared/legendStrip.ts). Images are packed RGB, maps are grid*grid row-major.
  */
+import { paintLegendStrip, type LegendStripSpec } from '../shared/legendStrip';
+import { classColor, colormap, minMaxNormalize } from '../shared/palette';
 
-/** A perceptually ordered palette (viridis-like, 5 stops) so low values stay visible under the image. */
-const HEAT_STOPS: [number, number, number][] = [
-  [68, 1, 84],
-  [59, 82, 139],
-  [33, 145, 140],
-  [94, 201, 98],
-  [253, 231, 37],
-];
+/** The heatmap colour of t in [0, 1]: the panel's viridis table (src/shared/palette.ts), so exports look alike. */
+export const heatColor = colormap;
 
-export function heatColor(t: number): [number, number, number] {
-  const x = Math.min(1, Math.max(0, t)) * (HEAT_STOPS.length - 1);
-  const i = Math.min(HEAT_STOPS.length - 2, Math.floor(x));
-  const f = x - i;
-  const a = HEAT_STOPS[i];
-  const b = HEAT_STOPS[i + 1];
-  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
-}
+export { classColor };
 
-/** Distinct colours for patch classes: golden-angle hues at fixed saturation and lightness. */
-export function classColor(rank: number): [number, number, number] {
-  const h = (rank * 137.508) % 360;
-  return hslToRgb(h, 0.7, 0.55);
-}
-
-function hslToRgb(h: number, s: number, l: number): [number, number, number] {
-  const c = (1 - Math.abs(2 * l - 1)) * s;
-  const x = c * (1 - Math.abs(((h / 60) % 2) - 1));
-  const m = l - c / 2;
-  const [r, g, b] = h < 60 ? [c, x, 0] : h < 120 ? [x, c, 0] : h < 180 ? [0, c, x] : h < 240 ? [0, x, c] : h < 300 ? [x, 0, c] : [c, 0, x];
-  return [Math.round((r + m) * 255), Math.round((g + m) * 255), Math.round((b + m) * 255)];
-}
-
-/** Min-max scales a map to [0, 1]; a constant map becomes all zeros. */
+/** Min-max scales a map to [0, 1]; a constant map becomes all zeros (the panel's normaliser). */
 export function normalizeMap(values: Float32Array): Float32Array {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const v of values) {
-    min = Math.min(min, v);
-    max = Math.max(max, v);
-  }
-  const range = max - min;
-  return values.map((v) => (range > 0 ? (v - min) / range : 0));
+  return minMaxNormalize(values);
 }
 
 /** Bilinear sample of a grid map at image pixel (x, y), grid cells centred on their patches. */
@@ -108,4 +77,18 @@ export function patchLegend(argmax: Int32Array, labels: readonly string[]): Patc
   return [...counts.entries()]
     .sort((a, b) => b[1] - a[1] || a[0] - b[0])
     .map(([index, patches], rank) => ({ index, label: labels[index] ?? `class ${index}`, patches, share: patches / argmax.length, color: classColor(rank) }));
+}
+
+/** The image with the legend strip appended below it, as packed RGB: what `explain --out` writes. */
+export function withLegendStrip(rgb: Uint8Array, width: number, height: number, spec: LegendStripSpec): { rgb: Uint8Array; height: number } {
+  const { layout, rgba } = paintLegendStrip(width, spec);
+  const out = new Uint8Array(width * (height + layout.height) * 3);
+  out.set(rgb.subarray(0, width * height * 3));
+  let o = width * height * 3;
+  for (let i = 0; i < rgba.length; i += 4) {
+    out[o++] = rgba[i];
+    out[o++] = rgba[i + 1];
+    out[o++] = rgba[i + 2];
+  }
+  return { rgb: out, height: height + layout.height };
 }

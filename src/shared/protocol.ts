@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Command } from '../extension/commandIds';
 
 /**
  * Every message between the explanation panel's webview and the extension, both directions, as
@@ -48,7 +49,13 @@ export type ExtensionToWebviewMessage =
   | { type: 'classHeatmap'; requestId: number; classIndex: number; label: string; logits: number[] }
   | { type: 'patchAttention'; requestId: number; patch: number; layer: number; head: number | 'mean'; map: number[] }
   | { type: 'error'; requestId: number; message: string }
+  /** No model, or it failed to load: the panel shows the recovery actions instead of its controls. */
+  | { type: 'modelUnavailable'; requestId: number; reason: 'noModel' | 'failed'; message: string }
   | { type: 'exported'; file: string };
+
+/** What the panel's empty state may ask the extension to run: the model recovery commands, nothing else. */
+export const RECOVERY_COMMANDS = [Command.selectModel, Command.downloadModel, Command.doctor] as const;
+export type RecoveryCommand = (typeof RECOVERY_COMMANDS)[number];
 
 // ---- webview -> extension ------------------------------------------------------------------
 
@@ -70,6 +77,9 @@ export const WebviewMessageSchema = z.discriminatedUnion('type', [
   // The webview renders the overlay; the extension only writes bytes where the user chooses.
   z.object({ type: z.literal('exportPng'), dataUrl: z.string().max(64 * 1024 * 1024).startsWith('data:image/png;base64,'), suggestedName: z.string().max(255).regex(/^[^/\\]*$/) }).strict(),
   z.object({ type: z.literal('state'), overlay: z.enum(['rollout', 'patches', 'class', 'patchAttention', 'none']), opacity: z.number().min(0).max(1) }).strict(),
+  // Names no file: the extension reveals the PNG it last wrote for this panel.
+  z.object({ type: z.literal('revealExport') }).strict(),
+  z.object({ type: z.literal('runCommand'), command: z.enum(RECOVERY_COMMANDS) }).strict(),
 ]);
 
 export type WebviewToExtensionMessage = z.infer<typeof WebviewMessageSchema>;

@@ -86,6 +86,8 @@ export function asExtensionMessage(data: unknown, expectedPatches: number | unde
       return isIndex(m.requestId) && isIndex(m.patch) && isIndex(m.layer) && (m.head === 'mean' || isIndex(m.head)) && mapOk(m.map) ? (m as ExtensionToWebviewMessage) : undefined;
     case 'error':
       return isIndex(m.requestId) && typeof m.message === 'string' ? (m as ExtensionToWebviewMessage) : undefined;
+    case 'modelUnavailable':
+      return isIndex(m.requestId) && (m.reason === 'noModel' || m.reason === 'failed') && typeof m.message === 'string' ? (m as ExtensionToWebviewMessage) : undefined;
     case 'exported':
       return typeof m.file === 'string' ? (m as ExtensionToWebviewMessage) : undefined;
     default:

@@ -9,6 +9,8 @@ import type { VsCodeApi } from './vscodeApi';
 import { percent, roundedPercents } from './format';
 import { el } from './dom';
 import { type PanelView } from './view';
+import { ZoomController } from './zoom';
+import { legendSpec, type LegendOverlay } from '../shared/legendStrip';
 
 /** Canvas backing-store cap: keeps a redraw of a 24-megapixel photo's heatmap well under a frame budget. */
 const MAX_SURFACE_SIDE = 2048;
@@ -71,6 +73,7 @@ export class ExplanationPanel {
   private tooltipAt?: { patch: number; anchor?: { x: number; y: number } };
   private frame = 0;
   private readonly painter: OverlayPainter;
+  private readonly zoom: ZoomController;
 
   constructor(
     private readonly view: PanelView,
@@ -78,6 +81,7 @@ export class ExplanationPanel {
     private state: PersistedState,
   ) {
     this.painter = new OverlayPainter(view.canvas);
+    this.zoom = new ZoomController(view);
     this.syncOverlayControls();
     this.bindControls();
     this.redraw();
@@ -99,6 +103,7 @@ export class ExplanationPanel {
     switch (message.type) {
       case 'loading':
         this.awaitedRequestId = message.requestId;
+        this.showEmptyState(undefined);
         this.view.root.setAttribute('aria-busy', 'true');
         this.setStatus(`Explaining ${message.image}…`);
         return;
@@ -119,8 +124,17 @@ export class ExplanationPanel {
         this.view.root.setAttribute('aria-busy', 'false');
         this.setStatus(message.message, 'error');
         return;
+      case 'modelUnavailable':
+        if (message.requestId !== this.awaitedRequestId && message.requestId !== this.current?.explanation.requestId) return;
+        this.view.root.setAttribute('aria-busy', 'false');
+        this.setStatus('');
+        this.showEmptyState(message);
+        return;
       case 'exported':
-        this.setStatus(`Saved ${message.file}`);
+        this.setStatus('');
+        this.view.exportFile.textContent = message.file;
+        this.view.exportDone.hidden = false;
+        this.view.revealButton.focus();
         return;
     }
   }
@@ -147,6 +161,8 @@ export class ExplanationPanel {
     this.selectedPatch = undefined;
     this.cursorPatch = undefined;
     this.showPatchInfo(undefined);
+    this.showEmptyState(undefined);
+    view.exportDone.hidden = true;
 
     view.root.setAttribute('aria-busy', 'false');
     view.title.textContent = explanation.image.name;
@@ -170,6 +186,7 @@ export class ExplanationPanel {
     canvas.height = size.height;
     // The stage keeps the image's aspect before (and if ever) the image loads, so the overlay never collapses.
     stage.style.aspectRatio = `${explanation.image.width} / ${explanation.image.height}`;
+    this.zoom.setImage(explanation.image.width, explanation.image.height);
     // Webview resources come from another origin that answers with Access-Control-Allow-Origin: *;
     // asking for CORS keeps the export canvas untainted. Data URIs need (and allow) no such request.
     if (!explanation.image.src.startsWith('data:')) image.crossOrigin = 'anonymous';
@@ -254,9 +271,6 @@ export class ExplanationPanel {
     if (this.pending.classIndex !== undefined && this.pending.classIndex !== reply.classIndex) return;
     this.pending.classIndex = undefined;
     this.current.classHeatmap = { classIndex: reply.classIndex, label: reply.label, ...heat(reply.logits, false) };
-    for (const button of this.view.root.querySelectorAll<HTMLElement>('.label-button')) {
-      button.setAttribute('aria-pressed', String(button.dataset.classIndex === String(reply.classIndex)));
-    }
     this.setStatus('');
     this.setOverlay('class');
   }
@@ -293,11 +307,39 @@ export class ExplanationPanel {
     const changed = kind !== this.state.overlay;
     this.state = { ...this.state, overlay: kind };
     this.syncOverlayControls();
+    this.syncPressedLabel();
     if (kind === 'class' && this.current && !this.current.classHeatmap && this.pending.classIndex === undefined) {
       this.requestClass(this.current.explanation.top[0]?.index);
     }
     this.redraw();
     if (changed) this.persist(true);
+  }
+
+  /**
+   * A label is pressed only while its class heatmap is the overlay on show: after switching to
+   * another overlay no label stays highlighted, and switching back shows which class it is again.
+   */
+  private syncPressedLabel(): void {
+    const shown = this.state.overlay === 'class' ? this.current?.classHeatmap?.classIndex : undefined;
+    for (const button of this.view.root.querySelectorAll<HTMLElement>('.label-button')) {
+      button.setAttribute('aria-pressed', String(shown !== undefined && button.dataset.classIndex === String(shown)));
+    }
+  }
+
+  /**
+   * Without a model there is nothing to control: the controls give way to what can fix it. The
+   * message says what went wrong (from the extension); the buttons run the recovery commands.
+   */
+  private showEmptyState(problem: { reason: 'noModel' | 'failed'; message: string } | undefined): void {
+    const v = this.view;
+    v.emptyState.hidden = problem === undefined;
+    v.layout.hidden = problem !== undefined;
+    if (!problem) return;
+    this.current = undefined;
+    v.title.textContent = 'BEiT Lens';
+    v.provider.textContent = '';
+    v.emptyTitle.textContent = problem.reason === 'failed' ? 'The model could not be loaded' : 'No model to explain with';
+    v.emptyMessage.textContent = problem.message;
   }
 
   private layerFor(kind: OverlayKind): OverlayLayer {
@@ -330,7 +372,7 @@ export class ExplanationPanel {
     canvas.dataset.frame = String(++this.frame);
     canvas.setAttribute('aria-label', this.describeOverlay(kind));
     this.view.scaleCaption.textContent = this.scaleCaption(kind);
-    this.view.stage.parentElement?.classList.toggle('categorical', layer.kind !== 'heat');
+    this.view.stage.closest('.stage-column')?.classList.toggle('categorical', layer.kind !== 'heat');
     this.view.patchHint.hidden = kind === 'patchAttention' && this.current?.patchAttention !== undefined;
     // A tooltip still open over the image describes the overlay that was drawn before (say, the
     // rollout value after a click switched to attention from that patch): rewrite it.
@@ -463,6 +505,8 @@ export class ExplanationPanel {
     v.canvas.addEventListener('keydown', (e) => this.onKey(e));
     v.canvas.addEventListener('blur', () => this.showPatchInfo(undefined));
     v.exportButton.addEventListener('click', () => this.exportPng());
+    v.revealButton.addEventListener('click', () => this.api.postMessage({ type: 'revealExport' }));
+    for (const [command, button] of v.recoveryButtons) button.addEventListener('click', () => this.api.postMessage({ type: 'runCommand', command }));
   }
 
   private syncOverlayControls(): void {
@@ -481,13 +525,31 @@ export class ExplanationPanel {
   private exportPng(): void {
     const c = this.current;
     if (!c) return;
-    const result = exportComposite(this.view.image, this.view.canvas);
+    const result = exportComposite(this.view.image, this.view.canvas, legendSpec(this.legendOverlay(), c.explanation.top[0], this.state.opacity));
     if (!result.ok) {
       this.setStatus(result.error, 'error');
       return;
     }
     this.api.postMessage({ type: 'exportPng', dataUrl: result.dataUrl, suggestedName: exportFileName(c.explanation.image.name, this.state.overlay) });
     this.setStatus('Exporting…');
+  }
+
+  /** What the export's legend strip describes: the overlay drawn, or none when it has no data yet. */
+  private legendOverlay(): LegendOverlay {
+    const c = this.current;
+    if (!c) return { kind: 'none' };
+    switch (this.state.overlay) {
+      case 'rollout':
+        return { kind: 'rollout', headFusion: c.rollout.headFusion, discardRatio: c.rollout.discardRatio };
+      case 'patches':
+        return { kind: 'patches', entries: c.explanation.legend.map((l) => ({ label: l.label, color: l.color })) };
+      case 'class':
+        return c.classHeatmap ? { kind: 'class', label: c.classHeatmap.label } : { kind: 'none' };
+      case 'patchAttention':
+        return c.patchAttention ? { kind: 'patchAttention', patch: c.patchAttention.patch, layer: c.patchAttention.layer, head: c.patchAttention.head } : { kind: 'none' };
+      case 'none':
+        return { kind: 'none' };
+    }
   }
 
   private setStatus(text: string, kind: 'info' | 'error' = 'info'): void {

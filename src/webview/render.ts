@@ -1,4 +1,5 @@
-import { lutOffset, VIRIDIS_LUT } from './colormap';
+import { lutOffset, VIRIDIS_LUT } from '../shared/palette';
+export { minMaxNormalize } from '../shared/palette';
 import { patchRect } from './geometry';
 
 export type Rgb = readonly [number, number, number];
@@ -13,22 +14,6 @@ export interface Highlight {
   patch: number;
   grid: number;
   color: string;
-}
-
-/** Min-max scaling to [0, 1]; a constant map becomes all zeros, so nothing looks "hot" without a reason. */
-export function minMaxNormalize(values: ArrayLike<number>): Float32Array {
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  const range = max - min;
-  const out = new Float32Array(values.length);
-  if (!(range > 0)) return out;
-  for (let i = 0; i < values.length; i++) out[i] = (values[i] - min) / range;
-  return out;
 }
 
 /** For one axis: the two grid cells each pixel blends and the weight of the second. */

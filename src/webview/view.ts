@@ -1,4 +1,5 @@
-import type { HeadFusion, OverlayKind } from '../shared/protocol';
+import { Command } from '../extension/commandIds';
+import type { HeadFusion, OverlayKind, RecoveryCommand } from '../shared/protocol';
 import { colormapGradient } from './colormap';
 import { el } from './dom';
 
@@ -40,8 +41,28 @@ export interface PanelView {
   topList: HTMLOListElement;
   legendList: HTMLUListElement;
   exportButton: HTMLButtonElement;
+  exportDone: HTMLElement;
+  exportFile: HTMLElement;
+  revealButton: HTMLButtonElement;
   scaleCaption: HTMLElement;
+  layout: HTMLElement;
+  viewport: HTMLElement;
+  zoomIn: HTMLButtonElement;
+  zoomOut: HTMLButtonElement;
+  fitToggle: HTMLButtonElement;
+  zoomValue: HTMLOutputElement;
+  emptyState: HTMLElement;
+  emptyTitle: HTMLElement;
+  emptyMessage: HTMLElement;
+  recoveryButtons: Map<RecoveryCommand, HTMLButtonElement>;
 }
+
+/** The empty state's actions, in the order a user with a broken model tries them. */
+const RECOVERY_ACTIONS: [RecoveryCommand, string][] = [
+  [Command.selectModel, 'Select Model Folder…'],
+  [Command.downloadModel, 'Download Model'],
+  [Command.doctor, 'Run Doctor'],
+];
 
 function slider(id: string, label: string, min: number, max: number, step: number): { row: HTMLElement; input: HTMLInputElement; output: HTMLOutputElement } {
   const input = el('input', { id, type: 'range', min, max, step });
@@ -73,7 +94,14 @@ export function buildView(parent: HTMLElement): PanelView {
   gradient.style.backgroundImage = colormapGradient();
   const scaleCaption = el('span', { class: 'scale-caption' });
   const scale = el('div', { class: 'scale' }, [el('span', {}, ['low']), gradient, el('span', {}, ['high']), scaleCaption]);
-  const stageColumn = el('section', { class: 'stage-column', 'aria-label': 'Image and overlay' }, [stage, scale]);
+  // The viewport clips and scrolls the stage: fitted it shows the whole image, zoomed it pans.
+  const viewport = el('div', { id: 'stage-viewport', class: 'stage-viewport' }, [stage]);
+  const zoomOut = el('button', { id: 'zoom-out', type: 'button', class: 'tool', 'aria-label': 'Zoom out', title: 'Zoom out (Ctrl+wheel)' }, ['−']);
+  const zoomValue = el('output', { id: 'zoom-value', class: 'zoom-value', 'aria-live': 'polite' });
+  const zoomIn = el('button', { id: 'zoom-in', type: 'button', class: 'tool', 'aria-label': 'Zoom in', title: 'Zoom in (Ctrl+wheel)' }, ['+']);
+  const fitToggle = el('button', { id: 'zoom-fit', type: 'button', class: 'tool' }, ['1:1']);
+  const zoomBar = el('div', { class: 'zoom-bar', role: 'toolbar', 'aria-label': 'Zoom' }, [zoomOut, zoomValue, zoomIn, fitToggle]);
+  const stageColumn = el('section', { class: 'stage-column', 'aria-label': 'Image and overlay' }, [zoomBar, viewport, scale]);
 
   const overlayRadios = new Map<OverlayKind, HTMLInputElement>();
   const picker = el('fieldset', { class: 'overlay-picker card' }, [el('legend', {}, ['Overlay'])]);
@@ -102,10 +130,25 @@ export function buildView(parent: HTMLElement): PanelView {
   const legendSection = section('legend-section', 'Patch predictions', [legendList]);
 
   const exportButton = el('button', { id: 'export', type: 'button', class: 'primary' }, ['Export PNG']);
-  const sidebar = el('aside', { class: 'sidebar', 'aria-label': 'Controls' }, [picker, rolloutControls, patchControls, topSection, legendSection, exportButton]);
+  const exportFile = el('span', { class: 'export-file' });
+  const revealButton = el('button', { id: 'reveal-export', type: 'button', class: 'link-button' }, ['Reveal in Explorer']);
+  const exportDone = el('div', { id: 'export-done', class: 'export-done', role: 'status', hidden: true }, [el('span', {}, ['Saved ']), exportFile, revealButton]);
+  const sidebar = el('aside', { class: 'sidebar', 'aria-label': 'Controls' }, [picker, rolloutControls, patchControls, topSection, legendSection, el('div', { class: 'export-row' }, [exportButton, exportDone])]);
+
+  const recoveryButtons = new Map<RecoveryCommand, HTMLButtonElement>();
+  const actions = el('div', { class: 'empty-actions' });
+  for (const [command, label] of RECOVERY_ACTIONS) {
+    const button = el('button', { type: 'button', class: recoveryButtons.size === 0 ? 'primary' : 'secondary', 'data-command': command }, [label]);
+    recoveryButtons.set(command, button);
+    actions.append(button);
+  }
+  const emptyTitle = el('h2', { id: 'empty-state-heading' }, ['No model to explain with']);
+  const emptyMessage = el('p', { class: 'empty-message' });
+  const emptyState = el('section', { id: 'empty-state', class: 'empty-state', 'aria-labelledby': 'empty-state-heading', hidden: true }, [emptyTitle, emptyMessage, actions]);
 
   const header = el('header', { class: 'panel-header' }, [title, provider]);
-  const root = el('main', { class: 'panel', 'aria-busy': 'true' }, [header, status, el('div', { class: 'layout' }, [stageColumn, sidebar])]);
+  const layout = el('div', { class: 'layout' }, [stageColumn, sidebar]);
+  const root = el('main', { class: 'panel', 'aria-busy': 'true' }, [header, status, emptyState, layout]);
   parent.append(root);
 
   return {
@@ -130,6 +173,19 @@ export function buildView(parent: HTMLElement): PanelView {
     topList,
     legendList,
     exportButton,
+    exportDone,
+    exportFile,
+    revealButton,
     scaleCaption,
+    layout,
+    viewport,
+    zoomIn,
+    zoomOut,
+    fitToggle,
+    zoomValue,
+    emptyState,
+    emptyTitle,
+    emptyMessage,
+    recoveryButtons,
   };
 }

@@ -14,6 +14,8 @@
  *   7. a corrupt image: an error naming the file, and the next classify still works
  *   C1. a .bmp's context menu offers no Classify (scenarios/cli.ts)
  *   M1. BEiT Lens: Show Model: the Model view of the loaded model, its label filter (scenarios/cli.ts)
+ *   P1–P3. the explanation panel: controls on screen narrow and wide, fit/1:1 zoom, export with the
+ *      legend strip and Reveal in Explorer (test/e2e/scenarios/panel.ts)
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -31,6 +33,7 @@ import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
 import { bmpHasNoClassifyMenu, modelViewFindsLabel } from './scenarios/cli';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
+import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
 const VERSION = (require(path.join(ROOT, 'package.json')) as { version: string }).version;
@@ -371,6 +374,22 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('C1. right-click a .bmp offers no Classify or Explain (no decoder for it); a PNG still does', () => bmpHasNoClassifyMenu(workbench(), fx, { classify: CLASSIFY, explain: EXPLAIN }));
 
   step('M1. BEiT Lens: Show Model shows the loaded model, and its filter finds a fixture label', () => modelViewFindsLabel(workbench(), fx, provider));
+  step('P1. the explanation panel keeps its controls on screen: stacked beside the editor, a side panel when wide', async () => {
+    const w = workbench();
+    const panel = await openPanelBeside(w, EXPLAIN);
+    await controlsInViewport(w, panel, (name) => w.screenshot(name));
+  });
+
+  step('P2. the panel fits the image and toggles to 1:1 and back', async () => {
+    const w = workbench();
+    await zoomToggle(await w.webview('#zoom-value'), (name) => w.screenshot(name));
+  });
+
+  step('P3. Export PNG writes the image with its legend strip, then Reveal in Explorer shows the file', async () => {
+    const w = workbench();
+    const top = expectedFor(path.join(fx.workspace, PANEL_IMAGE))[0];
+    await exportAndReveal(w, await w.webview('#export'), fx.workspace, top, (name) => w.screenshot(name));
+  });
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();

@@ -27,6 +27,10 @@ describe('parseWebviewMessage', () => {
     { type: 'selectPatch', requestId: 1, patch: 0, layer: 0, head: 3 },
     { type: 'exportPng', dataUrl: PNG, suggestedName: 'cat-rollout.png' },
     { type: 'state', overlay: 'patches', opacity: 0.4 },
+    { type: 'revealExport' },
+    { type: 'runCommand', command: 'beitLens.selectModel' },
+    { type: 'runCommand', command: 'beitLens.downloadModel' },
+    { type: 'runCommand', command: 'beitLens.doctor' },
   ];
   const malformed: unknown[] = [
     null,
@@ -47,6 +51,12 @@ describe('parseWebviewMessage', () => {
     // A path smuggled into an otherwise valid message.
     { type: 'ready', imagePath: '/etc/passwd' },
     { type: 'selectClass', requestId: 1, classIndex: 2, file: '/home/me/.ssh/id_rsa' },
+    { type: 'revealExport', file: '/etc/passwd' },
+    // Only the model recovery commands: no other command id, least of all a built-in one.
+    { type: 'runCommand', command: 'workbench.action.terminal.new' },
+    { type: 'runCommand', command: 'beitLens.classifyFolder' },
+    { type: 'runCommand', command: 'beitLens.doctor', args: ['--x'] },
+    { type: 'runCommand' },
   ];
   const unknown: unknown[] = [{ type: 'readFile', path: '/etc/passwd' }, { type: 'explain', image: '/etc/shadow' }, { type: 'eval', code: 'process.exit()' }];
 
@@ -98,6 +108,8 @@ class FakeInference implements InferenceService {
   readonly onDidChangeState = new Emitter<ModelState>().event;
   readonly onDidWorkerExit = new Emitter<never>().event;
   goneHandles = new Set<string>();
+  /** What explain throws, as the client does while the model is missing or failed to load. */
+  failWith?: InferenceError;
   private handles = 0;
   get model() {
     return undefined;
@@ -111,6 +123,7 @@ class FakeInference implements InferenceService {
     if ('handle' in args && this.goneHandles.has(args.handle as string)) throw new InferenceError('EXPLANATION_GONE', 'gone');
     switch (name) {
       case 'explain':
+        if (this.failWith) throw this.failWith;
         return summary(`h${++this.handles}`);
       case 'rollout':
       case 'patchAttention':
@@ -133,15 +146,22 @@ function newSession(overrides: { saveExport?: (png: Uint8Array, name: string) =>
   const log = recordingLogger();
   const posted: ExtensionToWebviewMessage[] = [];
   const saved: { png: Uint8Array; name: string }[] = [];
+  const revealed: string[] = [];
+  const commands: string[] = [];
   const session = new ExplanationSession({
     imagePath: '/data/images/cat.png',
     inference,
     post: (m) => posted.push(m),
     settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1, headFusion: 'mean', discardRatio: 0.9 }),
     saveExport: overrides.saveExport ?? (async (png, name) => (saved.push({ png, name }), `/chosen/${name}`)),
+    revealFile: async (file) => revealed.push(file),
+    runCommand: async (command) => {
+      commands.push(command);
+      if (command !== 'beitLens.doctor') inference.failWith = undefined;
+    },
     log,
   });
-  return { session, inference, log, posted, saved };
+  return { session, inference, log, posted, saved, revealed, commands };
 }
 
 describe('ExplanationSession', () => {
@@ -205,6 +225,34 @@ describe('ExplanationSession', () => {
     assert.deepEqual(posted.at(-1), { type: 'exported', file: '/chosen/cat rollout.png' });
   });
 
+  it('reveals only the PNG it last exported, and nothing before an export', async () => {
+    const { session, revealed, log } = newSession();
+    await session.receive({ type: 'revealExport' });
+    assert.deepEqual(revealed, []);
+    assert.match(log.warnings.at(-1) ?? '', /nothing exported yet/);
+    await session.receive({ type: 'exportPng', dataUrl: PNG, suggestedName: 'cat-rollout.png' });
+    await session.receive({ type: 'exportPng', dataUrl: PNG, suggestedName: 'cat-patches.png' });
+    await session.receive({ type: 'revealExport' });
+    assert.deepEqual(revealed, ['/chosen/cat-patches.png']);
+  });
+
+  it('tells the panel when the model is missing or failed, and explains again after a recovery command', async () => {
+    const { session, inference, posted, commands } = newSession();
+    inference.failWith = new InferenceError('MODEL_FAILED', 'the model could not be loaded: config.json: bad JSON');
+    await session.receive({ type: 'ready' });
+    assert.deepEqual(posted.at(-1), { type: 'modelUnavailable', requestId: 1, reason: 'failed', message: 'the model could not be loaded: config.json: bad JSON' });
+    // The doctor only reports: no new attempt.
+    await session.receive({ type: 'runCommand', command: 'beitLens.doctor' });
+    assert.equal(inference.calls.filter((c) => c.name === 'explain').length, 1);
+    inference.failWith = new InferenceError('NO_MODEL', 'no model: none configured');
+    await session.receive({ type: 'ready' });
+    assert.equal((posted.at(-1) as { reason?: string }).reason, 'noModel');
+    await session.receive({ type: 'runCommand', command: 'beitLens.selectModel' });
+    assert.deepEqual(commands, ['beitLens.doctor', 'beitLens.selectModel']);
+    assert.equal(posted.at(-1)?.type, 'explanation');
+    assert.equal(inference.calls.filter((c) => c.name === 'explain').at(-1)?.args.file, '/data/images/cat.png');
+  });
+
   it('releases the worker-held tensors when the panel closes', async () => {
     const { session, inference } = newSession();
     await session.receive({ type: 'ready' });
@@ -218,7 +266,7 @@ describe('ExplanationSession', () => {
   it('never calls the worker with any file but its own, whatever the webview sends (property-based)', { timeout: fuzzTimeout(200, 60_000) }, async (t) => {
     const fuzz = new FuzzCounter('webview message sequences', 'up to 8 arbitrary or near-valid messages -> ExplanationSession');
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof(fc.anything(), fc.record({ type: fc.constantFrom('ready', 'setRollout', 'selectClass', 'selectPatch', 'exportPng', 'state'), requestId: fc.nat(3), file: fc.string(), path: fc.string() }, { requiredKeys: ['type'] })), { maxLength: 8 }), async (messages) => {
+      fc.asyncProperty(fc.array(fc.oneof(fc.anything(), fc.record({ type: fc.constantFrom('ready', 'setRollout', 'selectClass', 'selectPatch', 'exportPng', 'state', 'revealExport', 'runCommand'), requestId: fc.nat(3), file: fc.string(), path: fc.string() }, { requiredKeys: ['type'] })), { maxLength: 8 }), async (messages) => {
         fuzz.tick();
         const { session, inference, saved } = newSession();
         for (const m of messages) await session.receive(m);

@@ -23,6 +23,8 @@ import { patchAt, patchRect } from '../../src/webview/geometry';
 import { asExtensionMessage } from '../../src/webview/messages';
 import { restoreState } from '../../src/webview/state';
 import { parseWebviewMessage, type ExplanationDto, type ExtensionToWebviewMessage } from '../../src/shared/protocol';
+import { layoutLegendStrip, legendSpec, paintLegendStrip } from '../../src/shared/legendStrip';
+import sharp from 'sharp';
 import { loadWebviewFixture, type WebviewFixture } from '../webview/fixture';
 import { serveImage, servePanel, type TestServer } from '../webview/server';
 
@@ -541,7 +543,10 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
     assert.ok(dataUrl.startsWith('data:image/png;base64,'));
     const png = Buffer.from(dataUrl.slice('data:image/png;base64,'.length), 'base64');
     assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
-    assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [explanation.image.width, explanation.image.height], 'PNG IHDR size');
+    // The image, then the legend strip the CLI draws too: same layout, same painter.
+    const spec = legendSpec({ kind: 'patches', entries: explanation.legend }, explanation.top[0], 0.6);
+    const strip = layoutLegendStrip(explanation.image.width, spec);
+    assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [explanation.image.width, explanation.image.height + strip.height], 'PNG IHDR size: image plus legend strip');
 
     // Decode the export and the bare image in the page: each export pixel is image blended with class colour.
     const patch = explanation.patchArgmax.indexOf(explanation.legend[0].index);
@@ -568,8 +573,43 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
     assertColor(exported, color.map((c, i) => bare[i] * (1 - a) + c * a), FLAT_TOLERANCE, 'exported pixel = image blended with class colour at 60%');
     assert.equal(exported[3], 255);
 
+    // Every strip pixel is what the shared painter makes: swatches in the legend colours, text, background.
+    const expectedStrip = paintLegendStrip(explanation.image.width, spec).rgba;
+    const stripPixels: number[] = await page.evaluate(
+      async ([src, top]) => {
+        const img = new window.Image();
+        img.src = src;
+        await img.decode();
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth;
+        c.height = img.naturalHeight;
+        const ctx = c.getContext('2d');
+        ctx.drawImage(img, 0, 0);
+        return Array.from(ctx.getImageData(0, top, c.width, c.height - top).data) as number[];
+      },
+      [dataUrl, explanation.image.height] as const,
+    );
+    assert.equal(stripPixels.length, expectedStrip.length);
+    let differing = 0;
+    for (let i = 0; i < stripPixels.length; i++) if (stripPixels[i] !== expectedStrip[i]) differing++;
+    assert.equal(differing, 0, 'legend strip pixels equal the shared painter');
+    const swatches = strip.items.filter((i) => i.kind === 'swatch');
+    assert.equal(swatches.length, Math.min(explanation.legend.length, swatches.length));
+    assert.ok(swatches.length > 0);
+    for (const [i, sw] of swatches.entries()) {
+      if (sw.kind !== 'swatch') continue;
+      const o = ((sw.y + (sw.size >> 1)) * explanation.image.width + sw.x + (sw.size >> 1)) * 4;
+      assert.deepEqual(stripPixels.slice(o, o + 3), explanation.legend[i].color, `swatch ${i}`);
+    }
+
+    // Saved: the file and a Reveal action, which asks the extension to show the file it wrote.
     await send(page, { type: 'exported', file: '/workspace/out/gradient_640x480-patches.png' });
-    assert.match(await page.locator('#status').innerText(), /Saved \/workspace\/out\/gradient_640x480-patches\.png/);
+    assert.match(await page.locator('#export-done').innerText(), /Saved \/workspace\/out\/gradient_640x480-patches\.png/);
+    const reveal = page.getByRole('button', { name: 'Reveal in Explorer' });
+    assert.ok(await reveal.isVisible());
+    await screenshot(page, 'export-reveal');
+    await reveal.click();
+    assert.deepEqual(await lastPosted(page, 'revealExport'), { type: 'revealExport' });
     await finish(panel);
   });
 
@@ -676,6 +716,171 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
     }
     for (const id of ['overlay', 'overlay-rollout', 'opacity', 'head-fusion', 'discard-ratio', 'layer', 'head', 'export']) assert.ok(reached.has(id), `Tab reaches #${id} (${[...reached].join(', ')})`);
     assert.ok(reached.has('label-button'), 'Tab reaches the label buttons');
+    await finish(panel);
+  });
+  /** Waits for layout and the zoom's resize observer to settle (two frames). */
+  async function settle(page: Page): Promise<void> {
+    await page.evaluate(() => new Promise((resolve) => window.requestAnimationFrame(() => window.requestAnimationFrame(resolve))));
+  }
+
+  interface Box {
+    x: number;
+    y: number;
+    width: number;
+    height: number;
+    bottom: number;
+    right: number;
+  }
+
+  async function boxOf(page: Page, selector: string): Promise<Box> {
+    return page.evaluate((sel) => {
+      const r = document.querySelector(sel).getBoundingClientRect();
+      return { x: r.x, y: r.y, width: r.width, height: r.height, bottom: r.bottom, right: r.right };
+    }, selector);
+  }
+
+  async function viewportScroll(page: Page): Promise<{ clientWidth: number; clientHeight: number; scrollWidth: number; scrollHeight: number; scrollTop: number }> {
+    return page.evaluate(() => {
+      const v = document.querySelector('#stage-viewport');
+      return { clientWidth: v.clientWidth, clientHeight: v.clientHeight, scrollWidth: v.scrollWidth, scrollHeight: v.scrollHeight, scrollTop: v.scrollTop };
+    });
+  }
+
+  it('fits a tall image to the view, toggles 1:1, zooms, and pans by dragging without selecting a patch', async () => {
+    const tallPng = await sharp({ create: { width: 300, height: 1500, channels: 3, background: { r: 90, g: 140, b: 200 } } }).png().toBuffer();
+    const tall: ExplanationDto = { ...explanation, image: { ...explanation.image, src: `data:image/png;base64,${tallPng.toString('base64')}`, name: 'tall.png', width: 300, height: 1500 } };
+    const panel = await openWithExplanation(tall);
+    const { page } = panel;
+    await settle(page);
+    const innerHeight: number = await page.evaluate(() => window.innerHeight);
+
+    // Fit: the whole image on screen, aspect kept, nothing to scroll.
+    let stage = await boxOf(page, '.stage');
+    let scroll = await viewportScroll(page);
+    assert.ok(stage.height <= scroll.clientHeight && stage.width <= scroll.clientWidth, `stage ${stage.width}x${stage.height} inside ${scroll.clientWidth}x${scroll.clientHeight}`);
+    assert.ok(scroll.scrollHeight <= scroll.clientHeight, 'nothing to scroll when fitted');
+    assert.ok(stage.bottom <= innerHeight, `fitted image ends at ${stage.bottom}, window is ${innerHeight} high`);
+    assert.ok(Math.abs(stage.width / stage.height - 300 / 1500) < 0.01, 'aspect kept');
+    assert.match(await page.locator('#zoom-value').innerText(), /^Fit \(\d+%\)$/);
+    await screenshot(page, 'zoom-fit-tall');
+
+    // 1:1: the image's own pixels, and the viewport scrolls.
+    await page.getByRole('button', { name: '1:1', exact: true }).click();
+    stage = await boxOf(page, '.stage');
+    assert.deepEqual([Math.round(stage.width), Math.round(stage.height)], [300, 1500]);
+    assert.ok((await viewportScroll(page)).scrollHeight > (await viewportScroll(page)).clientHeight, 'scrolls at 1:1');
+    assert.equal(await page.locator('#zoom-value').innerText(), '100%');
+
+    await page.getByRole('button', { name: 'Zoom in' }).click();
+    stage = await boxOf(page, '.stage');
+    assert.equal(Math.round(stage.width), 375, 'zoom in by 1.25');
+    assert.equal(await page.locator('#zoom-value').innerText(), '125%');
+    await page.getByRole('button', { name: 'Zoom out' }).click();
+    assert.equal(Math.round((await boxOf(page, '.stage')).width), 300);
+
+    // Dragging the image pans it; the press that started the drag selects no patch.
+    const clicksBefore = (await posted(page)).filter((m) => m.type === 'selectPatch').length;
+    const x = stage.x + stage.width / 2;
+    const y = (await boxOf(page, '#stage-viewport')).y + 300;
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    await page.mouse.move(x, y - 200, { steps: 8 });
+    await page.mouse.up();
+    scroll = await viewportScroll(page);
+    assert.ok(scroll.scrollTop >= 190, `the drag scrolled the image (scrollTop ${scroll.scrollTop})`);
+    assert.equal((await posted(page)).filter((m) => m.type === 'selectPatch').length, clicksBefore, 'a drag is not a patch click');
+    await page.mouse.click(x, y);
+    assert.equal((await posted(page)).filter((m) => m.type === 'selectPatch').length, clicksBefore + 1, 'a plain click still selects a patch');
+    // Where it clicked: the patch under the pointer in the scrolled image.
+    const clicked = (await lastPosted(page, 'selectPatch'))!;
+    const stageNow = await boxOf(page, '.stage');
+    const row = Math.floor(((y - stageNow.y) / stageNow.height) * grid);
+    const col = Math.floor(((x - stageNow.x) / stageNow.width) * grid);
+    assert.equal(clicked.patch, row * grid + col);
+
+    await page.getByRole('button', { name: 'Fit', exact: true }).click();
+    scroll = await viewportScroll(page);
+    assert.ok(scroll.scrollHeight <= scroll.clientHeight, 'fitted again');
+    assert.match(await page.locator('#zoom-value').innerText(), /^Fit/);
+    await finish(panel);
+  });
+
+  it('keeps the controls reachable: a side panel when wide, stacked under a height-capped image when narrow', async () => {
+    const panel = await openWithExplanation();
+    const { page } = panel;
+    try {
+      // Wide: the controls beside the image, all on screen (the side panel scrolls on its own).
+      await page.setViewportSize({ width: 1180, height: 760 });
+      await settle(page);
+      let stage = await boxOf(page, '.stage');
+      let sidebar = await boxOf(page, '.sidebar');
+      assert.ok(sidebar.x >= stage.right, `side panel (x ${sidebar.x}) right of the image (ends ${stage.right})`);
+      assert.ok(sidebar.bottom <= 760 + 1, `side panel ends at ${sidebar.bottom}`);
+      assert.ok(stage.bottom <= 760, `image ends at ${stage.bottom}`);
+      await screenshot(page, 'layout-wide');
+
+      // Narrow, as beside an editor: the image capped to half the height, the controls start on screen.
+      await page.setViewportSize({ width: 420, height: 700 });
+      await settle(page);
+      stage = await boxOf(page, '.stage');
+      sidebar = await boxOf(page, '.sidebar');
+      const picker = await boxOf(page, '.overlay-picker');
+      assert.ok(sidebar.y >= stage.bottom, 'controls stacked below the image');
+      assert.ok(stage.right <= 420 && stage.height <= 350 + 1, `image ${stage.width}x${stage.height} fits`);
+      assert.ok(picker.y < 700 && (await page.getByRole('radio', { name: 'Patch predictions' }).isVisible()), `overlay controls start at ${picker.y}, on the first screen`);
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'webview-layout-narrow.png') });
+    } finally {
+      await page.setViewportSize({ width: 1180, height: 760 });
+    }
+    await finish(panel);
+  });
+
+  it('clears the highlighted label when another overlay is shown, and highlights it again on return', async () => {
+    const panel = await openWithExplanation();
+    const { page } = panel;
+    const chosen = explanation.top[0];
+    await page.getByRole('button', { name: chosen.label }).first().click();
+    await send(page, fixture.classHeatmap(chosen.index));
+    const pressed = () => page.locator('.label-button[aria-pressed="true"]').evaluateAll((els: any[]) => els.map((e) => e.dataset.classIndex));
+    assert.ok((await pressed()).length >= 1);
+    assert.ok((await pressed()).every((i: string) => i === String(chosen.index)));
+    for (const other of ['Attention rollout', 'Patch predictions', 'Attention from a patch', 'None']) {
+      await page.getByRole('radio', { name: other }).check();
+      assert.deepEqual(await pressed(), [], `no label stays highlighted on "${other}"`);
+    }
+    await page.getByRole('radio', { name: 'Class heatmap' }).check();
+    assert.ok((await pressed()).length >= 1 && (await pressed()).every((i: string) => i === String(chosen.index)), 'the shown class is highlighted again');
+    await finish(panel);
+  });
+
+  it('shows the recovery actions instead of empty controls when the model failed', async () => {
+    const panel = await openPanel();
+    const { page } = panel;
+    await send(page, { type: 'loading', requestId: 7, image: '/workspace/images/gradient_640x480.jpg' });
+    await send(page, { type: 'modelUnavailable', requestId: 7, reason: 'failed', message: 'the model could not be loaded: /models/beit/config.json: not valid JSON' });
+    assert.ok(await page.getByRole('heading', { name: 'The model could not be loaded' }).isVisible());
+    assert.match(await page.locator('#empty-state').innerText(), /config\.json: not valid JSON/);
+    assert.ok(await page.locator('.layout').isHidden(), 'no controls');
+    assert.equal(await page.locator('select:visible, input:visible').count(), 0, 'no empty selects or sliders');
+    assert.ok((await page.locator('#status[data-kind="error"]:visible').count()) === 0, 'no red banner');
+    await screenshot(page, 'model-failed');
+    const expectedCommands: [string, string][] = [
+      ['Select Model Folder…', 'beitLens.selectModel'],
+      ['Download Model', 'beitLens.downloadModel'],
+      ['Run Doctor', 'beitLens.doctor'],
+    ];
+    for (const [name, command] of expectedCommands) {
+      await page.getByRole('button', { name, exact: true }).click();
+      assert.deepEqual(await lastPosted(page, 'runCommand'), { type: 'runCommand', command });
+    }
+    // A model chosen from there: the extension explains again and the controls come back.
+    await send(page, { type: 'loading', requestId: 8, image: '/workspace/images/gradient_640x480.jpg' });
+    assert.ok(await page.locator('#empty-state').isHidden());
+    await send(page, { type: 'explanation', explanation: { ...explanation, requestId: 8 } });
+    assert.ok(await page.locator('.layout').isVisible());
+    assert.ok(await page.getByRole('radio', { name: 'Attention rollout' }).isVisible());
     await finish(panel);
   });
 });

@@ -125,6 +125,8 @@ export class ExplanationPanel {
       post: (message) => webview.postMessage(message),
       settings: () => readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key)),
       saveExport: (png, suggestedName) => saveExport(png, path.join(path.dirname(imagePath), suggestedName)),
+      revealFile: (file) => revealFile(file),
+      runCommand: (command) => Promise.resolve(vscode.commands.executeCommand(command)),
       log: deps.log,
     });
     this.subscriptions.push(
@@ -145,6 +147,16 @@ async function saveExport(png: Uint8Array, suggested: string): Promise<string | 
   if (!target) return undefined;
   await vscode.workspace.fs.writeFile(target, png);
   return target.scheme === 'file' ? target.fsPath : target.toString();
+}
+
+/**
+ * Inside the workspace the file is shown in VS Code's Explorer (which works in a remote or browser
+ * workbench too); elsewhere in the operating system's file manager.
+ */
+async function revealFile(file: string): Promise<void> {
+  const uri = /^[a-z][a-z0-9+.-]+:/i.test(file) && !path.isAbsolute(file) ? vscode.Uri.parse(file) : vscode.Uri.file(file);
+  if (vscode.workspace.getWorkspaceFolder(uri)) await vscode.commands.executeCommand('revealInExplorer', uri);
+  else await vscode.commands.executeCommand('revealFileInOS', uri);
 }
 
 function panelTitle(imagePath: string): string {

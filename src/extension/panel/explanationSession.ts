@@ -5,7 +5,8 @@
  * created for, and exports go where the user picks in a save dialog.
  */
 import * as path from 'node:path';
-import { ExplanationDto, ExtensionToWebviewMessage, OverlayKind, parseWebviewMessage, WebviewToExtensionMessage } from '../../shared/protocol';
+import { Command } from '../commandIds';
+import { ExplanationDto, ExtensionToWebviewMessage, OverlayKind, parseWebviewMessage, RecoveryCommand, WebviewToExtensionMessage } from '../../shared/protocol';
 import { InferenceService, isInferenceError } from '../inference/inferenceClient';
 import { Logger } from '../util/logger';
 import { ViewSettings } from '../settings';
@@ -19,6 +20,10 @@ export interface ExplanationSessionOptions {
   /** Asks the user where to save; returns the file written, or undefined if they cancelled. */
   saveExport: (png: Uint8Array, suggestedName: string) => Promise<string | undefined>;
   onViewState?: (state: { overlay: OverlayKind; opacity: number }) => void;
+  /** Shows a file this session wrote (the last export) in the editor's explorer or the OS's. */
+  revealFile?: (file: string) => Promise<unknown>;
+  /** Runs one of the model recovery commands the panel's empty state offers. */
+  runCommand?: (command: RecoveryCommand) => Promise<unknown>;
   log: Logger;
 }
 
@@ -34,6 +39,8 @@ export class ExplanationSession {
   private explainRunning = false;
   private readonly followUps = new Map<FollowUp, AbortController>();
   private disposed = false;
+  /** The PNG this panel last exported: the only file `revealExport` may show. */
+  private lastExport?: string;
   /** Every panel gets its own lane, so ten open panels take turns with each other and with hovers. */
   private readonly lane: string;
   private static nextLane = 1;
@@ -79,7 +86,11 @@ export class ExplanationSession {
       this.post({ type: 'explanation', explanation: this.dto });
     } catch (err) {
       if (isInferenceError(err, 'CANCELLED') || controller.signal.aborted || this.disposed) return;
-      this.post({ type: 'error', requestId, message: (err as Error).message });
+      if (isInferenceError(err, 'NO_MODEL') || isInferenceError(err, 'MODEL_FAILED')) {
+        this.post({ type: 'modelUnavailable', requestId, reason: err.code === 'NO_MODEL' ? 'noModel' : 'failed', message: err.message });
+      } else {
+        this.post({ type: 'error', requestId, message: (err as Error).message });
+      }
     } finally {
       if (this.explaining === controller) this.explainRunning = false;
     }
@@ -121,6 +132,16 @@ export class ExplanationSession {
         return this.exportPng(message.dataUrl, message.suggestedName);
       case 'state':
         this.options.onViewState?.({ overlay: message.overlay, opacity: message.opacity });
+        return;
+      case 'revealExport':
+        if (this.lastExport && this.options.revealFile) await this.options.revealFile(this.lastExport);
+        else this.options.log.warn('explanation panel: nothing exported yet to reveal');
+        return;
+      case 'runCommand':
+        if (!this.options.runCommand) return this.options.log.warn(`explanation panel: cannot run ${message.command} here`);
+        await this.options.runCommand(message.command);
+        // A model chosen or downloaded from the empty state: try this image again (the call waits for the load).
+        if (!this.dto && !this.explainRunning && message.command !== Command.doctor) await this.explain();
         return;
     }
   }
@@ -194,7 +215,9 @@ export class ExplanationSession {
     const base = path.basename(suggestedName.replace(/[\u0000-\u001f<>:"|?*]/g, '_')) || 'overlay';
     const name = /\.png$/i.test(base) ? base : `${base}.png`;
     const saved = await this.options.saveExport(bytes, name);
-    if (saved) this.post({ type: 'exported', file: saved });
+    if (!saved) return;
+    this.lastExport = saved;
+    this.post({ type: 'exported', file: saved });
   }
 
   private post(message: ExtensionToWebviewMessage): void {
