@@ -6,6 +6,8 @@ export const Command = {
   downloadModel: 'beitLens.downloadModel',
   selectModel: 'beitLens.selectModel',
   doctor: 'beitLens.doctor',
+  classifyOutputImages: 'beitLens.classifyOutputImages',
+  explainOutputImage: 'beitLens.explainOutputImage',
 } as const;
 
 export const EXPLANATION_VIEW_TYPE = 'beitLens.explanation';
