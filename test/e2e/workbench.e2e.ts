@@ -12,6 +12,8 @@
  *   5. Explain Image: overlays switch, the legend names the fixture labels, clicking a patch updates the panel
  *   6. Classify Images in Folder: progress, then the results
  *   7. a corrupt image: an error naming the file, and the next classify still works
+ *  N1. hovers in a notebook's code and Markdown cells; N2. Classify Output Images on stored PNG/JPEG outputs;
+ *  N3. Explain Output Image (test/e2e/scenarios/notebooks.ts)
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -27,6 +29,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
+import { classifyOutputImages, explainOutputImage, NotebookChecks, notebookHovers } from './scenarios/notebooks';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
@@ -105,6 +108,10 @@ function assertPredictionRows(rows: QuickPickRow[], want: Prediction[], what: st
 /** The rows of a hover's prediction table: [rank, label, score]. */
 async function hoverTable(hover: import('playwright-core').Locator): Promise<string[][]> {
   return hover.locator('table tr').evaluateAll((rows: any[]) => rows.map((r) => [...r.querySelectorAll('td')].map((c: any) => c.innerText.trim())).filter((cells) => cells.length > 0));
+}
+
+function notebookChecks(): NotebookChecks {
+  return { expectedFor: (file) => expectedFor(file), hoverTable, assertPredictionRows, provider };
 }
 
 async function checkHover(file: string, needle: string, shot: string): Promise<void> {
@@ -363,6 +370,18 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     assertPredictionRows(rows, expectedFor(path.join(fx.workspace, image)), image);
     await w.screenshot('07-classify-after-error');
     await w.closeQuickPick();
+  });
+
+  step('N1. hovering image paths in a notebook code cell and Markdown cell shows the same top-5 (paths from the notebook folder)', async () => {
+    await notebookHovers(workbench(), fx, notebookChecks());
+  });
+
+  step('N2. Classify Output Images on a stored PNG and a stored JPEG output equals beit-lens classify --json on the same bytes', async () => {
+    await classifyOutputImages(workbench(), fx, notebookChecks(), title('beitLens.classifyOutputImages'));
+  });
+
+  step('N3. Explain Output Image opens the panel on the output, named after the notebook and cell', async () => {
+    await explainOutputImage(workbench(), fx, title('beitLens.explainOutputImage'));
   });
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
