@@ -425,9 +425,12 @@ export class Workbench {
 
   // ---- notebooks ----------------------------------------------------------------------------
 
-  /** The active notebook editor (code-server's built-in one): its cells' editors are inside it. */
+  /**
+   * The visible notebook editor (code-server's built-in one): its cells' editors are inside it. VS Code
+   * lays it over the editor group rather than inside it, and hides the ones not shown.
+   */
   notebookEditor(): Locator {
-    return this.page.locator('.editor-group-container.active .notebook-editor').first();
+    return this.page.locator('.notebookOverlay.notebook-editor:visible').first();
   }
 
   /** The notebook cell (a row of the cell list) whose editor shows `text`. */
@@ -455,9 +458,23 @@ export class Workbench {
     await this.notebookEditor().locator('.view-line', { hasText: markdownText }).first().waitFor();
   }
 
+  /** Scrolls the notebook until the cell showing `text` is rendered (the cell list only renders what is in view). */
+  async revealCell(text: string): Promise<Locator> {
+    const cell = this.notebookCell(text);
+    for (let i = 0; i < 20 && (await cell.count()) === 0; i++) {
+      const box = await this.notebookEditor().boundingBox();
+      if (box) await this.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await this.page.mouse.wheel(0, 300);
+      await this.page.waitForTimeout(200);
+    }
+    await cell.waitFor();
+    await cell.scrollIntoViewIfNeeded();
+    return cell;
+  }
+
   /** Clicks `action` in the cell toolbar of the cell showing `cellText` (the toolbar shows while the pointer is on the cell). */
   async cellToolbarAction(cellText: string, action: string): Promise<void> {
-    const cell = this.notebookCell(cellText);
+    const cell = await this.revealCell(cellText);
     await cell.locator('.view-line', { hasText: cellText }).first().click();
     await cell.hover();
     const button = cell.locator(`.cell-title-toolbar .action-label[aria-label^="${action}"]`);
@@ -467,7 +484,7 @@ export class Workbench {
 
   /** Opens the cell's "More Actions…" menu (its context menu) and clicks `item`. */
   async cellMenuItem(cellText: string, item: string): Promise<void> {
-    const cell = this.notebookCell(cellText);
+    const cell = await this.revealCell(cellText);
     await cell.locator('.view-line', { hasText: cellText }).first().click();
     await cell.hover();
     const more = cell.locator('.cell-title-toolbar .action-label[aria-label^="More Actions"]');

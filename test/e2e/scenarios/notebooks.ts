@@ -18,7 +18,7 @@ export interface NotebookChecks {
   provider: string;
 }
 
-const CODE_CELL = 'seal = Image.open';
+const CODE_CELL = 'Image.open';
 const MARKDOWN_CELL = '![otter]';
 const PNG_CELL = 'gray.png';
 const JPEG_CELL = 'crane.jpg';
@@ -79,5 +79,5 @@ export async function explainOutputImage(w: Workbench, fx: FixtureWorkspace, ite
   assert.deepEqual(top, oracle.top.map((p) => p.label), 'the panel top-K for the PNG output differs from beit-lens explain --json on the same bytes as a file');
   await panel.locator('#image').evaluate((img: any) => (img.complete && img.naturalWidth ? undefined : new Promise((resolve) => img.addEventListener('load', resolve, { once: true }))));
   await w.screenshot('N3-explain-output-image');
-  await w.page.locator('.tab.active .codicon-close').click();
+  await w.page.locator('.tab.active', { hasText: `BEiT: ${name}` }).locator('.codicon-close').click();
 }
