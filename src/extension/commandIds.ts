@@ -7,6 +7,8 @@ export const Command = {
   selectModel: 'beitLens.selectModel',
   doctor: 'beitLens.doctor',
   showModel: 'beitLens.showModel',
+  classifyOutputImages: 'beitLens.classifyOutputImages',
+  explainOutputImage: 'beitLens.explainOutputImage',
 } as const;
 
 export const EXPLANATION_VIEW_TYPE = 'beitLens.explanation';

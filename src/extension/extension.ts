@@ -16,6 +16,7 @@ import { IMAGE_HOVER_SELECTOR, ImageHoverProvider } from './hover/imageHoverProv
 import { InferenceClient, ModelState } from './inference/inferenceClient';
 import { ModelController } from './model/modelController';
 import { ModelStatusBar } from './model/modelStatusBar';
+import { registerOutputImageCommands } from './notebook/outputImageCommands';
 import { ExplanationPanels } from './panel/explanationPanel';
 import { ModelPanels } from './panel/modelPanel';
 import { CONFIG_SECTION, readViewSettings } from './settings';
@@ -63,6 +64,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(registerClassifyImageCommand(inference));
   register(registerExplainImageCommand(panels));
   register(registerClassifyFolderCommand(datasets));
+  register(registerOutputImageCommands(inference, panels));
   register(registerDownloadModelCommand(inference, models, log));
   register(registerSelectModelCommand(models));
   register(registerDoctorCommand(inference, models, context.extension));

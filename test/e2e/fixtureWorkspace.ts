@@ -61,6 +61,17 @@ export interface FixtureWorkspace {
   untrustedNotes: string;
   /** The absolute path of an image outside the untrusted workspace, named in `untrustedNotes`. */
   outsideImage: string;
+  /**
+   * notebooks/samples.ipynb: a code cell and a Markdown cell naming images relative to the
+   * notebook's folder (`../dataset/…`, which the workspace folder does not resolve), and two code
+   * cells with stored outputs, no kernel needed: a PNG (`notebookPngImage`'s bytes) and a JPEG
+   * (`notebookJpegImage`'s). Paths are workspace-relative.
+   */
+  notebook: string;
+  notebookCodeImage: string;
+  notebookMarkdownImage: string;
+  notebookPngImage: string;
+  notebookJpegImage: string;
   /** The 10 labels of the tiny fixture model. */
   fixtureLabels: string[];
 }
@@ -113,6 +124,31 @@ export async function makeFixtureWorkspace(root: string): Promise<FixtureWorkspa
   const csvFile = path.join(workspace, 'labels.csv');
   await writeFile(csvFile, ['file,label', `${csvImage},river_otter`, 'dataset/origami_crane/gray16_200x150.png,origami_crane', 'dataset/harp_seal/tiny_17x9.png,harp_seal', ''].join('\n'));
 
+  const notebook = 'notebooks/samples.ipynb';
+  const notebookCodeImage = 'dataset/harp_seal/gradient_640x480.jpg';
+  const notebookMarkdownImage = 'dataset/river_otter/alpha_300x200.png';
+  const notebookPngImage = 'dataset/river_otter/gray_256x256.png';
+  const notebookJpegImage = 'dataset/origami_crane/exif_orientation6_320x240.jpg';
+  await mkdir(path.join(workspace, 'notebooks'), { recursive: true });
+  const source = (text: string) => text.split(/(?<=\n)/);
+  const imageOutput = async (mime: string, relative: string) => ({
+    output_type: 'display_data',
+    data: { [mime]: (await readFile(path.join(workspace, relative))).toString('base64'), 'text/plain': ['<IPython.core.display.Image object>'] },
+    metadata: {},
+  });
+  const ipynb = {
+    cells: [
+      { cell_type: 'code', execution_count: null, metadata: {}, outputs: [], source: source(`from PIL import Image\nseal = Image.open("../${notebookCodeImage}")\n`) },
+      { cell_type: 'markdown', metadata: {}, source: source(`## Otters\n\n![otter](../${notebookMarkdownImage})\n`) },
+      { cell_type: 'code', execution_count: 1, metadata: {}, outputs: [await imageOutput('image/png', notebookPngImage)], source: source('display(Image(filename="gray.png"))') },
+      { cell_type: 'code', execution_count: 2, metadata: {}, outputs: [await imageOutput('image/jpeg', notebookJpegImage)], source: source('display(Image(filename="crane.jpg"))') },
+    ],
+    metadata: { kernelspec: { display_name: 'Python 3', language: 'python', name: 'python3' }, language_info: { name: 'python' } },
+    nbformat: 4,
+    nbformat_minor: 5,
+  };
+  await writeFile(path.join(workspace, notebook), `${JSON.stringify(ipynb, null, 1)}\n`);
+
   // The untrusted workspace brings its own model (a different, valid one) through workspace settings.
   const untrusted = path.join(root, 'untrusted');
   const randomHf = path.join(root, 'wsmodel');
@@ -148,6 +184,11 @@ export async function makeFixtureWorkspace(root: string): Promise<FixtureWorkspa
     untrustedImage,
     untrustedNotes,
     outsideImage,
+    notebook,
+    notebookCodeImage,
+    notebookMarkdownImage,
+    notebookPngImage,
+    notebookJpegImage,
     fixtureLabels: Object.values(config.id2label),
   };
 }

@@ -16,6 +16,8 @@
  *   M1. BEiT Lens: Show Model: the Model view of the loaded model, its label filter (scenarios/cli.ts)
  *   P1–P3. the explanation panel: controls on screen narrow and wide, fit/1:1 zoom, export with the
  *      legend strip and Reveal in Explorer (test/e2e/scenarios/panel.ts)
+ *  N1. hovers in a notebook's code and Markdown cells; N2. Classify Output Images on stored PNG/JPEG outputs;
+ *  N3. Explain Output Image (test/e2e/scenarios/notebooks.ts)
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -32,6 +34,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
 import { bmpHasNoClassifyMenu, modelViewFindsLabel } from './scenarios/cli';
+import { classifyOutputImages, explainOutputImage, NotebookChecks, notebookHovers } from './scenarios/notebooks';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
 
@@ -111,6 +114,10 @@ function assertPredictionRows(rows: QuickPickRow[], want: Prediction[], what: st
 /** The rows of a hover's prediction table: [rank, label, score]. */
 async function hoverTable(hover: import('playwright-core').Locator): Promise<string[][]> {
   return hover.locator('table tr').evaluateAll((rows: any[]) => rows.map((r) => [...r.querySelectorAll('td')].map((c: any) => c.innerText.trim())).filter((cells) => cells.length > 0));
+}
+
+function notebookChecks(): NotebookChecks {
+  return { expectedFor: (file) => expectedFor(file), hoverTable, assertPredictionRows, provider };
 }
 
 async function checkHover(file: string, needle: string, shot: string): Promise<void> {
@@ -389,6 +396,16 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     const w = workbench();
     const top = expectedFor(path.join(fx.workspace, PANEL_IMAGE))[0];
     await exportAndReveal(w, await w.webview('#export'), fx.workspace, top, (name) => w.screenshot(name));
+  step('N1. hovering image paths in a notebook code cell and Markdown cell shows the same top-5 (paths from the notebook folder)', async () => {
+    await notebookHovers(workbench(), fx, notebookChecks());
+  });
+
+  step('N2. Classify Output Images on a stored PNG and a stored JPEG output equals beit-lens classify --json on the same bytes', async () => {
+    await classifyOutputImages(workbench(), fx, notebookChecks(), title('beitLens.classifyOutputImages'));
+  });
+
+  step('N3. Explain Output Image opens the panel on the output, named after the notebook and cell', async () => {
+    await explainOutputImage(workbench(), fx, title('beitLens.explainOutputImage'));
   });
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {

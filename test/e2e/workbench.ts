@@ -342,11 +342,11 @@ export class Workbench {
 
   // ---- hovers -------------------------------------------------------------------------------
 
-  /** Moves the mouse onto the middle of `text` in the active editor. */
-  async hoverText(text: string): Promise<void> {
+  /** Moves the mouse onto the middle of `text` in the active editor (or in the editors `within`, e.g. a notebook's cells). */
+  async hoverText(text: string, within: Locator = this.activeEditor()): Promise<void> {
     // Leave first, so arriving on the text is a fresh hover.
     await this.page.mouse.move(VIEWPORT.width - 5, VIEWPORT.height / 2);
-    const point = await this.activeEditor().evaluate((editor: any, needle: string) => {
+    const point = await within.evaluate((editor: any, needle: string) => {
       for (const line of editor.querySelectorAll('.view-line')) {
         const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
         const nodes: any[] = [];
@@ -398,13 +398,13 @@ export class Workbench {
     }
   }
 
-  async hoverForPrediction(text: string, fileName: string, timeout = 90_000): Promise<Locator> {
+  async hoverForPrediction(text: string, fileName: string, timeout = 90_000, within?: Locator): Promise<Locator> {
     const deadline = Date.now() + timeout;
     const ours = this.page.locator('.monaco-hover:not(.hidden)', { hasText: `BEiT Lens · ${fileName}` });
     let last = 'no hover appeared';
     for (;;) {
       const attempt = Math.min(10_000, Math.max(1000, deadline - Date.now()));
-      await this.hoverText(text);
+      await this.hoverText(text, within);
       try {
         await ours.waitFor({ timeout: attempt });
         // Other hover providers (Markdown's link hover) may still be loading; ours is final once it has a table or a message.
@@ -421,6 +421,76 @@ export class Workbench {
       await this.page.mouse.move(VIEWPORT.width - 5, VIEWPORT.height / 2);
       await ours.waitFor({ state: 'hidden' });
     }
+  }
+
+  // ---- notebooks ----------------------------------------------------------------------------
+
+  /**
+   * The visible notebook editor (code-server's built-in one): its cells' editors are inside it. VS Code
+   * lays it over the editor group rather than inside it, and hides the ones not shown.
+   */
+  notebookEditor(): Locator {
+    return this.page.locator('.notebookOverlay.notebook-editor:visible').first();
+  }
+
+  /** The notebook cell (a row of the cell list) whose editor shows `text`. */
+  notebookCell(text: string): Locator {
+    return this.notebookEditor().locator('.cell-list-container .monaco-list-row', { has: this.page.locator('.view-line', { hasText: text }) }).first();
+  }
+
+  /** Opens a notebook from the explorer and waits for a cell showing `firstText`. */
+  async openNotebook(relative: string, firstText: string): Promise<void> {
+    const row = await this.reveal(relative);
+    await row.click();
+    await this.page.locator(`.tab.active[aria-label*="${path.basename(relative)}"]`).waitFor();
+    await this.notebookEditor().locator('.view-line', { hasText: firstText }).first().waitFor({ timeout: 90_000 });
+  }
+
+  /**
+   * Puts the Markdown cell after the code cell showing `codeText` into edit mode, as with the
+   * keyboard: click into the code cell, Escape (cell focus), Down (next cell), Enter (edit).
+   */
+  async editMarkdownCellAfter(codeText: string, markdownText: string): Promise<void> {
+    await this.notebookCell(codeText).locator('.view-line', { hasText: codeText }).first().click();
+    await this.page.keyboard.press('Escape');
+    await this.page.keyboard.press('ArrowDown');
+    await this.page.keyboard.press('Enter');
+    await this.notebookEditor().locator('.view-line', { hasText: markdownText }).first().waitFor();
+  }
+
+  /** Scrolls the notebook until the cell showing `text` is rendered (the cell list only renders what is in view). */
+  async revealCell(text: string): Promise<Locator> {
+    const cell = this.notebookCell(text);
+    for (let i = 0; i < 20 && (await cell.count()) === 0; i++) {
+      const box = await this.notebookEditor().boundingBox();
+      if (box) await this.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await this.page.mouse.wheel(0, 300);
+      await this.page.waitForTimeout(200);
+    }
+    await cell.waitFor();
+    await cell.scrollIntoViewIfNeeded();
+    return cell;
+  }
+
+  /** Clicks `action` in the cell toolbar of the cell showing `cellText` (the toolbar shows while the pointer is on the cell). */
+  async cellToolbarAction(cellText: string, action: string): Promise<void> {
+    const cell = await this.revealCell(cellText);
+    await cell.locator('.view-line', { hasText: cellText }).first().click();
+    await cell.hover();
+    const button = cell.locator(`.cell-title-toolbar .action-label[aria-label^="${action}"]`);
+    await button.waitFor();
+    await button.click();
+  }
+
+  /** Opens the cell's "More Actions…" menu (its context menu) and clicks `item`. */
+  async cellMenuItem(cellText: string, item: string): Promise<void> {
+    const cell = await this.revealCell(cellText);
+    await cell.locator('.view-line', { hasText: cellText }).first().click();
+    await cell.hover();
+    const more = cell.locator('.cell-title-toolbar .action-label[aria-label^="More Actions"]');
+    await more.waitFor();
+    await more.click();
+    await this.clickMenuItem(item);
   }
 
   // ---- notifications --------------------------------------------------------------------------

@@ -29,6 +29,10 @@ class Uri {
   static file(p: string) {
     return new Uri('file', path.resolve(p));
   }
+  /** A notebook cell's document: the notebook's path under the cell scheme, as VS Code makes them. */
+  static cell(notebook: string) {
+    return new Uri('vscode-notebook-cell', path.resolve(notebook));
+  }
   static parse(s: string) {
     const u = new URL(s);
     return new Uri(u.protocol.slice(0, -1), decodeURIComponent(u.pathname));
@@ -67,10 +71,13 @@ const statusItems: { text: string; command?: string }[] = [];
 const openedDocuments: { language?: string; content?: string }[] = [];
 const panels: FakeWebviewPanel[] = [];
 const messages: string[] = [];
+const notebookDocuments: { uri: Uri; getCells(): { document: unknown }[] }[] = [];
+const quickPicks: { title?: string; items: { label: string; description?: string; detail?: string; kind?: number }[] }[] = [];
 let trusted = true;
 
 const vscode = {
   Uri,
+  Disposable: { from: (...items: { dispose(): unknown }[]) => ({ dispose: () => items.forEach((i) => i.dispose()) }) },
   StatusBarAlignment: { Left: 1, Right: 2 },
   ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
   ViewColumn: { Active: -1, Beside: -2, One: 1 },
@@ -138,7 +145,11 @@ const vscode = {
     showSaveDialog: async () => undefined,
     showTextDocument: async () => undefined,
     withProgress: (_o: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) => task({ report() {} }, { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }),
-    createQuickPick: () => ({ items: [], buttons: [], show() {}, hide() {}, dispose() {}, onDidTriggerButton() {}, onDidAccept() {}, onDidHide() {} }),
+    createQuickPick: () => {
+      const pick = { items: [], buttons: [], show() {}, hide() {}, dispose() {}, onDidTriggerButton() {}, onDidAccept() {}, onDidHide() {} };
+      quickPicks.push(pick);
+      return pick;
+    },
     tabGroups: { activeTabGroup: { activeTab: undefined }, all: [] },
     registerWebviewPanelSerializer: (viewType: string, serializer: unknown) => (serializers.set(viewType, serializer), { dispose() {} }),
     createWebviewPanel: (_viewType: string, title: string, _column: unknown, options: { localResourceRoots?: Uri[] }) => {
@@ -175,6 +186,7 @@ const vscode = {
       return trusted;
     },
     workspaceFolders: [{ uri: Uri.file(images), name: 'images', index: 0 }],
+    notebookDocuments,
     getConfiguration: () => ({
       get: (key: string) => {
         const s = settings.get(key);
@@ -215,6 +227,28 @@ const subscriptions: { dispose(): unknown }[] = [];
 
 function document(text: string, languageId: string, file: string) {
   return { uri: Uri.file(file), languageId, lineAt: (line: number) => ({ text: text.split('\n')[line] }) };
+}
+function cellDocument(text: string, languageId: string, notebook: string) {
+  return { uri: Uri.cell(notebook), languageId, lineAt: (line: number) => ({ text: text.split('\n')[line] }) };
+}
+function outputCell(notebook: string, index: number, outputs: { mime: string; data: Uint8Array }[][]) {
+  return { index, notebook: { uri: Uri.file(notebook) }, outputs: outputs.map((items) => ({ items })) };
+}
+/** Counts the worker calls named `name` that the extension makes, until restored. */
+function countCalls(name: string): { count: number; restore(): void } {
+  const client = api.inference as unknown as { call: (n: string, ...rest: unknown[]) => unknown };
+  const original = client.call;
+  const counter = {
+    count: 0,
+    restore: () => {
+      client.call = original;
+    },
+  };
+  client.call = function (this: unknown, n: string, ...rest: unknown[]) {
+    if (n === name) counter.count++;
+    return original.call(this, n, ...rest);
+  };
+  return counter;
 }
 const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) };
 
@@ -259,7 +293,7 @@ describe('activate()', () => {
     const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
     const declared = pkg.contributes.commands.map((c: { command: string }) => c.command).sort();
     assert.deepEqual([...commands.keys()].sort(), declared);
-    assert.deepEqual(hoverProviders[0].selector, [{ scheme: 'file' }, { scheme: 'untitled' }]);
+    assert.deepEqual(hoverProviders[0].selector, [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }]);
     assert.ok(serializers.has('beitLens.explanation'));
     assert.ok(serializers.has('beitLens.dataset'));
     assert.equal(statusItems[0].command, 'beitLens.doctor');
@@ -385,6 +419,119 @@ describe('activate()', () => {
     assert.equal(api.datasetPanels.openCount, 1);
     panel.dispose();
     assert.equal(api.datasetPanels.openCount, 0);
+  });
+
+  it('hovers in notebook cells: paths from the notebook folder, the same cache as files, Restricted Mode applies', async () => {
+    const provider = hoverProviders[0].provider;
+    // The notebook sits one level above the workspace folder, so "images/…" exists only relative to it.
+    const notebook = path.join(images, '..', 'plots.ipynb');
+    const code = cellDocument('img = Image.open("images/gradient_640x480.jpg")', 'python', notebook);
+    const markdown = cellDocument('A seal: ![seal](images/tiny_17x9.png)', 'markdown', notebook);
+    const outside = cellDocument(`logo = "${path.join(root, 'media', 'icon.png')}"`, 'python', notebook);
+    notebookDocuments.push({ uri: Uri.file(notebook), getCells: () => [code, markdown, outside].map((document) => ({ document })) });
+    const previewCalls = countCalls('preview');
+    try {
+      // The earlier Markdown-file hover classified gradient_640x480.jpg: the cell's hover is that cached answer.
+      const fromFile = hoverText(await provider.provideHover(document('![k](gradient_640x480.jpg)', 'markdown', path.join(images, 'NOTES.md')), new vscode.Position(0, 8), token));
+      assert.match(fromFile, /%/);
+      const inCell = hoverText(await provider.provideHover(code, new vscode.Position(0, 25), token));
+      assert.equal(inCell, fromFile);
+      assert.equal(previewCalls.count, 0, 'a cell hover on an image already hovered in a file asks the worker nothing');
+
+      const position = new vscode.Position(0, 20);
+      let text = hoverText(await provider.provideHover(markdown, position, token));
+      for (let i = 0; i < 100 && !text.includes('%'); i++) {
+        await sleep(50);
+        text = hoverText(await provider.provideHover(markdown, position, token));
+      }
+      assert.match(text, /tiny_17x9\.png/);
+      assert.ok(TINY_LABELS.some((l) => text.includes(l.split(' ')[0])), text);
+      const asked = previewCalls.count;
+      assert.equal(asked, 1, 'one worker call for the first hover');
+      assert.equal(hoverText(await provider.provideHover(markdown, position, token)), text);
+      assert.equal(previewCalls.count, asked, 'the second hover is answered from the cache (no read, no decode)');
+
+      // Restricted Mode (this suite runs untrusted): a cell may not name an image outside the workspace.
+      assert.match(hoverText(await provider.provideHover(outside, new vscode.Position(0, 12), token)), /Not previewed in Restricted Mode/);
+      // A cell of a notebook that is not a file (untitled) has no folder: only the workspace folders are tried.
+      notebookDocuments.length = 0;
+      assert.equal(await provider.provideHover(code, new vscode.Position(0, 25), token), undefined);
+    } finally {
+      previewCalls.restore();
+      notebookDocuments.length = 0;
+    }
+  });
+
+  it('classifyOutputImages: PNG and JPEG outputs give what the same bytes give as files; SVG and broken outputs are named', async (t) => {
+    const png = await readFile(path.join(images, 'alpha_300x200.png'));
+    const jpeg = await readFile(path.join(images, 'gradient_640x480.jpg'));
+    const notebook = path.join(tmp, 'plots.ipynb');
+    const cell = outputCell(notebook, 2, [
+      [{ mime: 'text/plain', data: Buffer.from('<Figure size 640x480>') }, { mime: 'image/png', data: png }],
+      [{ mime: 'image/jpeg', data: jpeg }],
+      [{ mime: 'image/svg+xml', data: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>') }],
+    ]);
+    const results = (await commands.get('beitLens.classifyOutputImages')!(cell)) as { name: string; mime: string; top?: unknown[]; error?: string }[];
+    const fromFiles = await Promise.all(['alpha_300x200.png', 'gradient_640x480.jpg'].map((f) => commands.get('beitLens.classifyImage')!(Uri.file(path.join(images, f)))));
+    assert.deepEqual(
+      results.map((r) => [r.name, r.mime, r.top, r.error]),
+      [
+        ['plots.ipynb · cell 3 · image 1', 'image/png', fromFiles[0], undefined],
+        ['plots.ipynb · cell 3 · image 2', 'image/jpeg', fromFiles[1], undefined],
+      ],
+    );
+    const pick = quickPicks.find((p) => p.title?.startsWith('BEiT: plots.ipynb'))!;
+    assert.equal(pick.title, 'BEiT: plots.ipynb · cell 3 (CPU)');
+    assert.deepEqual(
+      pick.items.filter((i) => i.kind === vscode.QuickPickItemKind.Separator).map((i) => i.label),
+      ['plots.ipynb · cell 3 · image 1', 'plots.ipynb · cell 3 · image 2'],
+    );
+    assert.equal(pick.items.length, 2 + 2 * 5);
+
+    // Only SVG: refused, naming the cell, as an SVG file is.
+    assert.equal(await commands.get('beitLens.classifyOutputImages')!(outputCell(notebook, 0, [[{ mime: 'image/svg+xml', data: Buffer.from('<svg/>') }]])), undefined);
+    assert.match(messages.at(-1)!, /plots\.ipynb · cell 1 has no PNG, JPEG or GIF output to classify: output 1 is SVG output: vector images are never rasterised/);
+    // Bytes that are not an image: the decoder's error, naming the cell and the output.
+    const broken = (await commands.get('beitLens.classifyOutputImages')!(outputCell(notebook, 4, [[{ mime: 'image/png', data: Buffer.from('not a png at all') }]]))) as { error?: string }[];
+    assert.match(broken[0].error!, /^plots\.ipynb · cell 5 \(output 1, image\/png\): .*not a recognised image/);
+    // A cell with an SVG disguised as PNG is refused by the same sniffing as files.
+    const disguised = (await commands.get('beitLens.classifyOutputImages')!(outputCell(notebook, 4, [[{ mime: 'image/png', data: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>') }]]))) as { error?: string }[];
+    assert.match(disguised[0].error!, /SVG/);
+
+    // Cost: the output's bytes against the same file, through the worker, interleaved after a warm-up; median of 9.
+    const runs = { file: [] as number[], bytes: [] as number[] };
+    const timed = async (kind: keyof typeof runs, run: () => Promise<unknown>) => {
+      const started = performance.now();
+      await run();
+      runs[kind].push(performance.now() - started);
+    };
+    for (let i = 0; i < 10; i++) {
+      await timed('file', () => api.inference.call('classify', { file: path.join(images, 'gradient_640x480.jpg'), topK: 5 }, { lane: 'command' }));
+      await timed('bytes', () => api.inference.call('classifyBytes', { bytes: jpeg, topK: 5 }, { lane: 'command' }));
+    }
+    const median = (times: number[]) => times.slice(1).sort((a, b) => a - b)[4];
+    const [file, bytes] = [median(runs.file), median(runs.bytes)];
+    t.diagnostic(`classify gradient_640x480.jpg: file ${file.toFixed(1)} ms, output bytes ${bytes.toFixed(1)} ms (median of 9)`);
+  });
+
+  it('explainOutputImage opens a panel named after the notebook and cell that keeps its own copy of the bytes', async () => {
+    const output = new Uint8Array(await readFile(path.join(images, 'alpha_300x200.png')));
+    const cell = outputCell(path.join(tmp, 'plots.ipynb'), 6, [[{ mime: 'image/png', data: output }]]);
+    const title = await commands.get('beitLens.explainOutputImage')!(cell);
+    assert.equal(title, 'BEiT: plots.ipynb · cell 7');
+    const panel = panels.at(-1)!;
+    assert.equal(panel.title, 'BEiT: plots.ipynb · cell 7');
+    // The cell is re-run and its output changes: the panel explains what it was opened on.
+    output.fill(0);
+    panel.receive({ type: 'ready' });
+    for (let i = 0; i < 100 && !panel.posted.some((m) => (m as { type: string }).type === 'explanation'); i++) await sleep(50);
+    const explanation = panel.posted.find((m) => (m as { type: string }).type === 'explanation') as { explanation: { image: { name: string; width: number; height: number } } };
+    assert.ok(explanation, JSON.stringify(panel.posted));
+    assert.deepEqual(explanation.explanation.image.name, 'plots.ipynb · cell 7');
+    assert.deepEqual([explanation.explanation.image.width, explanation.explanation.image.height], [300, 200]);
+    assert.equal(api.explanationPanels.openCount, 1);
+    panel.dispose();
+    assert.equal(api.explanationPanels.openCount, 0);
   });
 
   it('deactivate() ends the worker process', async () => {

@@ -36,6 +36,11 @@ export function registerClassifyImageCommand(inference: InferenceService): vscod
   });
 }
 
+/** One QuickPick row per prediction (also the notebook output results' rows). */
+export function predictionItems(top: readonly Prediction[]): (vscode.QuickPickItem & { label: string; prediction: Prediction })[] {
+  return top.map((p, i) => ({ label: p.label, description: formatScore(p.score), detail: `#${i + 1} · class ${p.index}`, prediction: p }));
+}
+
 /** Shown, not awaited: the command's result is the predictions, whatever the user picks. */
 function showPredictions(uri: vscode.Uri, top: readonly Prediction[], provider: string): void {
   type Item = vscode.QuickPickItem & { prediction?: Prediction; openPanel?: boolean };
@@ -46,7 +51,7 @@ function showPredictions(uri: vscode.Uri, top: readonly Prediction[], provider: 
   pick.buttons = [explainButton];
   pick.matchOnDescription = true;
   pick.items = [
-    ...top.map((p, i): Item => ({ label: p.label, description: formatScore(p.score), detail: `#${i + 1} · class ${p.index}`, prediction: p })),
+    ...predictionItems(top),
     { label: '', kind: vscode.QuickPickItemKind.Separator },
     { label: OPEN_PANEL_LABEL, openPanel: true, alwaysShow: true },
   ];

@@ -18,9 +18,10 @@ import { FileHasher, HashedFile } from './fileHasher';
 import { commandLink, messageMarkdown, previewMarkdown } from './hoverMarkdown';
 import { HoverPreviews, previewCacheKey, PreviewOutcome } from './hoverPreviews';
 import { findImagePathAt } from './imagePathDetection';
-import { findImageFile, imagePathCandidates, openedShares, ResolutionFs } from './imagePathResolution';
+import { documentFolder, findImageFile, imagePathCandidates, NOTEBOOK_CELL_SCHEME, openedShares, ResolutionFs } from './imagePathResolution';
 
-export const IMAGE_HOVER_SELECTOR: vscode.DocumentSelector = [{ scheme: 'file' }, { scheme: 'untitled' }];
+/** Files, untitled documents and notebook cells (of any language, Markdown included). */
+export const IMAGE_HOVER_SELECTOR: vscode.DocumentSelector = [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: NOTEBOOK_CELL_SCHEME }];
 
 const TRUSTED_COMMANDS = [Command.explainImage, Command.classifyImage, Command.downloadModel, Command.selectModel, Command.doctor];
 
@@ -48,7 +49,7 @@ export class ImageHoverProvider implements vscode.HoverProvider {
     const range = new vscode.Range(position.line, match.start, position.line, match.end);
 
     const context = {
-      documentDir: document.uri.scheme === 'file' ? path.dirname(document.uri.fsPath) : undefined,
+      documentDir: documentFolder(document.uri, notebookOf(document)?.uri),
       workspaceFolders: (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath),
       homeDir: this.deps.homeDir ?? os.homedir(),
     };
@@ -98,6 +99,12 @@ export class ImageHoverProvider implements vscode.HoverProvider {
         return undefined;
     }
   }
+}
+
+/** The notebook a cell's document belongs to (undefined for any other document). */
+function notebookOf(document: vscode.TextDocument): vscode.NotebookDocument | undefined {
+  if (document.uri.scheme !== NOTEBOOK_CELL_SCHEME) return undefined;
+  return vscode.workspace.notebookDocuments.find((notebook) => notebook.getCells().some((cell) => cell.document === document));
 }
 
 function formatSize(bytes: number): string {

@@ -30,6 +30,25 @@ export interface PathResolutionContext {
   path?: PathApi;
 }
 
+/** The scheme of a notebook cell's document; its path is the notebook's. */
+export const NOTEBOOK_CELL_SCHEME = 'vscode-notebook-cell';
+
+interface UriLike {
+  scheme: string;
+  fsPath: string;
+}
+
+/**
+ * The folder relative paths in a document start from: a file's own folder; for a notebook cell,
+ * its notebook's folder when the notebook is a file (a cell is no file of its own, and an untitled
+ * notebook has no folder); otherwise none, and only the workspace folders are tried.
+ */
+export function documentFolder(document: UriLike, notebook: UriLike | undefined, p: PathApi = nodePath): string | undefined {
+  if (document.scheme === 'file') return p.dirname(document.fsPath);
+  if (document.scheme === NOTEBOOK_CELL_SCHEME && notebook?.scheme === 'file') return p.dirname(notebook.fsPath);
+  return undefined;
+}
+
 /** Absolute paths the written path may mean, most likely first, without duplicates. */
 export function imagePathCandidates(written: string, context: PathResolutionContext): string[] {
   const p = context.path ?? nodePath;

@@ -32,6 +32,26 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
     return this.panels.size;
   }
 
+  /**
+   * Shows the panel for an image that is not a file (a notebook output), creating it if needed.
+   * The panel keeps `image.bytes` (copy them first if the owner may change them); it is not
+   * restored after a reload, since the bytes are gone by then.
+   */
+  openBytes(image: BytesImage, viewColumn: vscode.ViewColumn = vscode.ViewColumn.Beside): ExplanationPanel {
+    const existing = this.panels.get(image.key);
+    if (existing) {
+      existing.webviewPanel.reveal(viewColumn);
+      return existing;
+    }
+    const title = `BEiT: ${image.name}`;
+    const webviewPanel = vscode.window.createWebviewPanel(EXPLANATION_VIEW_TYPE, title, { viewColumn, preserveFocus: false }, this.webviewOptions());
+    const panel = new ExplanationPanel(webviewPanel, { imagePath: image.key, bytes: image.bytes, name: image.name, title, exportDir: image.exportDir }, this.deps, () => {
+      if (this.panels.get(image.key) === panel) this.panels.delete(image.key);
+    });
+    this.panels.set(image.key, panel);
+    return panel;
+  }
+
   /** Shows the panel for `imagePath`, creating it if needed. */
   open(imagePath: string, viewColumn: vscode.ViewColumn = vscode.ViewColumn.Beside): ExplanationPanel {
     const key = panelKey(imagePath);
@@ -70,7 +90,7 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
 
   private adopt(webviewPanel: vscode.WebviewPanel, imagePath: string): ExplanationPanel {
     const key = panelKey(imagePath);
-    const panel = new ExplanationPanel(webviewPanel, path.resolve(imagePath), this.deps, () => {
+    const panel = new ExplanationPanel(webviewPanel, { imagePath: path.resolve(imagePath) }, this.deps, () => {
       if (this.panels.get(key) === panel) this.panels.delete(key);
     });
     this.panels.set(key, panel);
@@ -98,33 +118,61 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
   }
 }
 
+/** An image that is not a file, for {@link ExplanationPanels.openBytes}. */
+export interface BytesImage {
+  /** Identifies the image among open panels (opening the same key again reveals that panel). */
+  key: string;
+  bytes: Uint8Array;
+  /** Shown as the panel's title and image name, e.g. "plots.ipynb · cell 3 · image 1". */
+  name: string;
+  /** Where the export dialog starts. */
+  exportDir: string;
+}
+
+interface PanelImage {
+  /** The file, or a BytesImage's key. */
+  imagePath: string;
+  bytes?: Uint8Array;
+  name?: string;
+  title?: string;
+  exportDir?: string;
+}
+
 export class ExplanationPanel {
   private readonly session: ExplanationSession;
   private readonly subscriptions: vscode.Disposable[] = [];
+  readonly imagePath: string;
+  /** What the panel is titled by (the notebook and cell, for an output image). */
+  readonly title: string;
 
   constructor(
     readonly webviewPanel: vscode.WebviewPanel,
-    readonly imagePath: string,
+    image: PanelImage,
     deps: ExplanationPanelsDeps,
     onDispose: () => void,
   ) {
+    const { imagePath } = image;
+    this.imagePath = imagePath;
+    this.title = image.title ?? panelTitle(imagePath);
     const webview = webviewPanel.webview;
-    webviewPanel.title = panelTitle(imagePath);
+    webviewPanel.title = this.title;
     webviewPanel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'icon.png');
     webview.html = explanationHtml({
       cspSource: webview.cspSource,
       nonce: makeNonce(),
       scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(deps.extensionUri, 'dist', 'webview.js')).toString(),
       styleUri: webview.asWebviewUri(vscode.Uri.joinPath(deps.extensionUri, 'media', 'webview.css')).toString(),
-      title: panelTitle(imagePath),
+      title: this.title,
       imagePath,
     });
     this.session = new ExplanationSession({
       imagePath,
+      bytes: image.bytes,
+      name: image.name,
       inference: deps.inference,
       post: (message) => webview.postMessage(message),
       settings: () => readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key)),
-      saveExport: (png, suggestedName) => saveExport(png, path.join(path.dirname(imagePath), suggestedName)),
+      saveExport: (png, suggestedName) => saveExport(png, path.join(image.exportDir ?? path.dirname(imagePath), suggestedName)),
       revealFile: (file) => revealFile(file),
       runCommand: (command) => Promise.resolve(vscode.commands.executeCommand(command)),
       log: deps.log,

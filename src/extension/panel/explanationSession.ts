@@ -13,7 +13,15 @@ import { ViewSettings } from '../settings';
 import { ExplanationSummary } from '../worker/workerProtocol';
 
 export interface ExplanationSessionOptions {
+  /** The image file; for an image that is not a file (`bytes`), what the panel is keyed and saved by. */
   imagePath: string;
+  /**
+   * An image that is not a file (a notebook output): the session's own copy, so the panel keeps
+   * working after the output it came from changes or goes away.
+   */
+  bytes?: Uint8Array;
+  /** What the panel calls the image; default the file's name. */
+  name?: string;
   inference: InferenceService;
   post: (message: ExtensionToWebviewMessage) => unknown;
   settings: () => ViewSettings;
@@ -53,6 +61,10 @@ export class ExplanationSession {
     return this.options.imagePath;
   }
 
+  private get name(): string {
+    return this.options.name ?? path.basename(this.options.imagePath);
+  }
+
   /** Entry point for everything the webview posts. Never throws. */
   async receive(raw: unknown): Promise<void> {
     if (this.disposed) return;
@@ -77,12 +89,12 @@ export class ExplanationSession {
     await this.releaseHandle();
     if (controller.signal.aborted || this.disposed) return;
     this.dto = undefined;
-    this.post({ type: 'loading', requestId, image: this.options.imagePath });
+    this.post({ type: 'loading', requestId, image: this.options.bytes ? this.name : this.options.imagePath });
     this.explainRunning = true;
     try {
       const summary = await this.runExplain(controller.signal);
       if (controller.signal.aborted || this.disposed) return;
-      this.dto = toDto(summary, requestId, this.options.imagePath);
+      this.dto = toDto(summary, requestId, this.options.imagePath, this.options.name);
       this.post({ type: 'explanation', explanation: this.dto });
     } catch (err) {
       if (isInferenceError(err, 'CANCELLED') || controller.signal.aborted || this.disposed) return;
@@ -110,7 +122,7 @@ export class ExplanationSession {
         // A webview that was hidden and shown again starts over: it gets what we already have, or
         // (after an error) another try.
         if (this.dto) this.post({ type: 'explanation', explanation: this.dto });
-        else if (this.explainRunning) this.post({ type: 'loading', requestId: this.requestId, image: this.options.imagePath });
+        else if (this.explainRunning) this.post({ type: 'loading', requestId: this.requestId, image: this.options.bytes ? this.name : this.options.imagePath });
         else await this.explain();
         return;
       case 'setRollout':
@@ -187,11 +199,8 @@ export class ExplanationSession {
 
   private async runExplain(signal: AbortSignal): Promise<ExplanationSummary> {
     const settings = this.options.settings();
-    const summary = await this.options.inference.call(
-      'explain',
-      { file: this.options.imagePath, topK: settings.topK, headFusion: settings.headFusion, discardRatio: settings.discardRatio },
-      { lane: this.lane, signal },
-    );
+    const rollout = { topK: settings.topK, headFusion: settings.headFusion, discardRatio: settings.discardRatio };
+    const summary = await this.options.inference.call('explain', this.options.bytes ? { bytes: this.options.bytes, ...rollout } : { file: this.options.imagePath, ...rollout }, { lane: this.lane, signal });
     if (this.disposed) {
       this.options.inference.call('release', { handle: summary.handle }).catch(() => undefined);
     } else {
@@ -232,10 +241,10 @@ export class ExplanationSession {
   }
 }
 
-export function toDto(summary: ExplanationSummary, requestId: number, imagePath: string): ExplanationDto {
+export function toDto(summary: ExplanationSummary, requestId: number, imagePath: string, name?: string): ExplanationDto {
   return {
     requestId,
-    image: { src: summary.src, name: path.basename(imagePath), width: summary.width, height: summary.height },
+    image: { src: summary.src, name: name ?? path.basename(imagePath), width: summary.width, height: summary.height },
     top: summary.top,
     grid: summary.grid,
     layers: summary.layers,

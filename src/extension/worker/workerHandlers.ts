@@ -58,8 +58,8 @@ export interface WorkerImageFunctions {
 const IMAGE_FUNCTIONS: WorkerImageFunctions = { decodeImage, makeThumbnailDataUri, encodeDisplayDataUri };
 
 /** Bytes that came through IPC arrive as a plain Uint8Array; the core wants a Buffer over the same memory. */
-function asBuffer(bytes: unknown): Buffer {
-  if (!(bytes instanceof Uint8Array)) throw new WorkerCallError('BAD_REQUEST', 'preview needs the image bytes');
+function asBuffer(bytes: unknown, call: CallName): Buffer {
+  if (!(bytes instanceof Uint8Array)) throw new WorkerCallError('BAD_REQUEST', `${call} needs the image bytes`);
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
@@ -86,12 +86,13 @@ export class InferenceWorkerHandlers {
     load: (args) => this.load(args),
     unload: async () => this.unload(),
     classify: ({ file, topK }) => this.withModel((model) => this.turns.run(() => model.classify(file, topK))),
+    classifyBytes: ({ bytes, topK }) => this.withModel((model) => this.turns.run(() => model.classify(asBuffer(bytes, 'classifyBytes'), topK))),
     classifyBatch: ({ files, topK }, { signal }) => this.withModel((model) => this.turns.run(() => model.classifyFiles(files, { topK, signal }))),
     // The host read and hashed these bytes for its cache key: the worker opens no file, so the
     // result is for exactly the content that was hashed.
     preview: ({ bytes, topK, thumbnailSide }) =>
       this.withModel(async (model) => {
-        const image = asBuffer(bytes);
+        const image = asBuffer(bytes, 'preview');
         const [top, thumbnail] = await Promise.all([this.turns.run(() => model.classify(image, topK)), this.images.makeThumbnailDataUri(image, thumbnailSide)]);
         return { top, thumbnail };
       }),
@@ -270,7 +271,7 @@ export class InferenceWorkerHandlers {
     const rollout = { headFusion: args.headFusion as HeadFusion, discardRatio: args.discardRatio };
     // One decode serves the model input, the displayed size and the displayed image, so the file is
     // read once and only one full-size pixel buffer ever exists (it is dropped once this returns).
-    const decoded = await this.images.decodeImage(args.file, { applyExifOrientation: this.preprocess.applyExifOrientation });
+    const decoded = await this.images.decodeImage(args.bytes !== undefined ? asBuffer(args.bytes, 'explain') : args.file, { applyExifOrientation: this.preprocess.applyExifOrientation });
     const e = await model.explain(decoded, { topK: args.topK, rollout });
     const src = await this.images.encodeDisplayDataUri(decoded, DISPLAY_SIDE);
     const handle = `${process.pid}-${this.nextHandle++}`;

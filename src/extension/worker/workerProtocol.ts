@@ -100,11 +100,17 @@ export interface WorkerCalls {
   load: { args: LoadModelArgs; result: LoadedModel };
   unload: { args: Record<string, never>; result: void };
   classify: { args: { file: string; topK: number }; result: Prediction[] };
+  /**
+   * An image that is not a file (a notebook cell's output): the same decode checks, byte limits and
+   * decode budget as a file, since `classify` and this both end in BeitModel.classify.
+   */
+  classifyBytes: { args: { bytes: Uint8Array; topK: number }; result: Prediction[] };
   classifyBatch: { args: { files: string[]; topK: number }; result: ClassifyResult[] };
   /** `bytes`: the file as the host read and hashed it (the worker opens nothing). */
   preview: { args: { bytes: Uint8Array; topK: number; thumbnailSide: number }; result: HoverPreview };
   thumbnail: { args: { file: string; maxSide: number }; result: string };
-  explain: { args: { file: string; topK: number; headFusion: HeadFusion; discardRatio: number }; result: ExplanationSummary };
+  /** `bytes` instead of `file`: an image that is not a file (a notebook output), held by the panel. */
+  explain: { args: ({ file: string; bytes?: undefined } | { bytes: Uint8Array; file?: undefined }) & { topK: number; headFusion: HeadFusion; discardRatio: number }; result: ExplanationSummary };
   rollout: { args: { handle: string; headFusion: HeadFusion; discardRatio: number }; result: number[] };
   classHeatmap: { args: { handle: string; classIndex: number }; result: { label: string; logits: number[] } };
   patchAttention: { args: { handle: string; patch: number; layer: number; head: number | 'mean' }; result: number[] };
@@ -132,7 +138,7 @@ export type CallResult<K extends CallName> = WorkerCalls[K]['result'];
 export const JOB_CALLS: ReadonlySet<CallName> = new Set<CallName>(['scan']);
 
 /** Calls that need the model (or its labels): they wait for it to be ready. */
-export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels', 'modelInfo']);
+export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBytes', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels', 'modelInfo']);
 
 /** Calls that compete for the worker's CPU and so go through the queue even without a model. */
 export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name)), 'thumbnail']);
