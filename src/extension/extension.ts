@@ -50,6 +50,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
       log,
       memento: context.workspaceState,
       settings: () => readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key)),
+      explainImage: (file, viewColumn) => void panels.open(file, viewColumn),
     }),
   );
   const hoverPreviews = new HoverPreviews(inference);
