@@ -60,7 +60,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(vscode.window.registerWebviewPanelSerializer(EXPLANATION_VIEW_TYPE, panels));
   register(vscode.window.registerWebviewPanelSerializer(DATASET_VIEW_TYPE, datasets));
   register(vscode.languages.registerHoverProvider(IMAGE_HOVER_SELECTOR, new ImageHoverProvider({ inference, previews: hoverPreviews, hasher: new FileHasher() })));
-  register(registerClassifyImageCommand(inference));
+  register(registerClassifyImageCommand(inference, { resultsDir: vscode.Uri.joinPath(context.globalStorageUri, 'selections').fsPath }));
   register(registerExplainImageCommand(panels));
   register(registerClassifyFolderCommand(datasets));
   register(registerDownloadModelCommand(inference, models, log));
