@@ -12,6 +12,8 @@
  *   5. Explain Image: overlays switch, the legend names the fixture labels, clicking a patch updates the panel
  *   6. Classify Images in Folder: progress, then the results
  *   7. a corrupt image: an error naming the file, and the next classify still works
+ *   D1–D3. the dataset view: path order after a rescan, rows open in one group beside it, several images
+ *      → Classify Image gives a .csv file with Save As… (test/e2e/scenarios/dataset.ts)
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -28,6 +30,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
+import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
 const VERSION = (require(path.join(ROOT, 'package.json')) as { version: string }).version;
@@ -329,7 +332,8 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     const rows = await view.locator('#rows .row[data-row]').evaluateAll((els: any[]) =>
       els.map((row) => ({
         name: row.querySelector('.c-path .name')?.textContent ?? '',
-        dir: row.querySelector('.c-path .dir')?.textContent ?? '',
+        // The path cell adds the directory only when the folder column does not already name it.
+        dir: row.querySelector('.c-path .dir')?.textContent ?? row.querySelector('.c-folder')?.textContent ?? '',
         label: row.querySelector('.c-label')?.textContent ?? '',
         score: row.querySelector('.c-score .score-text')?.textContent ?? '',
       })),
@@ -364,6 +368,11 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.screenshot('07-classify-after-error');
     await w.closeQuickPick();
   });
+
+  const datasetDeps = (): DatasetScenarioDeps => ({ dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER, classifyImage: CLASSIFY, expectedFor: (file) => expectedFor(file) });
+  step('D1. a rescan of the folder (all from the cache) lists the rows in path order', () => rescanKeepsPathOrder(workbench(), datasetDeps()));
+  step('D2. clicking two rows opens both images in one group beside the dataset view', () => rowsOpenBesideInOneGroup(workbench()));
+  step('D3. several images → Classify Image opens the results as a .csv file with Save As…', () => selectionResultsAsCsvFile(workbench(), datasetDeps()));
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();

@@ -253,6 +253,31 @@ export class Workbench {
     await this.clickMenuItem(item);
   }
 
+  /** Selects several explorer entries (click, then Ctrl+click) and runs `item` from the context menu of the last. */
+  async explorerContextMenuOnSelection(relatives: string[], item: string): Promise<void> {
+    for (const [i, relative] of relatives.entries()) {
+      const row = await this.reveal(relative);
+      await row.click({ modifiers: i === 0 ? [] : ['Control'] });
+      await this.page.locator(`.explorer-folders-view .monaco-list-row.selected[aria-label="${path.basename(relative)}"]`).waitFor();
+    }
+    await (await this.reveal(relatives[relatives.length - 1])).click({ button: 'right' });
+    await this.clickMenuItem(item);
+  }
+
+  /** Editor groups in the editor area. */
+  async editorGroupCount(): Promise<number> {
+    return this.page.locator('.part.editor .editor-group-container').count();
+  }
+
+  /** The tab labels of each editor group, left to right. */
+  async editorGroupTabs(): Promise<string[][]> {
+    return this.page.locator('.part.editor .editor-group-container').evaluateAll((groups: any[]) =>
+      groups
+        .sort((a, b) => a.getBoundingClientRect().left - b.getBoundingClientRect().left)
+        .map((g) => [...g.querySelectorAll('.tab')].map((t: any) => t.getAttribute('aria-label') ?? '')),
+    );
+  }
+
   /** Clicks an item of the open context menu; hovers it first, as Monaco's menu ignores clicks while it opens. */
   async clickMenuItem(item: string): Promise<void> {
     const menu = this.page.locator('.monaco-menu');
