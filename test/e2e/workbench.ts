@@ -264,6 +264,19 @@ export class Workbench {
     await this.clickMenuItem(item);
   }
 
+  /** Closes every editor and group, answering "Don't Save" for untitled documents (the doctor's report). */
+  async closeAllEditorGroups(): Promise<void> {
+    await this.runCommand('View: Close All Editor Groups');
+    const dialog = this.page.locator('.monaco-dialog-box');
+    const empty = this.page.locator('.part.editor:not(:has(.tab))');
+    for (;;) {
+      await dialog.or(empty).first().waitFor();
+      if (!(await dialog.isVisible())) return;
+      await dialog.getByRole('button', { name: "Don't Save" }).click();
+      await dialog.waitFor({ state: 'detached' });
+    }
+  }
+
   /** Editor groups in the editor area. */
   async editorGroupCount(): Promise<number> {
     return this.page.locator('.part.editor .editor-group-container').count();

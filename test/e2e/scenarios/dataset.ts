@@ -24,7 +24,7 @@ export interface DatasetScenarioDeps {
  */
 export async function rescanKeepsPathOrder(w: Workbench, deps: DatasetScenarioDeps): Promise<void> {
   // One empty group to start from: earlier steps leave explanation panels and documents about.
-  await w.runCommand('View: Close All Editor Groups');
+  await w.closeAllEditorGroups();
   assert.equal(await w.editorGroupCount(), 1);
   const count = deps.dataset.size;
   const expected = [...deps.dataset.keys()].sort(comparePaths).map((relative) => relative.split('/').slice(-2).join('/'));
