@@ -52,6 +52,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
       log,
       memento: context.workspaceState,
       settings: () => readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key)),
+      explainImage: (file, viewColumn) => void panels.open(file, viewColumn),
     }),
   );
   const hoverPreviews = new HoverPreviews(inference);
@@ -61,7 +62,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(vscode.window.registerWebviewPanelSerializer(EXPLANATION_VIEW_TYPE, panels));
   register(vscode.window.registerWebviewPanelSerializer(DATASET_VIEW_TYPE, datasets));
   register(vscode.languages.registerHoverProvider(IMAGE_HOVER_SELECTOR, new ImageHoverProvider({ inference, previews: hoverPreviews, hasher: new FileHasher() })));
-  register(registerClassifyImageCommand(inference));
+  register(registerClassifyImageCommand(inference, { resultsDir: vscode.Uri.joinPath(context.globalStorageUri, 'selections').fsPath }));
   register(registerExplainImageCommand(panels));
   register(registerClassifyFolderCommand(datasets));
   register(registerOutputImageCommands(inference, panels));

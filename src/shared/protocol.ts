@@ -306,6 +306,8 @@ export function parseDatasetViewMessage(raw: unknown): ParsedDatasetViewMessage 
 export interface DatasetPanelState {
   folder: string;
   query?: DatasetQueryDto;
+  /** Thumbnail side in CSS pixels (one of the view's sizes); rows are this plus a margin high. */
+  thumbnailSize?: number;
 }
 
 // ---- model view --------------------------------------------------------------------------------

@@ -18,6 +18,8 @@
  *      legend strip and Reveal in Explorer (test/e2e/scenarios/panel.ts)
  *  N1. hovers in a notebook's code and Markdown cells; N2. Classify Output Images on stored PNG/JPEG outputs;
  *  N3. Explain Output Image (test/e2e/scenarios/notebooks.ts)
+ *   D1–D3. the dataset view: path order after a rescan, rows open in one group beside it, several images
+ *      → Classify Image gives a .csv file with Save As… (test/e2e/scenarios/dataset.ts)
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -37,6 +39,7 @@ import { bmpHasNoClassifyMenu, modelViewFindsLabel } from './scenarios/cli';
 import { classifyOutputImages, explainOutputImage, NotebookChecks, notebookHovers } from './scenarios/notebooks';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
+import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
 const VERSION = (require(path.join(ROOT, 'package.json')) as { version: string }).version;
@@ -342,7 +345,8 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     const rows = await view.locator('#rows .row[data-row]').evaluateAll((els: any[]) =>
       els.map((row) => ({
         name: row.querySelector('.c-path .name')?.textContent ?? '',
-        dir: row.querySelector('.c-path .dir')?.textContent ?? '',
+        // The path cell adds the directory only when the folder column does not already name it.
+        dir: row.querySelector('.c-path .dir')?.textContent ?? row.querySelector('.c-folder')?.textContent ?? '',
         label: row.querySelector('.c-label')?.textContent ?? '',
         score: row.querySelector('.c-score .score-text')?.textContent ?? '',
       })),
@@ -407,6 +411,10 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('N3. Explain Output Image opens the panel on the output, named after the notebook and cell', async () => {
     await explainOutputImage(workbench(), fx, title('beitLens.explainOutputImage'));
   });
+  const datasetDeps = (): DatasetScenarioDeps => ({ dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER, classifyImage: CLASSIFY, expectedFor: (file) => expectedFor(file) });
+  step('D1. a rescan of the folder (all from the cache) lists the rows in path order', () => rescanKeepsPathOrder(workbench(), datasetDeps()));
+  step('D2. clicking two rows opens both images in one group beside the dataset view', () => rowsOpenBesideInOneGroup(workbench()));
+  step('D3. several images → Classify Image opens the results as a .csv file with Save As…', () => selectionResultsAsCsvFile(workbench(), datasetDeps()));
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();

@@ -253,6 +253,44 @@ export class Workbench {
     await this.clickMenuItem(item);
   }
 
+  /** Selects several explorer entries (click, then Ctrl+click) and runs `item` from the context menu of the last. */
+  async explorerContextMenuOnSelection(relatives: string[], item: string): Promise<void> {
+    for (const [i, relative] of relatives.entries()) {
+      const row = await this.reveal(relative);
+      await row.click({ modifiers: i === 0 ? [] : ['Control'] });
+      await this.page.locator(`.explorer-folders-view .monaco-list-row.selected[aria-label="${path.basename(relative)}"]`).waitFor();
+    }
+    await (await this.reveal(relatives[relatives.length - 1])).click({ button: 'right' });
+    await this.clickMenuItem(item);
+  }
+
+  /** Closes every editor and group, answering "Don't Save" for untitled documents (the doctor's report). */
+  async closeAllEditorGroups(): Promise<void> {
+    await this.runCommand('View: Close All Editor Groups');
+    const dialog = this.page.locator('.monaco-dialog-box');
+    const empty = this.page.locator('.part.editor:not(:has(.tab))');
+    for (;;) {
+      await dialog.or(empty).first().waitFor();
+      if (!(await dialog.isVisible())) return;
+      await dialog.getByRole('button', { name: "Don't Save" }).click();
+      await dialog.waitFor({ state: 'detached' });
+    }
+  }
+
+  /** Editor groups in the editor area. */
+  async editorGroupCount(): Promise<number> {
+    return this.page.locator('.part.editor .editor-group-container').count();
+  }
+
+  /** The tab labels of each editor group, left to right. */
+  async editorGroupTabs(): Promise<string[][]> {
+    return this.page.locator('.part.editor .editor-group-container').evaluateAll((groups: any[]) =>
+      groups
+        .sort((a, b) => a.getBoundingClientRect().left - b.getBoundingClientRect().left)
+        .map((g) => [...g.querySelectorAll('.tab')].map((t: any) => t.getAttribute('aria-label') ?? '')),
+    );
+  }
+
   /** Clicks an item of the open context menu; hovers it first, as Monaco's menu ignores clicks while it opens. */
   async clickMenuItem(item: string): Promise<void> {
     const menu = this.page.locator('.monaco-menu');

@@ -20,7 +20,7 @@ import { BeitModel } from '../../src/core/beitModel';
 import { makeThumbnailDataUri } from '../../src/core/image';
 import { LabelChecker, mapFolders, type LabelOverrides } from '../../src/core/scan/labelCheck';
 import { searchLabels } from '../../src/core/scan/labelSearch';
-import { ResultTable } from '../../src/core/scan/resultTable';
+import { comparePaths, ResultTable } from '../../src/core/scan/resultTable';
 import { writeSyntheticDataset } from '../../src/core/scan/scanBench';
 import { scanDataset, type ScanResult } from '../../src/core/scan/scanner';
 import { DatasetSession, type DatasetSessionDeps } from '../../src/extension/dataset/datasetSession';
@@ -65,6 +65,9 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
   let table: ResultTable;
   /** Scan results in the order they were appended: row id = index. */
   const results: ScanResult[] = [];
+  /** The same results in path order: the view's default order, row by row. */
+  let byPath: ScanResult[];
+  const rowOf = (r: ScanResult) => results.indexOf(r);
   let misfiled: string[];
   let corrupt: Record<string, RegExp>;
   let browser: Browser;
@@ -119,6 +122,8 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     await writer.close();
     table = await ResultTable.open(path.join(tmp, 'results.jsonl'));
     assert.ok(results.length >= 200, `${results.length} rows`);
+    byPath = [...results].sort((a, b) => comparePaths(a.image, b.image));
+    assert.notDeepEqual(byPath, results, 'the scan finished rows out of path order (cache hits, batches), as in the editor');
 
     server = await serveDatasetView(bundle);
     browser = await chromium.launch({
@@ -147,8 +152,10 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
   }
 
   /** A page with the view, its messages going to a real DatasetSession and the session's replies back. */
-  async function openView(): Promise<View> {
+  async function openView(options: { viewport?: { width: number; height: number }; state?: unknown } = {}): Promise<View> {
     const page = await context.newPage();
+    if (options.viewport) await page.setViewportSize(options.viewport);
+    if (options.state !== undefined) await page.addInitScript((state: unknown) => (window.__vscodeInitialState = state), options.state);
     const view = { page, errors: [] as string[], opened: [] as string[], copied: [] as string[], overrides: {} as FolderOverrides, exportFile: path.join(tmp, `export-${Date.now()}.jsonl`) } as View;
     page.on('pageerror', (err) => view.errors.push(err.message));
     page.on('console', (msg) => msg.type() === 'error' && view.errors.push(msg.text()));
@@ -257,13 +264,16 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     assert.equal(await resultCount(page), results.length);
     assert.deepEqual((await posted(page)).map((m) => m.type).slice(0, 1), ['ready']);
     const first = await lastPosted(page, 'query');
-    assert.deepEqual(first, { type: 'query', requestId: first!.requestId, generation: 1, query: { mode: 'all', filter: {}, sort: { key: 'order', descending: false } }, offset: 0, limit: 100 });
+    // Path order by default: the same for every scan of the folder, whatever order the rows were written in.
+    assert.deepEqual(first, { type: 'query', requestId: first!.requestId, generation: 1, query: { mode: 'all', filter: {}, sort: { key: 'path', descending: false } }, offset: 0, limit: 100 });
+    assert.equal(await page.locator('.th[data-sort="path"]').getAttribute('aria-sort'), 'ascending');
     const initial = await rendered(page);
     const viewportHeight: number = await page.locator('#viewport').evaluate((v: any) => v.clientHeight);
     assert.ok(initial.length <= Math.ceil(viewportHeight / ROW_HEIGHT) + 1 + 4 * 2, `${initial.length} rows in the DOM for a ${viewportHeight}px viewport`);
     assert.ok(initial.length < 30 && results.length > 200);
     assert.equal(await page.locator('#table').getAttribute('aria-rowcount'), String(results.length));
-    assert.deepEqual(initial.map((r) => r.name), results.slice(0, initial.length).map((r) => path.basename(r.image)));
+    assert.deepEqual(initial.map((r) => r.name), byPath.slice(0, initial.length).map((r) => path.basename(r.image)));
+    assert.deepEqual(initial.map((r) => r.row), byPath.slice(0, initial.length).map(rowOf));
     const spacer: number = await page.locator('#spacer').evaluate((s: any) => s.offsetHeight);
     assert.equal(spacer, results.length * ROW_HEIGHT, 'the scroll height covers every row');
 
@@ -279,7 +289,7 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     assert.ok((await posted(page, 'query')).some((m) => m.offset === 100), 'the second page was fetched');
     const middle = await rendered(page);
     assert.ok(middle.every((r) => r.position >= 140 && r.position <= 170), middle.map((r) => r.position).join(','));
-    assert.equal(middle.find((r) => r.position === 150)!.name, path.basename(results[150].image));
+    assert.equal(middle.find((r) => r.position === 150)!.name, path.basename(byPath[150].image));
     // And to the end.
     await page.locator('#viewport').evaluate((v: any) => (v.scrollTop = v.scrollHeight));
     await page.waitForFunction((last: number) => document.querySelector(`#rows .row[data-position="${last}"][data-row]`), results.length - 1);
@@ -440,23 +450,23 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     await firstRow.locator('.expand').click();
     await page.waitForFunction(() => document.querySelectorAll('#rows .row[data-position="0"] .top5 li').length === 5);
     const top5: string[] = await page.locator('#rows .row[data-position="0"] .top5 li .top5-label').allTextContents();
-    assert.deepEqual(top5, results[0].top!.map((p) => p.label));
-    assert.equal(await page.locator('#rows .row[data-position="0"]').evaluate((r: any) => r.offsetHeight), ROW_HEIGHT + 5 * 20 + 10);
-    assert.equal(await page.locator('#rows .row[data-position="1"]').evaluate((r: any) => r.offsetTop), ROW_HEIGHT + 5 * 20 + 10, 'the next row moves down');
+    assert.deepEqual(top5, byPath[0].top!.map((p) => p.label));
+    assert.equal(await rowHeight(page, 0), ROW_HEIGHT + 5 * 20 + 10);
+    assert.equal(await page.evaluate(() => document.querySelector('#rows .row[data-position="1"]')?.offsetTop), ROW_HEIGHT + 5 * 20 + 10, 'the next row moves down');
     await screenshot(page, 'expanded');
 
     await page.locator('#rows .row[data-position="2"] .c-path').click();
-    assert.deepEqual(await lastPosted(page, 'open'), { type: 'open', generation: 1, row: 2 });
+    assert.deepEqual(await lastPosted(page, 'open'), { type: 'open', generation: 1, row: rowOf(byPath[2]) });
     await page.waitForFunction(() => true);
-    assert.deepEqual(view.opened, [results[2].image]);
+    assert.deepEqual(view.opened, [byPath[2].image]);
 
     await page.locator('#rows .row[data-position="4"] .c-path').click({ modifiers: ['Control'] });
     assert.equal(await page.locator('#selection-count').textContent(), '2 selected');
     assert.equal((await posted(page, 'open')).length, 1, 'ctrl-click selects without opening');
     await page.locator('#copy-paths').click();
-    assert.deepEqual((await lastPosted(page, 'copyPaths'))!.rows.sort(), [2, 4]);
+    assert.deepEqual((await lastPosted(page, 'copyPaths'))!.rows.sort((a: number, b: number) => a - b), [rowOf(byPath[2]), rowOf(byPath[4])].sort((a, b) => a - b));
     await page.waitForFunction(() => /Copied 2 paths/.test(document.querySelector('#status').textContent));
-    assert.deepEqual(view.copied[0].split('\n').sort(), [results[2].image, results[4].image].sort());
+    assert.deepEqual(view.copied[0].split('\n').sort(), [byPath[2].image, byPath[4].image].sort());
 
     await page.selectOption('#export-format', 'jsonl');
     await page.locator('#export-selection').click();
@@ -468,11 +478,11 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     await settled(page, results.filter((r) => r.folderLabel === 'tabby').length);
     await page.locator('#export-view').click();
     const exported = await lastPosted(page, 'export');
-    assert.deepEqual(exported, { type: 'export', generation: 1, scope: 'view', format: 'jsonl', query: { mode: 'all', filter: { folderLabel: 'tabby' }, sort: { key: 'order', descending: false } } });
+    assert.deepEqual(exported, { type: 'export', generation: 1, scope: 'view', format: 'jsonl', query: { mode: 'all', filter: { folderLabel: 'tabby' }, sort: { key: 'path', descending: false } } });
     const tabbies = results.filter((r) => r.folderLabel === 'tabby').length;
     await page.waitForFunction((n: number) => document.querySelector('#status').textContent.startsWith(`Exported ${n} rows (JSONL)`), tabbies);
     const lines = (await readFile(view.exportFile, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => l.image), results.filter((r) => r.folderLabel === 'tabby').map((r) => r.image));
+    assert.deepEqual(lines.map((l) => l.image), byPath.filter((r) => r.folderLabel === 'tabby').map((r) => r.image), 'the view’s rows, in its order');
     assert.deepEqual(Object.keys(lines.find((l) => l.top)), ['image', 'folder', 'folderLabel', 'top'], 'the CLI’s JSONL schema');
 
     await page.selectOption('#export-format', 'csv');
@@ -501,5 +511,131 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     await page.keyboard.press('End');
     await page.waitForFunction((last: number) => document.querySelector('#rows .row.active')?.dataset.position === String(last), results.length - 1);
     await finish(view);
+  });
+  /** A row's height, read in one evaluation (rows are replaced on every frame, so a held handle may be stale). */
+  async function rowHeight(page: Page, position: number): Promise<number | undefined> {
+    return page.evaluate((p: number) => document.querySelector(`#rows .row[data-position="${p}"]`)?.offsetHeight, position);
+  }
+
+  /** Cells whose text does not fit (ellipsis) among the rows on screen, as "row: text". */
+  async function truncated(page: Page, selector: string): Promise<string[]> {
+    return page.evaluate(
+      (sel: string) => [...document.querySelectorAll(`#rows .row[data-row] ${sel}`)].filter((c: any) => c.scrollWidth > c.clientWidth + 1).map((c: any) => `${c.closest('.row').dataset.row}: ${c.textContent}`),
+      selector,
+    );
+  }
+
+  /** The vertical middle of each element, rounded: elements on one line share it. */
+  async function lineOf(page: Page, selectors: string[]): Promise<number[]> {
+    return page.evaluate((sels: string[]) => sels.map((sel) => {
+      const r = document.querySelector(sel).getBoundingClientRect();
+      return Math.round(r.top + r.height / 2);
+    }), selectors);
+  }
+
+  it('at 1440 px the label and check columns show their text in full, with tooltips, and the actions fit on one line', async () => {
+    const view = await openView({ viewport: { width: 1440, height: 900 } });
+    const { page } = view;
+    await settled(page, results.length);
+    // Suspects, lowest score first.
+    await page.locator('#mode-suspects').click();
+    await page.waitForFunction(() => /^Suspects \(\d+\)$/.test(document.querySelector('#mode-suspects').textContent));
+    await page.locator('.th[data-sort="score"]').click();
+    await page.locator('.th[data-sort="score"]').click();
+    assert.deepEqual((await lastPosted(page, 'query'))!.query, { mode: 'suspects', filter: {}, sort: { key: 'score', descending: false } });
+    // Column headers stay on one line with the sort arrow (they share classes with the cells).
+    await page.waitForFunction(() => document.querySelector('.th[data-sort="score"]').dataset.direction === 'asc');
+    const headers: number[] = await page.evaluate(() => [...document.querySelectorAll('.thead .th')].map((h: any) => h.getBoundingClientRect().height));
+    assert.ok(headers.every((h) => h < 40), `header heights ${headers.join(',')}`);
+    await page.waitForFunction(() => document.querySelector('#rows .row[data-row]') && !document.querySelector('#rows .row.loading'));
+    const cells: Array<{ label: string; labelTitle: string; check: string; checkTitle: string; dir: string | null; folder: string }> = await page.evaluate(() =>
+      [...document.querySelectorAll('#rows .row[data-row]')].map((r: any) => ({
+        label: r.querySelector('.c-label').textContent,
+        labelTitle: r.querySelector('.c-label').title,
+        check: r.querySelector('.c-check').textContent,
+        checkTitle: r.querySelector('.c-check').title,
+        dir: r.querySelector('.c-path .dir')?.textContent ?? null,
+        folder: r.querySelector('.c-folder').textContent,
+      })),
+    );
+    assert.ok(cells.length > 5 && cells.every((c) => /^disagrees [\d.]+/.test(c.check)), cells.map((c) => c.check).join(' | '));
+    for (const c of cells) {
+      assert.equal(c.labelTitle, c.label, 'the label tooltip is the full label');
+      assert.ok(c.checkTitle.startsWith(`${c.check}: folder "`), `check tooltip: ${c.checkTitle}`);
+      assert.equal(c.dir, null, `the folder ${c.folder} is shown once, not again under the file name`);
+    }
+    assert.deepEqual(await truncated(page, '.c-check'), [], 'check texts fit at 1440 px');
+    await screenshot(page, 'suspects-1440');
+    // The longest text a check can have (this dataset has no low scores) fits too: measured in a real cell.
+    const longest: { scroll: number; client: number } = await page.evaluate(() => {
+      const cell = document.querySelector('#rows .row[data-row] .c-check');
+      cell.textContent = 'disagrees 0.99, low score';
+      return { scroll: cell.scrollWidth, client: cell.clientWidth };
+    });
+    assert.ok(longest.scroll <= longest.client, `"disagrees 0.99, low score" needs ${longest.scroll}px, the column has ${longest.client}px`);
+    assert.deepEqual(await truncated(page, '.c-label'), [], 'top-1 labels fit at 1440 px');
+    const widths: Record<string, number> = await page.evaluate(() =>
+      Object.fromEntries(['c-path', 'c-folder', 'c-label', 'c-check'].map((c) => [c, document.querySelector(`.thead .${c}`).getBoundingClientRect().width])),
+    );
+    assert.ok(widths['c-label'] > widths['c-path'] && widths['c-label'] > 2 * widths['c-folder'], JSON.stringify(widths));
+    const actions = ['#result-count', '#thumbnail-size', '#copy-paths', '#clear-selection', '#export-format', '#export-selection', '#export-view', '#export-all'];
+    const lines = await lineOf(page, actions);
+    assert.equal(new Set(lines).size, 1, `one line of actions: ${actions.map((a, i) => `${a}@${lines[i]}`).join(' ')}`);
+    await page.locator('#mode-all').click();
+    await settled(page, results.length);
+    assert.deepEqual((await lastPosted(page, 'query'))!.query.sort, { key: 'path', descending: false }, 'back to path order');
+    await screenshot(page, 'table-1440');
+    // An editor beside the view (the view about 1100 px wide): still one line.
+    await page.setViewportSize({ width: 1100, height: 900 });
+    const narrow = await lineOf(page, actions);
+    assert.equal(new Set(narrow).size, 1, `one line of actions at 1100 px: ${actions.map((a, i) => `${a}@${narrow[i]}`).join(' ')}`);
+    await finish(view);
+  });
+
+  it('a thumbnail size control resizes pictures and rows, keeps the top row in place and is restored with the view', async () => {
+    const view = await openView({ viewport: { width: 1440, height: 900 } });
+    const { page } = view;
+    await settled(page, results.length);
+    assert.equal(await page.locator('#thumbnail-size').inputValue(), '48');
+    assert.equal(await rowHeight(page, 0), ROW_HEIGHT);
+    // Scroll to row 40, then make the pictures large: row 40 stays at the top.
+    await page.locator('#viewport').evaluate((v: any, y: number) => (v.scrollTop = y), 40 * ROW_HEIGHT);
+    await page.waitForFunction(() => document.querySelector('#rows .row[data-position="40"][data-row]'));
+    const headerHeight = await page.evaluate(() => document.querySelector('.thead').offsetHeight);
+    await page.selectOption('#thumbnail-size', '96');
+    const large = 96 + 8;
+    await page.waitForFunction((h: number) => document.querySelector('#rows .row[data-position="40"]')?.offsetHeight === h, large);
+    assert.equal(await page.locator('#spacer').evaluate((s: any) => s.offsetHeight), results.length * large, 'the scroll height follows the row height');
+    assert.equal(await page.locator('#viewport').evaluate((v: any) => v.scrollTop), 40 * large, 'the top row stays at the top');
+    assert.equal(await page.evaluate(() => document.querySelector('.thead').offsetHeight), headerHeight, 'the header keeps its height');
+    assert.ok(headerHeight < 40, `one line of column headers (${headerHeight}px)`);
+    // Read in one evaluation: rows are replaced on every frame.
+    assert.equal(await page.evaluate(() => document.querySelector('#rows .row[data-position="41"]')?.offsetTop), 41 * large);
+    await page.waitForFunction(() => [...document.querySelectorAll('#rows .row[data-row]:not(.error) .c-thumb')].slice(0, 6).every((c: any) => c.querySelector('img[src^="data:image/"]')?.complete));
+    const pictures: Array<{ box: number[]; natural: number }> = await page.evaluate(() =>
+      [...document.querySelectorAll('#rows .row[data-row]:not(.error) .c-thumb img')].map((i: any) => ({ box: [i.getBoundingClientRect().width, i.getBoundingClientRect().height], natural: Math.max(i.naturalWidth, i.naturalHeight) })),
+    );
+    // Shown in a 96 px box whatever the picture's own size (the extension makes thumbnails of up to 96 px).
+    assert.ok(pictures.length > 0 && pictures.every((p) => p.box[0] === 96 && p.box[1] === 96 && p.natural > 0 && p.natural <= 96), JSON.stringify(pictures.slice(0, 3)));
+    // Expanding still adds the top-5 under a large row.
+    await page.locator('#rows .row[data-position="40"] .expand').click();
+    await page.waitForFunction((h: number) => document.querySelector('#rows .row[data-position="40"]')?.offsetHeight === h, large + 5 * 20 + 10);
+    await page.locator('#rows .row[data-position="40"] .expand').click();
+    await screenshot(page, 'thumbnails-large-1440');
+    const state = await page.evaluate(() => window.__vscode.states.at(-1));
+    assert.deepEqual(state, { folder: '/workspace/data', query: { mode: 'all', filter: {}, sort: { key: 'path', descending: false } }, thumbnailSize: 96 });
+    await finish(view);
+
+    // A reopened view (VS Code restores the state) comes back with large thumbnails; a forged size is ignored.
+    const restored = await openView({ state });
+    await settled(restored.page, results.length);
+    assert.equal(await restored.page.locator('#thumbnail-size').inputValue(), '96');
+    assert.equal(await rowHeight(restored.page, 0), large);
+    await finish(restored);
+    const forged = await openView({ state: { ...state, thumbnailSize: 5000 } });
+    await settled(forged.page, results.length);
+    assert.equal(await forged.page.locator('#thumbnail-size').inputValue(), '48');
+    assert.equal(await rowHeight(forged.page, 0), ROW_HEIGHT);
+    await finish(forged);
   });
 });

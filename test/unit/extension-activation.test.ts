@@ -68,7 +68,7 @@ const commands = new Map<string, (...args: unknown[]) => unknown>();
 const hoverProviders: { selector: unknown; provider: { provideHover: (...a: unknown[]) => Promise<unknown> } }[] = [];
 const serializers = new Map<string, unknown>();
 const statusItems: { text: string; command?: string }[] = [];
-const openedDocuments: { language?: string; content?: string }[] = [];
+const openedDocuments: { language?: string; content?: string; uri?: Uri }[] = [];
 const panels: FakeWebviewPanel[] = [];
 const messages: string[] = [];
 const notebookDocuments: { uri: Uri; getCells(): { document: unknown }[] }[] = [];
@@ -198,7 +198,12 @@ const vscode = {
     onDidChangeConfiguration: () => ({ dispose() {} }),
     onDidGrantWorkspaceTrust: () => ({ dispose() {} }),
     findFiles: async () => [],
-    openTextDocument: async (arg: { language?: string; content?: string }) => (openedDocuments.push(arg), { getText: () => arg.content }),
+    openTextDocument: async (arg: Uri | { language?: string; content?: string }) => {
+      // A file is read as VS Code would; untitled documents carry their content.
+      const opened: (typeof openedDocuments)[number] = arg instanceof Uri ? { uri: arg, content: await readFile(arg.fsPath, 'utf8') } : arg;
+      openedDocuments.push(opened);
+      return { uri: opened.uri, isUntitled: !(arg instanceof Uri), getText: () => opened.content };
+    },
     fs: { writeFile: async () => undefined },
   },
   languages: {
@@ -350,9 +355,16 @@ describe('activate()', () => {
 
     const selected = [Uri.file(path.join(images, 'tiny_17x9.png')), Uri.file(path.join(images, 'alpha_300x200.png'))];
     await commands.get('beitLens.classifyImage')!(selected[0], selected);
-    const csv = openedDocuments.at(-1)?.content ?? '';
+    // A .csv file in the extension's storage (not an untitled document named after the header), with a save action.
+    const opened = openedDocuments.at(-1)!;
+    assert.ok(opened.uri, 'the results open from a file');
+    assert.equal(path.dirname(opened.uri.fsPath), path.join(tmp, 'global-storage', 'selections'));
+    assert.match(path.basename(opened.uri.fsPath), /^classified-\d{8}-\d{6}\.csv$/);
+    const csv = opened.content ?? '';
     assert.equal(csv.trim().split('\n').length, 3);
+    assert.match(csv, /^file,label1,score1,/);
     assert.ok(csv.includes('tiny_17x9.png') && csv.includes('alpha_300x200.png'));
+    assert.ok(messages.some((m) => m === 'info: BEiT Lens: classified 2 of 2 images in 2 selected images.'), messages.join('\n'));
 
     const report = (await commands.get('beitLens.doctor')!()) as string;
     assert.match(report, /workspace trusted: no/);

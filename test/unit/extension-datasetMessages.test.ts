@@ -11,7 +11,7 @@ import { formatEta, scanProgressText, scanState } from '../../src/extension/data
 import { parseDatasetViewMessage, parseWebviewMessage, type DatasetHostMessage, type DatasetQueryDto, type DatasetViewMessage } from '../../src/shared/protocol';
 import { checkText, scanText } from '../../src/webview/dataset/format';
 import { skippedText } from '../../src/core/scan/skips';
-import { asHostMessage, DEFAULT_QUERY, restoreQuery } from '../../src/webview/dataset/messages';
+import { asHostMessage, DEFAULT_QUERY, restoreQuery, restoreThumbnailSize } from '../../src/webview/dataset/messages';
 import { PageCache } from '../../src/webview/dataset/pageCache';
 import { RowLayout } from '../../src/webview/dataset/rowLayout';
 
@@ -124,7 +124,13 @@ describe('extension -> dataset view messages (the webview’s checks)', () => {
   it('restores a stored query part by part, falling back to defaults', () => {
     assert.deepEqual(restoreQuery(undefined), DEFAULT_QUERY);
     assert.deepEqual(restoreQuery(JSON.parse(JSON.stringify(query))), query);
-    assert.deepEqual(restoreQuery({ mode: 'evil', filter: { minScore: 5, labelText: 3, folderLabel: 'tabby' }, sort: { key: 'hack', descending: 'yes' } }), { mode: 'all', filter: { folderLabel: 'tabby' }, sort: { key: 'order', descending: false } });
+    assert.deepEqual(restoreQuery({ mode: 'evil', filter: { minScore: 5, labelText: 3, folderLabel: 'tabby' }, sort: { key: 'hack', descending: 'yes' } }), { mode: 'all', filter: { folderLabel: 'tabby' }, sort: { key: 'path', descending: false } });
+    // Path order unless the stored view says otherwise; the suspects' default is their rank.
+    assert.deepEqual(DEFAULT_QUERY.sort, { key: 'path', descending: false });
+    assert.deepEqual(restoreQuery({ mode: 'suspects', filter: {} }).sort, { key: 'order', descending: false });
+    assert.deepEqual(restoreQuery({ mode: 'errors', filter: {}, sort: { key: 'order', descending: true } }).sort, { key: 'order', descending: true }, 'an explicit "#" order is kept');
+    for (const size of [48, 72, 96]) assert.equal(restoreThumbnailSize(size), size);
+    for (const bad of [undefined, 0, 49, '72', 1e9, null]) assert.equal(restoreThumbnailSize(bad), 48);
   });
 });
 

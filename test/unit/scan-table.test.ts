@@ -79,6 +79,35 @@ describe('ResultTable: sort, filter and page without loading results', () => {
     assert.deepEqual((await reopened.query({ sort: { key: 'score', descending: true }, limit: 5 })).rows, byScore.rows);
     await reopened.close();
   });
+
+  it('path order is the same for two scans that finished their rows in different orders, ties included', async () => {
+    // Names the numeric collator calls equal ("img2"/"img02", "a"/"A" in some locales): without a
+    // tie-break on the text they would fall back to the row id, which is completion order.
+    const names = ['img10.png', 'img2.png', 'img02.png', 'img1.png', 'A.png', 'a.png', 'b.png', 'img002.png', 'ü.png', 'u.png'];
+    const records = names.flatMap((n, i) => [
+      { image: `/data/tabby/${n}`, folder: 'tabby', folderLabel: 'tabby', top: [{ index: 0, label: LABELS[0], score: 0.5 + i / 100 }] },
+      { image: `/data/balloon/${n}`, folder: 'balloon', folderLabel: 'balloon', error: 'file is empty (0 bytes)', errorCode: 'IMAGE_DECODE' },
+    ]) as ScanRecord[];
+    const dir = await tempDir('beit-table-order-');
+    const orders: string[][] = [];
+    // Three completion orders: as listed, reversed, and interleaved (what a pool of decoders produces).
+    for (const [k, order] of [records, [...records].reverse(), [...records.filter((_, i) => i % 3 === 1), ...records.filter((_, i) => i % 3 !== 1)]].entries()) {
+      const table = await ResultTable.create(path.join(dir, `scan-${k}.jsonl`));
+      for (const r of order) table.append(r);
+      const page = await table.query({ sort: { key: 'path' }, limit: 100 });
+      orders.push(page.rows.map((r) => r.image));
+      const descending = await table.query({ sort: { key: 'path', descending: true }, limit: 100 });
+      assert.deepEqual(descending.rows.map((r) => r.image), [...orders[k]].reverse(), 'descending is the exact reverse');
+      await table.close();
+    }
+    assert.equal(new Set(orders[0]).size, records.length);
+    assert.deepEqual(orders[1], orders[0]);
+    assert.deepEqual(orders[2], orders[0]);
+    // Numeric-aware: img1 < img2 < img10 within a folder; the folder comes first in the path.
+    const tabby = orders[0].filter((p) => p.startsWith('/data/tabby/')).map((p) => path.basename(p));
+    assert.ok(tabby.indexOf('img1.png') < tabby.indexOf('img2.png') && tabby.indexOf('img2.png') < tabby.indexOf('img10.png'), tabby.join(' '));
+    assert.ok(orders[0].indexOf('/data/balloon/img1.png') < orders[0].indexOf('/data/tabby/a.png'));
+  });
 });
 
 describe('scan output writers', () => {

@@ -55,6 +55,15 @@ const READ_CHUNK = 1 << 20;
 /** Paths sort as people expect: "img2" before "img10". */
 const PATH_ORDER = new Intl.Collator(undefined, { numeric: true });
 
+/**
+ * Path order: numeric-aware, then by code units where the collator sees two paths as equal ("img2" and
+ * "img02", "a" and "A" in some locales), so no tie is left to the row id, which is completion order and
+ * differs between two scans of the same folder.
+ */
+export function comparePaths(a: string, b: string): number {
+  return PATH_ORDER.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 class Column<T extends Float64Array | Float32Array | Int32Array> {
   constructor(public data: T) {}
   grow(capacity: number, make: (n: number) => T): void {
@@ -279,7 +288,7 @@ export class ResultTable {
     const n = this.count;
     const names = new Array<string>(n);
     for await (const row of this.entries(0, n)) names[row.row] = row.image;
-    const ids = Array.from({ length: n }, (_, i) => i).sort((a, b) => PATH_ORDER.compare(names[a] ?? '', names[b] ?? '') || a - b);
+    const ids = Array.from({ length: n }, (_, i) => i).sort((a, b) => comparePaths(names[a] ?? '', names[b] ?? '') || a - b);
     const rank = new Int32Array(n);
     ids.forEach((id, r) => (rank[id] = r));
     this.pathRank = rank;

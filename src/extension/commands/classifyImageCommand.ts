@@ -8,15 +8,16 @@ import { InferenceService } from '../inference/inferenceClient';
 import { CONFIG_SECTION, readViewSettings } from '../settings';
 import { resolveImageTarget, selectedUris } from './imageTarget';
 import { reportError } from './reportError';
-import { showSelectionResults } from './selectionResults';
+import { showSelectionResults, type SelectionResultsDeps } from './selectionResults';
 
 const OPEN_PANEL_LABEL = '$(eye) Open explanation panel';
 
-export function registerClassifyImageCommand(inference: InferenceService): vscode.Disposable {
+/** `resultsDir`: where a multi-selection's results CSV goes (see selectionResults.ts). */
+export function registerClassifyImageCommand(inference: InferenceService, selection: Pick<SelectionResultsDeps, 'resultsDir'>): vscode.Disposable {
   return vscode.commands.registerCommand(Command.classifyImage, async (arg?: unknown, all?: unknown): Promise<Prediction[] | undefined> => {
     const many = selectedUris(arg, all);
     if (many.length > 1) {
-      await showSelectionResults(inference, many.map((u) => u.fsPath), `${many.length} selected images`);
+      await showSelectionResults({ inference, resultsDir: selection.resultsDir }, many.map((u) => u.fsPath), `${many.length} selected images`);
       return undefined;
     }
     const uri = await resolveImageTarget(arg);

@@ -17,7 +17,7 @@ import { ResultTable } from '../../core/scan/resultTable';
 import type { ScanProgress } from '../../core/scan/scanner';
 import { skippedText } from '../../core/scan/skips';
 import type { DatasetPanelState, ExportFormat } from '../../shared/protocol';
-import { Command, DATASET_VIEW_TYPE } from '../commandIds';
+import { DATASET_VIEW_TYPE } from '../commandIds';
 import { reportError } from '../commands/reportError';
 import { InferenceService } from '../inference/inferenceClient';
 import { datasetHtml, makeNonce } from '../panel/webviewHtml';
@@ -42,6 +42,16 @@ export interface DatasetPanelsDeps {
   /** Workspace state: which folders were scanned (to vet restored views) and label corrections. */
   memento: vscode.Memento;
   settings: () => ViewSettings;
+  /** Shows an image's explanation panel in the given editor group (the extension's ExplanationPanels). */
+  explainImage: (file: string, viewColumn: vscode.ViewColumn) => void;
+}
+
+/**
+ * The editor group a view opens images in: the one to its right, always the same. ViewColumn.Beside
+ * means "beside the active group", which for a view in the last group is a new group on every click.
+ */
+export function imageColumn(viewColumn: vscode.ViewColumn | undefined): vscode.ViewColumn {
+  return ((viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn;
 }
 
 export interface DatasetScanResult {
@@ -174,7 +184,7 @@ export class DatasetPanel {
     this.session = new DatasetSession(panelTitle(folder), folder, {
       inference: deps.inference,
       post: (message) => webview.postMessage(message),
-      openImage: (file) => vscode.commands.executeCommand(Command.explainImage, vscode.Uri.file(file)),
+      openImage: (file) => deps.explainImage(file, imageColumn(webviewPanel.viewColumn)),
       copyText: async (text) => vscode.env.clipboard.writeText(text),
       pickExportFile: (suggested, format) => pickExportFile(path.join(path.dirname(folder), suggested), format),
       overrides: {

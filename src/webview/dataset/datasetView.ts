@@ -16,7 +16,7 @@ import type {
 import { el } from '../dom';
 import { type DatasetDom } from './dom';
 import { checkText, count, scanText, score } from './format';
-import { asHostMessage } from './messages';
+import { asHostMessage, defaultSort, restoreThumbnailSize, THUMBNAIL_SIZES } from './messages';
 import { PageCache } from './pageCache';
 import { RowLayout } from './rowLayout';
 
@@ -27,9 +27,12 @@ export interface DatasetVsCodeApi {
   setState(state: DatasetPanelState): void;
 }
 
-/** Heights in CSS pixels; media/dataset.css lays rows out to match. */
-export const ROW_HEIGHT = 56;
-export const EXPANDED_HEIGHT = ROW_HEIGHT + 5 * 20 + 10;
+/** Heights in CSS pixels; media/dataset.css lays rows out to match (through --thumb and --row-height). */
+export const ROW_MARGIN = 8;
+export const ROW_HEIGHT = 48 + ROW_MARGIN;
+/** What an expanded row adds: the top-5 list, five lines of 20 px and a margin. */
+export const TOP5_HEIGHT = 5 * 20 + 10;
+export const EXPANDED_HEIGHT = ROW_HEIGHT + TOP5_HEIGHT;
 export const PAGE_SIZE = 100;
 const OVERSCAN = 4;
 const HISTOGRAM_BARS = 15;
@@ -54,7 +57,7 @@ export class DatasetView {
   private scan?: ScanStateDto;
   private total = 0;
   private totalKnown = false;
-  private readonly layout = new RowLayout(ROW_HEIGHT, EXPANDED_HEIGHT);
+  private readonly layout: RowLayout;
   private readonly pages = new PageCache<DatasetRowDto>(PAGE_SIZE);
   private readonly pageRequests = new Map<number, { page: number; version: number; epoch: number }>();
   /** Changes with every new query: replies for older ones are dropped. */
@@ -84,7 +87,10 @@ export class DatasetView {
     private readonly api: DatasetVsCodeApi,
     private readonly folder: string,
     private query: DatasetQueryDto,
+    private thumbnailSize: number = THUMBNAIL_SIZES[0],
   ) {
+    this.layout = new RowLayout(thumbnailSize + ROW_MARGIN, thumbnailSize + ROW_MARGIN + TOP5_HEIGHT);
+    this.applyThumbnailSize();
     this.bindControls();
     this.syncControls();
     this.render();
@@ -201,11 +207,34 @@ export class DatasetView {
     this.active = -1;
     this.anchor = undefined;
     this.dom.viewport.scrollTop = 0;
-    this.api.setState({ folder: this.folder, query: this.query });
+    this.saveState();
     this.syncControls();
     this.requestVisible();
     this.requestHistogram();
     this.render();
+  }
+
+  private saveState(): void {
+    this.api.setState({ folder: this.folder, query: this.query, thumbnailSize: this.thumbnailSize });
+  }
+
+  /** Thumbnails and rows change size together; the row at the top of the viewport stays there. */
+  private setThumbnailSize(size: number): void {
+    const top = this.layout.indexAt(this.dom.viewport.scrollTop);
+    this.thumbnailSize = size;
+    this.layout.setHeights(size + ROW_MARGIN, size + ROW_MARGIN + TOP5_HEIGHT);
+    this.applyThumbnailSize();
+    this.saveState();
+    this.render();
+    if (top >= 0) this.dom.viewport.scrollTop = this.layout.offsetOf(top);
+    this.render();
+    this.requestVisible();
+  }
+
+  private applyThumbnailSize(): void {
+    this.dom.table.style.setProperty('--thumb', `${this.thumbnailSize}px`);
+    this.dom.table.style.setProperty('--row-height', `${this.layout.rowHeight}px`);
+    this.dom.thumbnailSize.value = String(this.thumbnailSize);
   }
 
   private requestVisible(): void {
@@ -245,8 +274,8 @@ export class DatasetView {
     for (const mode of ['all', 'suspects', 'errors'] as DatasetMode[]) {
       d.modes[mode].addEventListener('click', () => {
         if (this.query.mode === mode) return;
-        // Suspects are ranked; any other order is the user's choice per view.
-        this.setQuery({ mode, sort: { key: 'order', descending: false } });
+        // Suspects are ranked; the other views start in path order.
+        this.setQuery({ mode, sort: defaultSort(mode) });
       });
     }
     for (const [key, button] of Object.entries(d.headers) as Array<[DatasetSortKey, HTMLButtonElement]>) {
@@ -273,6 +302,7 @@ export class DatasetView {
       this.setFilter({ folderLabel: v === '*' ? undefined : v === '' ? null : v.slice(1) });
     });
     d.clearFilters.addEventListener('click', () => this.setQuery({ filter: {} }));
+    d.thumbnailSize.addEventListener('change', () => this.setThumbnailSize(restoreThumbnailSize(Number(d.thumbnailSize.value))));
 
     d.copyPaths.addEventListener('click', () => this.selection.size > 0 && this.post({ type: 'copyPaths', generation: this.generation, rows: [...this.selection] }));
     d.clearSelection.addEventListener('click', () => {
@@ -333,6 +363,7 @@ export class DatasetView {
       button.dataset.direction = on ? (this.query.sort.descending ? 'desc' : 'asc') : '';
     }
     d.headers.order.textContent = this.query.mode === 'suspects' ? 'Rank' : '#';
+    d.headers.order.title = this.query.mode === 'suspects' ? 'Most confident disagreement first' : 'The order the scan wrote results in (cached images first); differs between scans';
   }
 
   private onRowClick(event: MouseEvent): void {
@@ -390,7 +421,7 @@ export class DatasetView {
       this.render();
     };
     const current = this.active < 0 ? 0 : this.active;
-    const page = Math.max(1, Math.floor(this.viewportHeight() / ROW_HEIGHT) - 1);
+    const page = Math.max(1, Math.floor(this.viewportHeight() / this.layout.rowHeight) - 1);
     switch (event.key) {
       case 'ArrowDown':
         move(this.active < 0 ? 0 : current + 1);
@@ -561,11 +592,12 @@ export class DatasetView {
         el('span', { class: 'position muted' }, [String(position + 1)]),
       ]),
       el('span', { class: 'cell c-thumb', role: 'gridcell' }, [picture]),
-      el('span', { class: 'cell c-path', role: 'gridcell', title: r.image }, [el('span', { class: 'name' }, [r.name]), el('span', { class: 'dir muted' }, [r.folder || '.'])]),
+      // The folder column already names the class folder: the path cell adds the directory only when it says more.
+      el('span', { class: 'cell c-path', role: 'gridcell', title: r.image }, [el('span', { class: 'name' }, [r.name]), ...(r.folder !== (r.folderLabel ?? '') ? [el('span', { class: 'dir muted' }, [r.folder || '.'])] : [])]),
       el('span', { class: 'cell c-folder', role: 'gridcell' }, [r.folderLabel ?? el('span', { class: 'muted' }, ['(root)'])]),
       labelCell,
       scoreCell,
-      el('span', { class: `cell c-check${suspect ? ' flagged' : ''}`, role: 'gridcell', title: checkTitle }, [r.error !== undefined ? (r.errorCode ?? 'error') : check]),
+      el('span', { class: `cell c-check${suspect ? ' flagged' : ''}`, role: 'gridcell', title: r.error !== undefined ? (r.errorCode ?? 'error') : [check, checkTitle].filter(Boolean).join(': ') }, [r.error !== undefined ? (r.errorCode ?? 'error') : check]),
     ]);
     if (expanded && r.top) {
       row.append(

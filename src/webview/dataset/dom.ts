@@ -1,4 +1,5 @@
 import { el } from '../dom';
+import { THUMBNAIL_SIZES } from './messages';
 
 /**
  * The dataset view's DOM, built in script so the host's HTML is only the CSP, the stylesheet and the
@@ -24,6 +25,7 @@ export interface DatasetDom {
   exportAll: HTMLButtonElement;
   exportView: HTMLButtonElement;
   exportSelection: HTMLButtonElement;
+  thumbnailSize: HTMLSelectElement;
   headers: Record<'order' | 'path' | 'folder' | 'label' | 'score', HTMLButtonElement>;
   table: HTMLElement;
   viewport: HTMLElement;
@@ -72,7 +74,22 @@ export function buildDom(root: HTMLElement): DatasetDom {
   const exportSelection = el('button', { id: 'export-selection', type: 'button', disabled: true }, ['Export selected…']);
   const exportView = el('button', { id: 'export-view', type: 'button' }, ['Export view…']);
   const exportAll = el('button', { id: 'export-all', type: 'button' }, ['Export all…']);
-  const actions = el('div', { class: 'actions' }, [resultCount, selectionCount, el('span', { class: 'spring' }), copyPaths, clearSelection, exportFormat, exportSelection, exportView, exportAll]);
+  const sizeNames = ['Small', 'Medium', 'Large'];
+  const thumbnailSize = el(
+    'select',
+    { id: 'thumbnail-size', 'aria-label': 'Thumbnail size', title: 'Thumbnail size' },
+    THUMBNAIL_SIZES.map((px, i) => el('option', { value: px }, [`${sizeNames[i]} thumbnails`])),
+  );
+  // Buttons never wrap inside themselves; the counts shrink first (see media/dataset.css).
+  const actions = el('div', { class: 'actions' }, [
+    resultCount,
+    selectionCount,
+    el('span', { class: 'spring' }),
+    thumbnailSize,
+    copyPaths,
+    clearSelection,
+    el('span', { class: 'export-group', role: 'group', 'aria-label': 'Export' }, [exportFormat, exportSelection, exportView, exportAll]),
+  ]);
 
   const headerCell = (key: keyof DatasetDom['headers'], text: string, cls: string) => el('button', { class: `th sort ${cls}`, type: 'button', 'data-sort': key, role: 'columnheader', 'aria-sort': 'none' }, [text]);
   const headers = {
@@ -139,6 +156,7 @@ export function buildDom(root: HTMLElement): DatasetDom {
     exportAll,
     exportView,
     exportSelection,
+    thumbnailSize,
     headers,
     table,
     viewport,

@@ -138,7 +138,15 @@ export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
   }
 }
 
-export const DEFAULT_QUERY: DatasetQueryDto = { mode: 'all', filter: {}, sort: { key: 'order', descending: false } };
+/**
+ * Path order by default: deterministic and the same for two scans of one folder, where "#" (the order rows
+ * were written, cache hits first) is not. The suspects are ranked, so their default is the rank ('order').
+ */
+export function defaultSort(mode: DatasetQueryDto['mode']): DatasetQueryDto['sort'] {
+  return { key: mode === 'suspects' ? 'order' : 'path', descending: false };
+}
+
+export const DEFAULT_QUERY: DatasetQueryDto = { mode: 'all', filter: {}, sort: defaultSort('all') };
 
 /** A stored query, taking each part only if valid (state written by another version must not break the view). */
 export function restoreQuery(stored: unknown): DatasetQueryDto {
@@ -152,6 +160,14 @@ export function restoreQuery(stored: unknown): DatasetQueryDto {
   if (isNumber(f.maxScore) && f.maxScore >= 0 && f.maxScore <= 1) filter.maxScore = f.maxScore;
   if (isNullableString(f.folderLabel)) filter.folderLabel = f.folderLabel;
   const s = isObject(stored.sort) ? stored.sort : {};
-  const key = ['order', 'path', 'folder', 'label', 'score'].includes(s.key as string) ? (s.key as DatasetQueryDto['sort']['key']) : 'order';
-  return { mode, filter, sort: { key, descending: s.descending === true } };
+  if (!['order', 'path', 'folder', 'label', 'score'].includes(s.key as string)) return { mode, filter, sort: defaultSort(mode) };
+  return { mode, filter, sort: { key: s.key as DatasetQueryDto['sort']['key'], descending: s.descending === true } };
+}
+
+/** Thumbnail sizes the view offers, in CSS pixels; the extension makes thumbnails of up to 96 px. */
+export const THUMBNAIL_SIZES = [48, 72, 96] as const;
+
+/** A stored thumbnail size, or the smallest (the default) when it is not one of {@link THUMBNAIL_SIZES}. */
+export function restoreThumbnailSize(stored: unknown): number {
+  return THUMBNAIL_SIZES.includes(stored as (typeof THUMBNAIL_SIZES)[number]) ? (stored as number) : THUMBNAIL_SIZES[0];
 }

@@ -8,9 +8,23 @@ export class RowLayout {
   private rows = 0;
 
   constructor(
-    readonly rowHeight: number,
-    readonly expandedHeight: number,
+    private row: number,
+    private expandedRow: number,
   ) {}
+
+  get rowHeight(): number {
+    return this.row;
+  }
+
+  get expandedHeight(): number {
+    return this.expandedRow;
+  }
+
+  /** New heights (the thumbnail size changed); expanded rows stay expanded. */
+  setHeights(rowHeight: number, expandedHeight: number): void {
+    this.row = rowHeight;
+    this.expandedRow = expandedHeight;
+  }
 
   get count(): number {
     return this.rows;
