@@ -385,6 +385,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('C1. right-click a .bmp offers no Classify or Explain (no decoder for it); a PNG still does', () => bmpHasNoClassifyMenu(workbench(), fx, { classify: CLASSIFY, explain: EXPLAIN }));
 
   step('M1. BEiT Lens: Show Model shows the loaded model, and its filter finds a fixture label', () => modelViewFindsLabel(workbench(), fx, provider));
+
   step('P1. the explanation panel keeps its controls on screen: stacked beside the editor, a side panel when wide', async () => {
     const w = workbench();
     const panel = await openPanelBeside(w, EXPLAIN);
@@ -400,6 +401,8 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     const w = workbench();
     const top = expectedFor(path.join(fx.workspace, PANEL_IMAGE))[0];
     await exportAndReveal(w, await w.webview('#export'), fx.workspace, top, (name) => w.screenshot(name));
+  });
+
   step('N1. hovering image paths in a notebook code cell and Markdown cell shows the same top-5 (paths from the notebook folder)', async () => {
     await notebookHovers(workbench(), fx, notebookChecks());
   });
@@ -411,6 +414,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('N3. Explain Output Image opens the panel on the output, named after the notebook and cell', async () => {
     await explainOutputImage(workbench(), fx, title('beitLens.explainOutputImage'));
   });
+
   const datasetDeps = (): DatasetScenarioDeps => ({ dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER, classifyImage: CLASSIFY, expectedFor: (file) => expectedFor(file) });
   step('D1. a rescan of the folder (all from the cache) lists the rows in path order', () => rescanKeepsPathOrder(workbench(), datasetDeps()));
   step('D2. clicking two rows opens both images in one group beside the dataset view', () => rowsOpenBesideInOneGroup(workbench()));
