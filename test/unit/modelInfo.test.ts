@@ -24,7 +24,7 @@ describe('describeModel (the Model view data)', () => {
       assert.equal(info.config.numTokens, 197);
       assert.deepEqual(info.graphs.map((g) => [g.file, g.role]), [['model.logits.onnx', 'classify'], ['model.onnx', 'explain']]);
       for (const g of info.graphs) assert.deepEqual(g.inputs.map((t) => [t.name, t.type, t.shape.slice(1)]), [['pixel_values', 'float32', [3, 224, 224]]]);
-      assert.deepEqual(info.graphs[0].outputs.map((t) => [t.name, t.shape.slice(1)]), [['logits', [10]]]);
+      assert.deepEqual(info.graphs[0].outputs.map((t) => [t.name, t.shape.slice(1)]), [['logits', [10]], ['pooled_output', [config.hidden_size]]]);
       assert.ok(info.graphs[1].outputs.length > 1, 'the explain graph has attentions and patch logits too');
       assert.equal(typeof info.graphs[0].inputs[0].shape[0], 'string', 'the batch dimension is symbolic');
 
