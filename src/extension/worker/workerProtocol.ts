@@ -36,10 +36,19 @@ export interface LoadedModel {
   numLabels: number;
 }
 
-export interface HoverPreview {
-  top: Prediction[];
+/** A hover's picture of an image: what the worker learns from the bytes it is given, model or not. */
+export interface HoverThumbnail {
   /** A small JPEG/PNG data URI, so hovers work over Remote SSH, WSL and code-server. */
   thumbnail: string;
+  /** As displayed (EXIF orientation applied), from the header the thumbnail was made from. */
+  width: number;
+  height: number;
+  /** jpeg, png, gif, webp, tiff or heif (from the magic bytes, not the name). */
+  format: string;
+}
+
+export interface HoverPreview extends HoverThumbnail {
+  top: Prediction[];
 }
 
 /**
@@ -104,6 +113,8 @@ export interface WorkerCalls {
   /** `bytes`: the file as the host read and hashed it (the worker opens nothing). */
   preview: { args: { bytes: Uint8Array; topK: number; thumbnailSide: number }; result: HoverPreview };
   thumbnail: { args: { file: string; maxSide: number }; result: string };
+  /** The hover's thumbnail without a model; `bytes` as for preview. */
+  hoverThumbnail: { args: { bytes: Uint8Array; thumbnailSide: number }; result: HoverThumbnail };
   explain: { args: { file: string; topK: number; headFusion: HeadFusion; discardRatio: number }; result: ExplanationSummary };
   rollout: { args: { handle: string; headFusion: HeadFusion; discardRatio: number }; result: number[] };
   classHeatmap: { args: { handle: string; classIndex: number }; result: { label: string; logits: number[] } };
@@ -133,7 +144,7 @@ export const JOB_CALLS: ReadonlySet<CallName> = new Set<CallName>(['scan']);
 export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels']);
 
 /** Calls that compete for the worker's CPU and so go through the queue even without a model. */
-export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name)), 'thumbnail']);
+export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name)), 'thumbnail', 'hoverThumbnail']);
 
 export type InferenceErrorCode =
   | 'WORKER_CRASHED'
