@@ -221,8 +221,10 @@ export function describeCandidates(candidates: readonly string[], written: strin
     ...context.workspaceFolders.map((dir) => ({ dir, where: `workspace folder ${p.basename(dir) || dir}` })),
   ];
   const text = written.trim();
+  // An absolute path, `~` or a file: URI was not resolved against any folder.
+  const relative = !p.isAbsolute(text) && !/^(~|file:)/i.test(text);
   return candidates.map((file) => {
-    const base = bases.find((b) => p.resolve(b.dir, text) === file);
+    const base = relative ? bases.find((b) => p.resolve(b.dir, text) === file) : undefined;
     return { file, where: base?.where ?? 'as written' };
   });
 }
