@@ -27,6 +27,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
+import { hoverFits, hoverNotFound, hoverPredictionRows, hoverWithoutModel } from './scenarios/hover';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
@@ -102,10 +103,8 @@ function assertPredictionRows(rows: QuickPickRow[], want: Prediction[], what: st
   assert.deepEqual(shown, oracle, `${what}: the QuickPick differs from beit-lens classify --json`);
 }
 
-/** The rows of a hover's prediction table: [rank, label, score]. */
-async function hoverTable(hover: import('playwright-core').Locator): Promise<string[][]> {
-  return hover.locator('table tr').evaluateAll((rows: any[]) => rows.map((r) => [...r.querySelectorAll('td')].map((c: any) => c.innerText.trim())).filter((cells) => cells.length > 0));
-}
+/** The rows of a hover's prediction table (beside the thumbnail, so nested in the layout table): [rank, label, score]. */
+const hoverTable = hoverPredictionRows;
 
 async function checkHover(file: string, needle: string, shot: string): Promise<void> {
   const w = workbench();
@@ -363,6 +362,19 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     assertPredictionRows(rows, expectedFor(path.join(fx.workspace, image)), image);
     await w.screenshot('07-classify-after-error');
     await w.closeQuickPick();
+  });
+
+  step('H1. the hover fits without scrolling: thumbnail beside the top-5, the Explain link in view, dimensions, size and format', async () => {
+    const height = await hoverFits(workbench(), fx, expectedFor(path.join(fx.workspace, fx.pythonImage)), 'H1-hover-fits');
+    console.log(`# hover height: ${Math.round(height)} px`);
+  });
+
+  step('H2. hovering a path to an image that does not exist says "not found" and where it looked', async () => {
+    await hoverNotFound(workbench(), fx, 'H2-hover-not-found');
+  });
+
+  step('H3. without a model the hover still shows the thumbnail and the model state; the model comes back', async () => {
+    await hoverWithoutModel(workbench(), server!, fx, { ready: PROVIDER, userModel: fx.userModel, userModelHash: fx.userModelId.split('@')[1] }, 'H3-hover-no-model');
   });
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
