@@ -36,7 +36,7 @@ describe('hover Markdown', () => {
     assert.equal(blocks[0], '**BEiT Lens** · a\\.jpg · CPU');
     // A blank line would end the HTML block and the rest would be shown as text.
     assert.ok(!blocks[1].includes('\n'), 'the HTML block has no line breaks');
-    assert.match(blocks[1], /^<table><tr><td valign="top"><img src="data:image\/jpeg;base64,\/9j\/4AAQSkZJRg==" width="96" height="72" alt="thumbnail"><br>640 × 480<br>37 KB · JPEG<\/td><td valign="top"><table>/);
+    assert.match(blocks[1], /^<table><tr><td><img src="data:image\/jpeg;base64,\/9j\/4AAQSkZJRg==" width="96" height="72" alt="thumbnail"><br>640 × 480<br>37 KB · JPEG<\/td><td><table>/);
     assert.equal(blocks[2], '[$(eye) Explain](command:beitLens.explainImage)');
   });
 
@@ -71,7 +71,7 @@ describe('hover Markdown', () => {
     const text = thumbnailMarkdown({ fileName: 'a.jpg', thumbnail: THUMB, image: { width: 640, height: 480, format: 'jpeg' }, size: 37_123, status: ['No model: none\\.'], links: ['[Download Model](command:x)'] });
     assert.equal(
       text,
-      '**BEiT Lens** · a\\.jpg\n\n<table><tr><td valign="top"><img src="data:image/jpeg;base64,/9j/4AAQSkZJRg==" width="96" height="72" alt="thumbnail"></td><td valign="top">640 × 480<br>37 KB · JPEG</td></tr></table>\n\nNo model: none\\.\n\n[Download Model](command:x)',
+      '**BEiT Lens** · a\\.jpg\n\n<table><tr><td><img src="data:image/jpeg;base64,/9j/4AAQSkZJRg==" width="96" height="72" alt="thumbnail"></td><td>640 × 480<br>37 KB · JPEG</td></tr></table>\n\nNo model: none\\.\n\n[Download Model](command:x)',
     );
   });
 
@@ -180,7 +180,9 @@ describe('hover provider: not found, and no model', () => {
     const hoverOver = async (line: string) => {
       const doc = { uri: { scheme: 'file', fsPath: path.join(root, 'ws', 'src', 'main.py') }, languageId: 'python', lineAt: () => ({ text: line }) };
       const token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) };
-      const result = (await provider.provideHover(doc as never, { line: 0, character: 3 } as never, token as never)) as { contents: { value: string } } | undefined;
+      const result = (await provider.provideHover(doc as never, { line: 0, character: 3 } as never, token as never)) as { contents: { value: string; supportHtml?: boolean } } | undefined;
+      // The layout is HTML: without supportHtml VS Code drops the table and the thumbnail.
+      if (result) assert.equal(result.contents.supportHtml, true, 'the hover does not enable HTML');
       return result?.contents.value;
     };
     return { reads, calls, hoverOver };

@@ -72,7 +72,7 @@ function thumbnailTag(thumbnail: string | undefined, facts: ImageFacts | undefin
 
 /** One HTML block (no blank lines, or Markdown would end it): thumbnail and facts on the left, `right` beside them. */
 function sideBySide(left: string, right: string): string {
-  return `<table><tr><td valign="top">${left}</td><td valign="top">${right}</td></tr></table>`;
+  return `<table><tr><td>${left}</td><td>${right}</td></tr></table>`;
 }
 
 export interface PreviewMarkdownInput {

@@ -146,6 +146,9 @@ function classifyLink(file: string): string {
 function hover(markdown: string, range: vscode.Range): vscode.Hover {
   const md = new vscode.MarkdownString(markdown, true);
   md.isTrusted = { enabledCommands: TRUSTED_COMMANDS };
+  // The thumbnail-beside-table layout is HTML (Markdown has no side by side); hoverMarkdown.ts
+  // escapes everything from a file, a label or an error, for HTML and Markdown alike.
+  md.supportHtml = true;
   return new vscode.Hover(md, range);
 }
 
