@@ -374,7 +374,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   });
 
   step('H3. without a model the hover still shows the thumbnail and the model state; the model comes back', async () => {
-    await hoverWithoutModel(workbench(), server!, fx, { ready: PROVIDER, userModel: fx.userModel, userModelHash: fx.userModelId.split('@')[1] }, 'H3-hover-no-model');
+    await hoverWithoutModel(workbench(), fx, { ready: PROVIDER, userModelHash: fx.userModelId.split('@')[1] }, 'H3-hover-no-model');
   });
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {

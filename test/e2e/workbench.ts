@@ -9,7 +9,7 @@
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -111,14 +111,6 @@ export class CodeServer {
         reject(new Error(`code-server exited (${code ?? signal}) before listening:\n${seen}`));
       });
     });
-  }
-
-  /** Changes one user setting in settings.json, as editing the file does; the workbench picks it up. */
-  async setUserSetting(key: string, value: unknown): Promise<void> {
-    const file = path.join(this.userData, 'User', 'settings.json');
-    const settings = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    settings[key] = value;
-    await writeFile(file, JSON.stringify(settings, null, 2));
   }
 
   async stop(): Promise<void> {

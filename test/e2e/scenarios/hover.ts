@@ -5,11 +5,11 @@
  * the thumbnail with the model's state.
  */
 import assert from 'node:assert/strict';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Locator } from 'playwright-core';
 import { FixtureWorkspace, Prediction, shownScore } from '../fixtureWorkspace';
-import { CodeServer, Workbench } from '../workbench';
+import { Workbench } from '../workbench';
 
 /** The prediction rows of a hover: the nested table's rows, as [rank, label, score]. */
 export async function hoverPredictionRows(hover: Locator): Promise<string[][]> {
@@ -93,18 +93,21 @@ export async function hoverNotFound(w: Workbench, fx: FixtureWorkspace, shot: st
 export interface NoModelOptions {
   /** The status bar text once the model is back (the provider's name). */
   ready: RegExp;
-  userModel: string;
   userModelHash: string;
 }
 
 /**
  * H3. beitLens.modelPath pointed at a folder that does not exist: the hover still shows the
  * thumbnail, the image's facts and the model state (as the status bar's tooltip words it), with a
- * way out; then the setting is restored and the model is ready again.
+ * way out; then the setting is removed and the model is ready again. The setting goes in the
+ * (trusted) workspace's .vscode/settings.json, which the workbench watches (an edit of the user
+ * settings file on disk is not seen by code-server's workbench).
  */
-export async function hoverWithoutModel(w: Workbench, server: CodeServer, fx: FixtureWorkspace, options: NoModelOptions, shot: string): Promise<void> {
+export async function hoverWithoutModel(w: Workbench, fx: FixtureWorkspace, options: NoModelOptions, shot: string): Promise<void> {
   const gone = path.join(fx.root, 'no-such-model');
-  await server.setUserSetting('beitLens.modelPath', gone);
+  const folder = path.join(fx.workspace, '.vscode');
+  await mkdir(folder, { recursive: true });
+  await writeFile(path.join(folder, 'settings.json'), `${JSON.stringify({ 'beitLens.modelPath': gone }, null, 2)}\n`);
   try {
     const status = await w.waitForStatus(/^BEiT: (no model|failed)$/);
     await w.openFile('train.py', 'SAMPLE');
@@ -128,7 +131,7 @@ export async function hoverWithoutModel(w: Workbench, server: CodeServer, fx: Fi
     assert.deepEqual(await scrolledParts(shown), [], 'the hover without a model scrolls');
     await w.screenshot(shot);
   } finally {
-    await server.setUserSetting('beitLens.modelPath', options.userModel);
+    await rm(folder, { recursive: true, force: true });
   }
   await w.waitForStatus(options.ready, options.userModelHash);
 }
