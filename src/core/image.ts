@@ -533,6 +533,16 @@ export function resizeRgbaForDisplay(
   return resizeRaw(rgba, width, height, 4, dstWidth, dstHeight, kernel);
 }
 
+/** What a hover says about an image besides its thumbnail, all from the header already parsed for it. */
+export interface Thumbnail {
+  dataUri: string;
+  /** Size as displayed: one frame, after the EXIF orientation (what an image viewer shows). */
+  width: number;
+  height: number;
+  /** Container format as libvips names it: jpeg, png, gif, webp, tiff or heif. */
+  format: string;
+}
+
 /**
  * Small thumbnail as a data URI for hovers: EXIF-rotated, colour-managed for display (unlike model input),
  * never enlarged, JPEG unless the image has alpha. Same file checks and limits as {@link decodeImage}.
@@ -542,6 +552,11 @@ export async function makeThumbnailDataUri(
   maxSide: number,
   options: Omit<DecodeOptions, 'applyExifOrientation'> = {},
 ): Promise<string> {
+  return (await makeThumbnail(input, maxSide, options)).dataUri;
+}
+
+/** {@link makeThumbnailDataUri} with the image's size and format from the same header read (no second parse). */
+export async function makeThumbnail(input: string | Buffer, maxSide: number, options: Omit<DecodeOptions, 'applyExifOrientation'> = {}): Promise<Thumbnail> {
   if (!Number.isInteger(maxSide) || maxSide < 1) throw new RangeError(`maxSide must be a positive integer, got ${maxSide}`);
   const image = await inspectImage(input, options);
   const cost = decodeCostBytes(image, { resizeTo: { width: Math.min(maxSide, image.storedWidth), height: Math.min(maxSide, image.storedHeight) } });
@@ -555,7 +570,14 @@ export async function makeThumbnailDataUri(
         : { mime: 'image/jpeg', data: await pipeline.jpeg({ quality: 80 }).toBuffer() };
     }),
   );
-  return `data:${encoded.mime};base64,${encoded.data.toString('base64')}`;
+  // EXIF orientations 5-8 turn the image a quarter: the viewer shows it with width and height swapped.
+  const turned = (image.metadata.orientation ?? 1) >= 5;
+  return {
+    dataUri: `data:${encoded.mime};base64,${encoded.data.toString('base64')}`,
+    width: turned ? image.storedHeight : image.storedWidth,
+    height: turned ? image.storedWidth : image.storedHeight,
+    format: image.format,
+  };
 }
 
 /**

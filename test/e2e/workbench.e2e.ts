@@ -16,10 +16,12 @@
  *   M1. BEiT Lens: Show Model: the Model view of the loaded model, its label filter (scenarios/cli.ts)
  *   P1–P3. the explanation panel: controls on screen narrow and wide, fit/1:1 zoom, export with the
  *      legend strip and Reveal in Explorer (test/e2e/scenarios/panel.ts)
- *  N1. hovers in a notebook's code and Markdown cells; N2. Classify Output Images on stored PNG/JPEG outputs;
- *  N3. Explain Output Image (test/e2e/scenarios/notebooks.ts)
+ *   N1. hovers in a notebook's code and Markdown cells; N2. Classify Output Images on stored PNG/JPEG outputs;
+ *      N3. Explain Output Image (test/e2e/scenarios/notebooks.ts)
  *   D1–D3. the dataset view: path order after a rescan, rows open in one group beside it, several images
  *      → Classify Image gives a .csv file with Save As… (test/e2e/scenarios/dataset.ts)
+ *   H1–H3. the hover fits without scrolling with dimensions, size and format; "not found" with the places
+ *      tried; the thumbnail and model state without a model (test/e2e/scenarios/hover.ts)
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -37,6 +39,7 @@ import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
 import { bmpHasNoClassifyMenu, modelViewFindsLabel } from './scenarios/cli';
 import { classifyOutputImages, explainOutputImage, NotebookChecks, notebookHovers } from './scenarios/notebooks';
+import { hoverFits, hoverNotFound, hoverPredictionRows, hoverWithoutModel } from './scenarios/hover';
 import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
 import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
@@ -114,10 +117,8 @@ function assertPredictionRows(rows: QuickPickRow[], want: Prediction[], what: st
   assert.deepEqual(shown, oracle, `${what}: the QuickPick differs from beit-lens classify --json`);
 }
 
-/** The rows of a hover's prediction table: [rank, label, score]. */
-async function hoverTable(hover: import('playwright-core').Locator): Promise<string[][]> {
-  return hover.locator('table tr').evaluateAll((rows: any[]) => rows.map((r) => [...r.querySelectorAll('td')].map((c: any) => c.innerText.trim())).filter((cells) => cells.length > 0));
-}
+/** The rows of a hover's prediction table (beside the thumbnail, so nested in the layout table): [rank, label, score]. */
+const hoverTable = hoverPredictionRows;
 
 function notebookChecks(): NotebookChecks {
   return { expectedFor: (file) => expectedFor(file), hoverTable, assertPredictionRows, provider };
@@ -419,6 +420,19 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('D1. a rescan of the folder (all from the cache) lists the rows in path order', () => rescanKeepsPathOrder(workbench(), datasetDeps()));
   step('D2. clicking two rows opens both images in one group beside the dataset view', () => rowsOpenBesideInOneGroup(workbench()));
   step('D3. several images → Classify Image opens the results as a .csv file with Save As…', () => selectionResultsAsCsvFile(workbench(), datasetDeps()));
+
+  step('H1. the hover fits without scrolling: thumbnail beside the top-5, the Explain link in view, dimensions, size and format', async () => {
+    const height = await hoverFits(workbench(), fx, expectedFor(path.join(fx.workspace, fx.pythonImage)), 'H1-hover-fits');
+    console.log(`# hover height: ${Math.round(height)} px`);
+  });
+
+  step('H2. hovering a path to an image that does not exist says "not found" and where it looked', async () => {
+    await hoverNotFound(workbench(), fx, 'H2-hover-not-found');
+  });
+
+  step('H3. without a model the hover still shows the thumbnail and the model state; the model comes back', async () => {
+    await hoverWithoutModel(workbench(), fx, { ready: PROVIDER, userModelHash: fx.userModelId.split('@')[1] }, 'H3-hover-no-model');
+  });
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();

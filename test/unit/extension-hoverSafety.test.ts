@@ -15,7 +15,7 @@ import Module from 'node:module';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BeitModel } from '../../src/core/beitModel';
-import { decodeImage, encodeDisplayDataUri, makeThumbnailDataUri } from '../../src/core/image';
+import { decodeImage, encodeDisplayDataUri, makeThumbnail, makeThumbnailDataUri } from '../../src/core/image';
 import { FileHasher, readFileBytes } from '../../src/extension/hover/fileHasher';
 import { HoverPreviews } from '../../src/extension/hover/hoverPreviews';
 import { findImageFile, imagePathCandidates, isInside, networkLocation, openedShares, ResolutionFs } from '../../src/extension/hover/imagePathResolution';
@@ -331,6 +331,7 @@ describe('worker image handling', () => {
         return decoded;
       },
       makeThumbnailDataUri: (input, side, options) => (counts.thumbnail++, makeThumbnailDataUri(input, side, options)),
+      makeThumbnail: (input, side, options) => (counts.thumbnail++, makeThumbnail(input, side, options)),
       encodeDisplayDataUri: (image, side) => (counts.display++, encodeDisplayDataUri(image, side)),
     };
     return { counts, images };

@@ -114,7 +114,7 @@ class FakeInference implements InferenceService {
 }
 
 const img = (name: string) => Buffer.from(name);
-const preview = (label: string): HoverPreview => ({ top: [{ index: 1, label, score: 0.9 }], thumbnail: 'data:image/png;base64,AAAA' });
+const preview = (label: string): HoverPreview => ({ top: [{ index: 1, label, score: 0.9 }], thumbnail: 'data:image/png;base64,AAAA', width: 4, height: 3, format: 'png' });
 
 describe('HoverPreviews', () => {
   it('answers at once from the cache after the first result', async () => {

@@ -4,13 +4,14 @@
  * Pure (no vscode) so its behaviour under 1,000 rapid hovers can be tested.
  */
 import { InferenceService, isInferenceError } from '../inference/inferenceClient';
-import { HoverPreview } from '../worker/workerProtocol';
+import { HoverPreview, HoverThumbnail } from '../worker/workerProtocol';
 import { LruCache } from './lruCache';
 
-export type CachedPreview = HoverPreview | { error: string };
+/** A thumbnail alone is what a hover without a model gets (keyed apart from previews: see thumbnailCacheKey). */
+export type CachedPreview = HoverPreview | HoverThumbnail | { error: string };
 
-export type PreviewOutcome =
-  | { kind: 'done'; preview: HoverPreview }
+export type PreviewOutcome<T = HoverPreview> =
+  | { kind: 'done'; preview: T }
   | { kind: 'error'; message: string }
   /** Still running; the next hover over the same image gets it from the cache. */
   | { kind: 'pending' }
@@ -44,6 +45,11 @@ export function previewCacheKey(modelId: string, sha256: string, topK: number): 
   return `${modelId}\0${sha256}\0${topK}`;
 }
 
+/** The model does not change a thumbnail, so it is keyed by content and size alone. */
+export function thumbnailCacheKey(sha256: string, side: number): string {
+  return `thumbnail\0${sha256}\0${side}`;
+}
+
 export class HoverPreviews {
   readonly cache: LruCache<string, CachedPreview>;
   private readonly fetches = new Map<string, Fetch>();
@@ -75,10 +81,20 @@ export class HoverPreviews {
    * the request unless another hover wants it.
    */
   async preview(key: string, bytes: Uint8Array, topK: number, signal?: AbortSignal): Promise<PreviewOutcome> {
+    return this.fetchOnce(key, (s) => this.inference.call('preview', { bytes, topK, thumbnailSide: this.options.thumbnailSide }, { lane: HOVER_LANE, signal: s }), signal) as Promise<PreviewOutcome>;
+  }
+
+  /** The thumbnail, size and format without a model, with the same caching, sharing and bounds as {@link preview}. */
+  async thumbnail(sha256: string, bytes: Uint8Array, signal?: AbortSignal): Promise<PreviewOutcome<HoverThumbnail>> {
+    const key = thumbnailCacheKey(sha256, this.options.thumbnailSide);
+    return this.fetchOnce(key, (s) => this.inference.call('hoverThumbnail', { bytes, thumbnailSide: this.options.thumbnailSide }, { lane: HOVER_LANE, signal: s }), signal);
+  }
+
+  private async fetchOnce(key: string, run: (signal: AbortSignal) => Promise<HoverPreview | HoverThumbnail>, signal?: AbortSignal): Promise<PreviewOutcome<HoverPreview | HoverThumbnail>> {
     const hit = this.cache.get(key);
     if (hit) return toOutcome(hit);
     if (signal?.aborted) return { kind: 'cancelled' };
-    const fetch = this.fetches.get(key) ?? this.start(key, bytes, topK);
+    const fetch = this.fetches.get(key) ?? this.start(key, run);
     fetch.waiters++;
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
@@ -109,13 +125,12 @@ export class HoverPreviews {
     for (const f of this.fetches.values()) f.controller.abort();
   }
 
-  private start(key: string, bytes: Uint8Array, topK: number): Fetch {
+  private start(key: string, run: (signal: AbortSignal) => Promise<HoverPreview | HoverThumbnail>): Fetch {
     const controller = new AbortController();
     const fetch: Fetch = { promise: Promise.resolve({ error: '' }), controller, waiters: 0, kept: false };
-    fetch.promise = this.inference
-      .call('preview', { bytes, topK, thumbnailSide: this.options.thumbnailSide }, { lane: HOVER_LANE, signal: controller.signal })
+    fetch.promise = run(controller.signal)
       .then(
-        (preview): CachedPreview => {
+        (preview: HoverPreview | HoverThumbnail): CachedPreview => {
           this.cache.set(key, preview);
           return preview;
         },
@@ -144,6 +159,6 @@ export class HoverPreviews {
   }
 }
 
-function toOutcome(value: CachedPreview): PreviewOutcome {
+function toOutcome(value: CachedPreview): PreviewOutcome<HoverPreview | HoverThumbnail> {
   return 'error' in value ? { kind: 'error', message: value.error } : { kind: 'done', preview: value };
 }

@@ -13,12 +13,15 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Command } from '../commandIds';
 import { InferenceService } from '../inference/inferenceClient';
+import type { HoverPreview } from '../worker/workerProtocol';
 import { CONFIG_SECTION, readViewSettings } from '../settings';
 import { FileHasher, HashedFile } from './fileHasher';
-import { commandLink, messageMarkdown, previewMarkdown } from './hoverMarkdown';
+import { describe as describeModelState } from '../model/describeModelState';
+import type { ModelState } from '../inference/inferenceClient';
+import { commandLink, escapeMarkdown, formatSize, messageMarkdown, notFoundMarkdown, previewMarkdown, thumbnailMarkdown } from './hoverMarkdown';
 import { HoverPreviews, previewCacheKey, PreviewOutcome } from './hoverPreviews';
 import { findImagePathAt } from './imagePathDetection';
-import { documentFolder, findImageFile, imagePathCandidates, NOTEBOOK_CELL_SCHEME, openedShares, ResolutionFs } from './imagePathResolution';
+import { describeCandidates, documentFolder, findImageFile, imagePathCandidates, NOTEBOOK_CELL_SCHEME, openedShares, ResolutionFs } from './imagePathResolution';
 
 /** Files, untitled documents and notebook cells (of any language, Markdown included). */
 export const IMAGE_HOVER_SELECTOR: vscode.DocumentSelector = [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: NOTEBOOK_CELL_SCHEME }];
@@ -60,7 +63,9 @@ export class ImageHoverProvider implements vscode.HoverProvider {
       allowedShares: openedShares(context),
       confineTo: vscode.workspace.isTrusted ? undefined : context.workspaceFolders,
     });
-    if (found.kind === 'missing' || token.isCancellationRequested) return undefined;
+    if (token.isCancellationRequested) return undefined;
+    // No candidates: not a path we resolve at all (a host in a file: URI, a bad URI): no hover, as before.
+    if (found.kind === 'missing') return candidates.length ? hover(notFoundMarkdown(match.path, describeCandidates(candidates, match.path, context)), range) : undefined;
     const name = path.basename(found.file);
     if (found.kind === 'refused') return hover(messageMarkdown(name, found.reason === 'network' ? NETWORK_REFUSED : UNTRUSTED_REFUSED), range);
     if (found.kind === 'tooLarge') {
@@ -68,11 +73,7 @@ export class ImageHoverProvider implements vscode.HoverProvider {
     }
 
     const state = this.deps.inference.state;
-    if (state.kind !== 'ready') {
-      if (state.kind === 'noModel') return hover(messageMarkdown(name, 'No model yet.', [commandLink('Download Model', Command.downloadModel), commandLink('Select Model Folder', Command.selectModel)]), range);
-      if (state.kind === 'failed') return hover(messageMarkdown(name, `The model failed to load: ${state.message}`, [commandLink('Doctor', Command.doctor)]), range);
-      return hover(messageMarkdown(name, 'The model is loading…'), range);
-    }
+    if (state.kind !== 'ready') return this.withoutModel(state, found, name, range, token);
 
     // A version of the file hashed before needs no read when its preview is cached; otherwise the
     // file is read once, and those bytes are both the cache key and what the worker classifies.
@@ -80,7 +81,7 @@ export class ImageHoverProvider implements vscode.HoverProvider {
     const cached = known === undefined ? undefined : this.deps.previews.cached(previewCacheKey(state.model.modelId, known, 5));
     let outcome: PreviewOutcome;
     if (cached) {
-      outcome = 'error' in cached ? { kind: 'error', message: cached.error } : { kind: 'done', preview: cached };
+      outcome = 'error' in cached ? { kind: 'error', message: cached.error } : 'top' in cached ? { kind: 'done', preview: cached as HoverPreview } : { kind: 'pending' };
     } else {
       const read: HashedFile | undefined = await this.deps.hasher.read(found.realPath, found).catch(() => undefined);
       if (!read || token.isCancellationRequested) return undefined;
@@ -90,7 +91,10 @@ export class ImageHoverProvider implements vscode.HoverProvider {
     }
     switch (outcome.kind) {
       case 'done':
-        return hover(previewMarkdown({ fileName: name, thumbnail: outcome.preview.thumbnail, top: outcome.preview.top, provider: state.model.provider, explainLink: explainLink(found.file) }), range);
+        return hover(
+          previewMarkdown({ fileName: name, thumbnail: outcome.preview.thumbnail, image: facts(outcome.preview), size: found.size, top: outcome.preview.top, provider: state.model.provider, explainLink: explainLink(found.file) }),
+          range,
+        );
       case 'pending':
         return hover(messageMarkdown(name, 'classifying… (hover again for the result)'), range);
       case 'error':
@@ -98,6 +102,26 @@ export class ImageHoverProvider implements vscode.HoverProvider {
       case 'cancelled':
         return undefined;
     }
+  }
+
+  /**
+   * No model to classify with (none yet, failed, loading): the thumbnail, size and format anyway, as
+   * Image Preview would show them, with the model's state in the words of the status bar's tooltip.
+   * The file is read once, as for a preview, and the worker makes the thumbnail from those bytes.
+   */
+  private async withoutModel(state: Exclude<ModelState, { kind: 'ready' }>, found: { realPath: string; size: number; mtimeMs: number }, name: string, range: vscode.Range, token: vscode.CancellationToken): Promise<vscode.Hover | undefined> {
+    const status = [describeModelState(state).tooltip];
+    const links = modelLinks(state);
+    const read: HashedFile | undefined = await this.deps.hasher.read(found.realPath, found).catch(() => undefined);
+    if (!read || token.isCancellationRequested) return undefined;
+    const signal = abortSignalOf(token);
+    const outcome = await this.deps.previews.thumbnail(read.sha256, read.bytes, signal.signal);
+    signal.dispose();
+    if (outcome.kind === 'cancelled') return undefined;
+    if (outcome.kind === 'pending') status.unshift('making the thumbnail… (hover again for it)');
+    if (outcome.kind === 'error') status.unshift(escapeMarkdown(outcome.message));
+    const picture = outcome.kind === 'done' ? outcome.preview : undefined;
+    return hover(thumbnailMarkdown({ fileName: name, thumbnail: picture?.thumbnail, image: picture && facts(picture), size: found.size, status, links }), range);
   }
 }
 
@@ -107,8 +131,15 @@ function notebookOf(document: vscode.TextDocument): vscode.NotebookDocument | un
   return vscode.workspace.notebookDocuments.find((notebook) => notebook.getCells().some((cell) => cell.document === document));
 }
 
-function formatSize(bytes: number): string {
-  return bytes < 2 ** 20 ? `${Math.ceil(bytes / 1024)} KB` : `${(bytes / 2 ** 20).toFixed(1)} MB`;
+/** Results cached by an older worker may lack the facts; show none rather than wrong ones. */
+function facts(p: { width?: number; height?: number; format?: string }): { width: number; height: number; format: string } | undefined {
+  return typeof p.width === 'number' && typeof p.height === 'number' && typeof p.format === 'string' ? { width: p.width, height: p.height, format: p.format } : undefined;
+}
+
+function modelLinks(state: Exclude<ModelState, { kind: 'ready' }>): string[] {
+  if (state.kind === 'noModel') return [commandLink('Download Model', Command.downloadModel), commandLink('Select Model Folder', Command.selectModel)];
+  if (state.kind === 'failed') return [commandLink('Doctor', Command.doctor)];
+  return [];
 }
 
 function explainLink(file: string): string {
@@ -122,6 +153,9 @@ function classifyLink(file: string): string {
 function hover(markdown: string, range: vscode.Range): vscode.Hover {
   const md = new vscode.MarkdownString(markdown, true);
   md.isTrusted = { enabledCommands: TRUSTED_COMMANDS };
+  // The thumbnail-beside-table layout is HTML (Markdown has no side by side); hoverMarkdown.ts
+  // escapes everything from a file, a label or an error, for HTML and Markdown alike.
+  md.supportHtml = true;
   return new vscode.Hover(md, range);
 }
 

@@ -228,3 +228,22 @@ export function isInside(file: string, folder: string, p: PathApi = nodePath): b
   const relative = p.relative(folder, file);
   return relative === '' || (!relative.startsWith(`..${p.sep}`) && relative !== '..' && !p.isAbsolute(relative));
 }
+
+/**
+ * Where each candidate of {@link imagePathCandidates} came from, in words, for the hover that says
+ * an image was not found: the same bases in the same order, so the two cannot disagree.
+ */
+export function describeCandidates(candidates: readonly string[], written: string, context: PathResolutionContext): { file: string; where: string }[] {
+  const p = context.path ?? nodePath;
+  const bases = [
+    ...(context.documentDir ? [{ dir: context.documentDir, where: "this document's folder" }] : []),
+    ...context.workspaceFolders.map((dir) => ({ dir, where: `workspace folder ${p.basename(dir) || dir}` })),
+  ];
+  const text = written.trim();
+  // An absolute path, `~` or a file: URI was not resolved against any folder.
+  const relative = !p.isAbsolute(text) && !/^(~|file:)/i.test(text);
+  return candidates.map((file) => {
+    const base = relative ? bases.find((b) => p.resolve(b.dir, text) === file) : undefined;
+    return { file, where: base?.where ?? 'as written' };
+  });
+}

@@ -9,7 +9,7 @@ import { runDoctor } from '../../core/doctor';
 import { describeModel } from '../../core/modelInfo';
 import { BeitLensError } from '../../core/errors';
 import { defaultCacheDir } from '../../core/hub';
-import { decodeImage, encodeDisplayDataUri, makeThumbnailDataUri } from '../../core/image';
+import { decodeImage, encodeDisplayDataUri, makeThumbnail, makeThumbnailDataUri } from '../../core/image';
 import { MANIFEST_FILE } from '../../core/modelDirectory';
 import { convertedModelDir, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
 import { patchLegend } from '../../core/overlay';
@@ -19,7 +19,7 @@ import { searchLabels } from '../../core/scan/labelSearch';
 import type { ScanModel } from '../../core/scan/scanner';
 import { ModelTurns } from './modelTurns';
 import { runScanJob } from './scanJob';
-import { CallArgs, CallName, CallResult, ExplanationSummary, LoadModelArgs, ProgressEvent, ScanJobSummary } from './workerProtocol';
+import { CallArgs, CallName, CallResult, ExplanationSummary, HoverThumbnail, LoadModelArgs, ProgressEvent, ScanJobSummary } from './workerProtocol';
 
 export class WorkerCallError extends Error {
   constructor(
@@ -52,10 +52,11 @@ const DISPLAY_SIDE = 2048;
 export interface WorkerImageFunctions {
   decodeImage: typeof decodeImage;
   makeThumbnailDataUri: typeof makeThumbnailDataUri;
+  makeThumbnail: typeof makeThumbnail;
   encodeDisplayDataUri: typeof encodeDisplayDataUri;
 }
 
-const IMAGE_FUNCTIONS: WorkerImageFunctions = { decodeImage, makeThumbnailDataUri, encodeDisplayDataUri };
+const IMAGE_FUNCTIONS: WorkerImageFunctions = { decodeImage, makeThumbnailDataUri, makeThumbnail, encodeDisplayDataUri };
 
 /** Bytes that came through IPC arrive as a plain Uint8Array; the core wants a Buffer over the same memory. */
 function asBuffer(bytes: unknown, call: CallName): Buffer {
@@ -93,9 +94,11 @@ export class InferenceWorkerHandlers {
     preview: ({ bytes, topK, thumbnailSide }) =>
       this.withModel(async (model) => {
         const image = asBuffer(bytes, 'preview');
-        const [top, thumbnail] = await Promise.all([this.turns.run(() => model.classify(image, topK)), this.images.makeThumbnailDataUri(image, thumbnailSide)]);
-        return { top, thumbnail };
+        const [top, picture] = await Promise.all([this.turns.run(() => model.classify(image, topK)), this.hoverThumbnail(image, thumbnailSide)]);
+        return { top, ...picture };
       }),
+    // Without a model the hover still shows the image (and its size and format), as Image Preview does.
+    hoverThumbnail: async ({ bytes, thumbnailSide }) => this.hoverThumbnail(asBuffer(bytes, 'hoverThumbnail'), thumbnailSide),
     thumbnail: async ({ file, maxSide }) => this.images.makeThumbnailDataUri(file, maxSide),
     explain: (args) => this.withModel((model) => this.turns.run(() => this.explain(model, args))),
     rollout: async ({ handle, headFusion, discardRatio }) => {
@@ -197,6 +200,11 @@ export class InferenceWorkerHandlers {
     this.modelDir = undefined;
     this.explanations.clear();
     if (model) await this.retire(model);
+  }
+
+  private async hoverThumbnail(image: Buffer, side: number): Promise<HoverThumbnail> {
+    const t = await this.images.makeThumbnail(image, side);
+    return { thumbnail: t.dataUri, width: t.width, height: t.height, format: t.format };
   }
 
   private requireModel(): BeitModel {

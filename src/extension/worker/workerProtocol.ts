@@ -36,10 +36,19 @@ export interface LoadedModel {
   numLabels: number;
 }
 
-export interface HoverPreview {
-  top: Prediction[];
+/** A hover's picture of an image: what the worker learns from the bytes it is given, model or not. */
+export interface HoverThumbnail {
   /** A small JPEG/PNG data URI, so hovers work over Remote SSH, WSL and code-server. */
   thumbnail: string;
+  /** As displayed (EXIF orientation applied), from the header the thumbnail was made from. */
+  width: number;
+  height: number;
+  /** jpeg, png, gif, webp, tiff or heif (from the magic bytes, not the name). */
+  format: string;
+}
+
+export interface HoverPreview extends HoverThumbnail {
+  top: Prediction[];
 }
 
 /**
@@ -109,6 +118,8 @@ export interface WorkerCalls {
   /** `bytes`: the file as the host read and hashed it (the worker opens nothing). */
   preview: { args: { bytes: Uint8Array; topK: number; thumbnailSide: number }; result: HoverPreview };
   thumbnail: { args: { file: string; maxSide: number }; result: string };
+  /** The hover's thumbnail without a model; `bytes` as for preview. */
+  hoverThumbnail: { args: { bytes: Uint8Array; thumbnailSide: number }; result: HoverThumbnail };
   /** `bytes` instead of `file`: an image that is not a file (a notebook output), held by the panel. */
   explain: { args: ({ file: string; bytes?: undefined } | { bytes: Uint8Array; file?: undefined }) & { topK: number; headFusion: HeadFusion; discardRatio: number }; result: ExplanationSummary };
   rollout: { args: { handle: string; headFusion: HeadFusion; discardRatio: number }; result: number[] };
@@ -141,7 +152,7 @@ export const JOB_CALLS: ReadonlySet<CallName> = new Set<CallName>(['scan']);
 export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBytes', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels', 'modelInfo']);
 
 /** Calls that compete for the worker's CPU and so go through the queue even without a model. */
-export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name)), 'thumbnail']);
+export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name)), 'thumbnail', 'hoverThumbnail']);
 
 export type InferenceErrorCode =
   | 'WORKER_CRASHED'
