@@ -5,7 +5,9 @@ export const Command = {
   classifyFolder: 'beitLens.classifyFolder',
   downloadModel: 'beitLens.downloadModel',
   selectModel: 'beitLens.selectModel',
+  convertModel: 'beitLens.convertModel',
   doctor: 'beitLens.doctor',
+  copyDoctorReport: 'beitLens.copyDoctorReport',
 } as const;
 
 export const EXPLANATION_VIEW_TYPE = 'beitLens.explanation';

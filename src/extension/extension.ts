@@ -7,7 +7,7 @@ import { registerClassifyFolderCommand } from './commands/classifyFolderCommand'
 import { registerClassifyImageCommand } from './commands/classifyImageCommand';
 import { registerDoctorCommand } from './commands/doctorCommand';
 import { registerExplainImageCommand } from './commands/explainImageCommand';
-import { registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
+import { registerConvertModelCommand, registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
 import { DATASET_VIEW_TYPE, EXPLANATION_VIEW_TYPE } from './commandIds';
 import { DatasetPanels } from './dataset/datasetPanels';
 import { FileHasher } from './hover/fileHasher';
@@ -64,6 +64,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(registerClassifyFolderCommand(datasets));
   register(registerDownloadModelCommand(inference, models, log));
   register(registerSelectModelCommand(models));
+  register(registerConvertModelCommand(inference, models, log));
   register(registerDoctorCommand(inference, models, context.extension));
 
   models.start();
