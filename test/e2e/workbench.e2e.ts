@@ -12,6 +12,8 @@
  *   5. Explain Image: overlays switch, the legend names the fixture labels, clicking a patch updates the panel
  *   6. Classify Images in Folder: progress, then the results
  *   7. a corrupt image: an error naming the file, and the next classify still works
+ *   O1–O3 (scenarios/offline.ts): Download Model with no network offers Convert/Select and converting the
+ *      fixture puts it to use; the doctor is a read-only document with Copy; a settings.json edit on disk applies
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -27,7 +29,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
-import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
+import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit } from './scenarios/offline';
+import { CHROMIUM, closedPort, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
 const VERSION = (require(path.join(ROOT, 'package.json')) as { version: string }).version;
@@ -185,6 +188,8 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
       },
     });
     await mkdir(path.join(tmp, 'code-server'), { recursive: true });
+    // Downloads fail at once, as with no network (scenario O1), on machines that have one too: a closed loopback port.
+    process.env.HF_ENDPOINT = `http://127.0.0.1:${await closedPort()}`;
     const installed = await server.installExtension();
     assert.ok(existsSync(path.join(installed, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'onnxruntime_binding.node')), 'the installed extension has no linux-x64 onnxruntime binding');
     await server.start();
@@ -211,7 +216,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await wb.waitForEditorText('# BEiT Lens doctor');
     const report = (await wb.editorLines()).join('\n');
     assert.match(report, /workspace trusted: yes/);
-    assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user)`), `doctor report:\n${report}`);
+    assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user or remote machine settings)`), `doctor report:\n${report}`);
     await wb.screenshot('01-doctor');
   });
 
@@ -365,6 +370,18 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.closeQuickPick();
   });
 
+  step('O1. Download Model with no network offers Convert a Hugging Face Folder… and Select Model Folder…; converting the fixture puts it to use', async () => {
+    await downloadOfflineThenConvert(workbench(), fx);
+  });
+
+  step('O2. the doctor report is a read-only document with Copy, closed without a save prompt', async () => {
+    await doctorIsReadOnly(workbench());
+  });
+
+  step('O3. editing the user settings.json on disk switches the model', async () => {
+    await settingsFileEdit(workbench(), fx, server!.userData);
+  });
+
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();
     wb = undefined;
@@ -400,7 +417,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.waitForEditorText('# BEiT Lens doctor');
     const report = (await w.editorLines()).join('\n');
     assert.match(report, /workspace trusted: no \(Restricted Mode: workspace beitLens\.modelPath and beitLens\.executionProvider are ignored\)/);
-    assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user)`), `doctor report:\n${report}`);
+    assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user or remote machine settings)`), `doctor report:\n${report}`);
     await w.screenshot('08-untrusted-doctor');
 
     // The setting is real: once the user trusts the workspace, its model is the one used.
