@@ -378,7 +378,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await doctorIsReadOnly(workbench());
   });
 
-  step('O3. editing the user settings.json on disk switches the model', async () => {
+  step('O3. editing the remote machine settings.json on disk switches the model, and removing the value brings the user one back', async () => {
     await settingsFileEdit(workbench(), fx, server!.userData);
   });
 

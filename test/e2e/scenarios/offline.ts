@@ -102,22 +102,37 @@ export async function doctorIsReadOnly(w: Workbench): Promise<void> {
   assert.equal(await w.page.locator('.monaco-dialog-box').count(), 0, 'closing the doctor report asked to save it');
 }
 
-/** An edit of the user settings.json on disk (not through the Settings UI) switches the model, and back. */
+/**
+ * An edit of settings.json on disk (not through the Settings UI) switches the model. Over a remote, Select Model
+ * Folder's update (target Global, a machine-overridable setting) lands in the remote machine's
+ * `Machine/settings.json`, which wins over `User/settings.json`: that shadowing is why a hand edit of the user
+ * file seemed to do nothing. Edits of the machine file take effect; removing its value brings the user's back.
+ * (A hand edit of User/settings.json while code-server runs is not seen by the workbench at all, so no
+ * onDidChangeConfiguration reaches any extension: not asserted here, see the report.)
+ */
 export async function settingsFileEdit(w: Workbench, fx: FixtureWorkspace, userDataDir: string): Promise<void> {
-  const file = path.join(userDataDir, 'User', 'settings.json');
-  const edit = async (modelPath: string) => {
-    const settings = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    await writeFile(file, JSON.stringify({ ...settings, 'beitLens.modelPath': modelPath }, null, 2));
+  const edit = async (scope: 'User' | 'Machine', modelPath: string | undefined) => {
+    const file = path.join(userDataDir, scope, 'settings.json');
+    const settings = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Record<string, unknown>;
+    if (modelPath === undefined) delete settings['beitLens.modelPath'];
+    else settings['beitLens.modelPath'] = modelPath;
+    await writeFile(file, JSON.stringify(settings, null, 2));
   };
-  await edit(fx.workspaceModel);
-  await w.waitForStatus(PROVIDER, fx.workspaceModelId.split('@')[1], 60_000);
+  const workspaceHash = fx.workspaceModelId.split('@')[1];
+  const userHash = fx.userModelId.split('@')[1];
+  const machine = JSON.parse(await readFile(path.join(userDataDir, 'Machine', 'settings.json'), 'utf8')) as Record<string, unknown>;
+  assert.match(String(machine['beitLens.modelPath']), /\/converted\/local\/beit-tiny-/, 'Select Model Folder (step O1) did not write the remote machine settings');
+
+  await edit('Machine', fx.workspaceModel);
+  await w.waitForStatus(PROVIDER, workspaceHash, 60_000);
   const report = await doctorReport(w);
   assert.ok(report.includes(`beitLens.modelPath: ${fx.workspaceModel} ${USER_SCOPE}`), `doctor report after the edit:\n${report}`);
   await w.screenshot('O3-settings-file-edit');
 
-  await edit(fx.userModel);
-  await w.waitForStatus(PROVIDER, fx.userModelId.split('@')[1], 60_000);
+  // Without the machine value the user's applies again (and step 8 expects it).
+  await edit('Machine', undefined);
+  await w.waitForStatus(PROVIDER, userHash, 60_000);
   const restored = await doctorReport(w);
-  assert.ok(restored.includes(`beitLens.modelPath: ${fx.userModel} ${USER_SCOPE}`), `doctor report after the second edit:\n${restored}`);
+  assert.ok(restored.includes(`beitLens.modelPath: ${fx.userModel} ${USER_SCOPE}`), `doctor report after the edits:\n${restored}`);
   await closeDoctor(w);
 }
