@@ -31,6 +31,8 @@ export interface ConvertOptions {
   plain?: boolean;
   source?: { modelId?: string; revision?: string; commit?: string };
   onLog?: (message: string) => void;
+  /** Checked between the slow steps (reading weights, each graph); an abort throws CANCELLED. */
+  signal?: AbortSignal;
 }
 
 export interface ConvertResult {
@@ -85,7 +87,12 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   const gaps = describeLabelGaps(config.labels, configFile);
   if (gaps) warnings.push(gaps);
 
+  const cancelled = () => {
+    if (options.signal?.aborted) throw new BeitLensError('CANCELLED', `converting ${options.from} cancelled`);
+  };
+  cancelled();
   const { stateDict, source } = await loadStateDict(options.from);
+  cancelled();
   log(`read ${stateDict.size} tensors from ${source}`);
   checkRelativePositionIndexBuffers(stateDict, config, source);
   // A NaN or infinite weight would make every score NaN (or one class 100%) in a model that loads fine; each
@@ -121,6 +128,7 @@ export async function convertModel(options: ConvertOptions): Promise<ConvertResu
   let weights: ModelManifest['weights'];
   try {
     for (const graph of graphs) {
+      cancelled();
       let bytes = buildBeitGraph(config, weight, { outputs: graph.outputs, style, weightType: dtype === 'int8' ? 'int8' : 'fp32' });
       if (compute === 'fp16' || weightsFile) {
         // Both passes work on the decoded graph: decoded and encoded once however many run.

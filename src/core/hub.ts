@@ -372,6 +372,17 @@ function withUrl(response: Response, url: URL): Response {
   return response;
 }
 
+/**
+ * The hub itself could not be reached (no network, no DNS, refused): the CLI prints the one-line offline
+ * hint; the extension, whose users have neither the CLI nor the repository, recognises the class (or the
+ * HUB_UNREACHABLE code the worker gives it) and offers its own ways out instead.
+ */
+export class HubUnreachableError extends BeitLensError {
+  constructor(readonly endpoint: string) {
+    super('DOWNLOAD_FAILED', `could not reach ${endpoint} ${OFFLINE_HINT}`);
+  }
+}
+
 /** A failed request as a one-line error naming the host it was sent to. */
 function networkError(err: unknown, url: URL, endpoint: URL, timeoutSeconds: number): BeitLensError {
   const code = networkErrorCode(err);
@@ -387,7 +398,7 @@ function networkError(err: unknown, url: URL, endpoint: URL, timeoutSeconds: num
     return new BeitLensError('NETWORK_TIMEOUT', `${url.host}${via} timed out: ${what} (HF_HUB_DOWNLOAD_TIMEOUT)`);
   }
   if (code && UNREACHABLE_CODES.has(code)) {
-    if (atEndpoint) return new BeitLensError('DOWNLOAD_FAILED', `could not reach ${endpoint.href.replace(/\/+$/, '')} ${OFFLINE_HINT}`);
+    if (atEndpoint) return new HubUnreachableError(endpoint.href.replace(/\/+$/, ''));
     return new BeitLensError('DOWNLOAD_FAILED', `could not reach ${url.host}${via}: ${code}`);
   }
   return new BeitLensError('DOWNLOAD_FAILED', `${url.host}${via}: ${causeChain(err)}`);

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { convertModel } from './convert';
+import { convertModel, ConvertOptions, ConvertResult } from './convert';
 import { downloadModel, DownloadProgress } from './hub';
 import { MANIFEST_FILE } from './modelDirectory';
 import type { WeightType } from './onnx/beitGraph';
@@ -37,18 +38,40 @@ export async function ensureModel(options: EnsureModelOptions): Promise<string> 
   log(`model ${modelId}@${revision} is not converted yet: downloading from the hub`);
   const downloaded = await downloadModel({ modelId, revision, cacheDir: options.cacheDir, onProgress: options.onProgress, signal: options.signal });
   log(`converting ${downloaded.dir} (${dtype})`);
+  await convertInto(target, { from: downloaded.dir, dtype, source: { modelId, revision, commit: downloaded.commit }, onLog: log, signal: options.signal });
+  return target;
+}
+
+/** Where a Hugging Face folder on disk is converted to: one folder per source path, so converting it again replaces it. */
+export function localConvertedModelDir(cacheDir: string, from: string): string {
+  const absolute = path.resolve(from);
+  const name = path.basename(absolute).replace(/[^\w.-]/g, '_') || 'model';
+  return path.join(cacheDir, 'converted', 'local', `${name}-${createHash('sha256').update(absolute).digest('hex').slice(0, 12)}`);
+}
+
+/**
+ * Converts a Hugging Face folder someone downloaded elsewhere (config.json, preprocessor_config.json and
+ * the weights) into the cache, the way a download is converted: fp32, into a temporary folder renamed into place.
+ */
+export async function convertLocalModel(options: { from: string; cacheDir: string; signal?: AbortSignal; onLog?: (message: string) => void }): Promise<ConvertResult> {
+  const target = localConvertedModelDir(options.cacheDir, options.from);
+  return convertInto(target, { from: options.from, source: { modelId: path.basename(path.resolve(options.from)) }, onLog: options.onLog, signal: options.signal });
+}
+
+/** A cancelled or crashed conversion never leaves a half-converted model at `target`. */
+async function convertInto(target: string, options: Omit<ConvertOptions, 'out'>): Promise<ConvertResult> {
   const tmp = `${target}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(path.dirname(target), { recursive: true });
   try {
-    await convertModel({ from: downloaded.dir, out: tmp, dtype, source: { modelId, revision, commit: downloaded.commit }, onLog: log });
+    const result = await convertModel({ ...options, out: tmp });
     await rm(target, { recursive: true, force: true });
     await rename(tmp, target);
+    return { ...result, dir: target };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  return target;
 }
 
 async function isFile(file: string): Promise<boolean> {

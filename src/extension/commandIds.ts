@@ -5,10 +5,12 @@ export const Command = {
   classifyFolder: 'beitLens.classifyFolder',
   downloadModel: 'beitLens.downloadModel',
   selectModel: 'beitLens.selectModel',
+  convertModel: 'beitLens.convertModel',
   doctor: 'beitLens.doctor',
   showModel: 'beitLens.showModel',
   classifyOutputImages: 'beitLens.classifyOutputImages',
   explainOutputImage: 'beitLens.explainOutputImage',
+  copyDoctorReport: 'beitLens.copyDoctorReport',
 } as const;
 
 export const EXPLANATION_VIEW_TYPE = 'beitLens.explanation';

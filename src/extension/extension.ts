@@ -7,7 +7,7 @@ import { registerClassifyFolderCommand } from './commands/classifyFolderCommand'
 import { registerClassifyImageCommand } from './commands/classifyImageCommand';
 import { registerDoctorCommand } from './commands/doctorCommand';
 import { registerExplainImageCommand } from './commands/explainImageCommand';
-import { registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
+import { registerConvertModelCommand, registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
 import { Command, DATASET_VIEW_TYPE, EXPLANATION_VIEW_TYPE } from './commandIds';
 import { DatasetPanels } from './dataset/datasetPanels';
 import { FileHasher } from './hover/fileHasher';
@@ -68,6 +68,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(registerOutputImageCommands(inference, panels));
   register(registerDownloadModelCommand(inference, models, log));
   register(registerSelectModelCommand(models));
+  register(registerConvertModelCommand(inference, models, log));
   register(registerDoctorCommand(inference, models, context.extension));
   const modelPanels = register(new ModelPanels({ extensionUri: context.extensionUri, inference, log }));
   register(vscode.commands.registerCommand(Command.showModel, () => modelPanels.show()));

@@ -30,6 +30,17 @@ export type Inspect = (key: string) => SettingInspection | undefined;
 
 export type SettingScope = 'user' | 'workspace' | 'workspaceFolder' | 'default';
 
+/**
+ * Where a value came from, as the user would look for it. `inspect()` reports the user settings and, in
+ * code-server or another remote, the remote machine's settings (the Settings UI's "Remote" tab, the server's
+ * `Machine/settings.json`) both as `globalValue`: the API cannot tell them apart, so neither is claimed.
+ */
+export function describeScope(scope: SettingScope): string {
+  if (scope === 'user') return 'user or remote machine settings';
+  if (scope === 'workspaceFolder') return 'workspace folder settings';
+  return `${scope} settings`;
+}
+
 export interface ModelSettings {
   /** Absolute folder, if one is configured and allowed. */
   modelPath?: { dir: string; scope: SettingScope };

@@ -22,6 +22,8 @@
  *      → Classify Image gives a .csv file with Save As… (test/e2e/scenarios/dataset.ts)
  *   H1–H3. the hover fits without scrolling with dimensions, size and format; "not found" with the places
  *      tried; the thumbnail and model state without a model (test/e2e/scenarios/hover.ts)
+ *   O1–O3 (scenarios/offline.ts): Download Model with no network offers Convert/Select and converting the
+ *      fixture puts it to use; the doctor is a read-only document with Copy; a settings.json edit on disk applies
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -40,9 +42,10 @@ import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Predic
 import { bmpHasNoClassifyMenu, modelViewFindsLabel } from './scenarios/cli';
 import { classifyOutputImages, explainOutputImage, NotebookChecks, notebookHovers } from './scenarios/notebooks';
 import { hoverFits, hoverNotFound, hoverPredictionRows, hoverWithoutModel } from './scenarios/hover';
-import { CHROMIUM, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
 import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
+import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit } from './scenarios/offline';
+import { CHROMIUM, closedPort, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
 const VERSION = (require(path.join(ROOT, 'package.json')) as { version: string }).version;
@@ -202,6 +205,8 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
       },
     });
     await mkdir(path.join(tmp, 'code-server'), { recursive: true });
+    // Downloads fail at once, as with no network (scenario O1), on machines that have one too: a closed loopback port.
+    process.env.HF_ENDPOINT = `http://127.0.0.1:${await closedPort()}`;
     const installed = await server.installExtension();
     assert.ok(existsSync(path.join(installed, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'x64', 'onnxruntime_binding.node')), 'the installed extension has no linux-x64 onnxruntime binding');
     await server.start();
@@ -228,7 +233,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await wb.waitForEditorText('# BEiT Lens doctor');
     const report = (await wb.editorLines()).join('\n');
     assert.match(report, /workspace trusted: yes/);
-    assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user)`), `doctor report:\n${report}`);
+    assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user or remote machine settings)`), `doctor report:\n${report}`);
     await wb.screenshot('01-doctor');
   });
 
@@ -434,6 +439,18 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await hoverWithoutModel(workbench(), fx, { ready: PROVIDER, userModelHash: fx.userModelId.split('@')[1] }, 'H3-hover-no-model');
   });
 
+  step('O1. Download Model with no network offers Convert a Hugging Face Folder… and Select Model Folder…; converting the fixture puts it to use', async () => {
+    await downloadOfflineThenConvert(workbench(), fx);
+  });
+
+  step('O2. the doctor report is a read-only document with Copy, closed without a save prompt', async () => {
+    await doctorIsReadOnly(workbench());
+  });
+
+  step('O3. editing the remote machine settings.json on disk switches the model, and removing the value brings the user one back', async () => {
+    await settingsFileEdit(workbench(), fx, server!.userData);
+  });
+
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();
     wb = undefined;
@@ -469,7 +486,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.waitForEditorText('# BEiT Lens doctor');
     const report = (await w.editorLines()).join('\n');
     assert.match(report, /workspace trusted: no \(Restricted Mode: workspace beitLens\.modelPath and beitLens\.executionProvider are ignored\)/);
-    assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user)`), `doctor report:\n${report}`);
+    assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user or remote machine settings)`), `doctor report:\n${report}`);
     await w.screenshot('08-untrusted-doctor');
 
     // The setting is real: once the user trusts the workspace, its model is the one used.

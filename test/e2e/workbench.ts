@@ -43,6 +43,11 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** A loopback port nothing listens on (it was free a moment ago): a connection to it is refused at once. */
+export function closedPort(): Promise<number> {
+  return freePort();
+}
+
 export interface CodeServerOptions {
   entry: string;
   dir: string;

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { EXECUTION_PROVIDERS, ModelSession } from '../../src/core/backend/onnxRuntime';
 import { BeitLensError } from '../../src/core/errors';
-import { Inspect, PROVIDER_PREFERENCES, readModelSettings, readViewSettings, RESTRICTED_SETTINGS, SettingInspection } from '../../src/extension/settings';
+import { describeScope, Inspect, PROVIDER_PREFERENCES, readModelSettings, readViewSettings, RESTRICTED_SETTINGS, SettingInspection } from '../../src/extension/settings';
 import { convertedTinyModel } from '../helpers/fixtures';
 
 const home = '/home/me';
@@ -133,5 +133,14 @@ describe('execution provider options reaching onnxruntime', () => {
       );
       assert.deepEqual(options, [], `${evil} reached onnxruntime`);
     }
+  });
+});
+
+describe('where a setting came from, in words', () => {
+  it('does not claim "user" for a value the API reports alike for the user and the remote machine settings', () => {
+    assert.equal(describeScope('user'), 'user or remote machine settings');
+    assert.equal(describeScope('workspace'), 'workspace settings');
+    assert.equal(describeScope('workspaceFolder'), 'workspace folder settings');
+    assert.equal(describeScope('default'), 'default settings');
   });
 });

@@ -8,17 +8,56 @@ import { Command } from '../commandIds';
 import { InferenceClient } from '../inference/inferenceClient';
 import { ModelController } from '../model/modelController';
 import { describe } from '../model/describeModelState';
+import { describeScope } from '../settings';
 
 // Past this the worker is presumed stuck and is restarted.
 const DOCTOR_TIMEOUT_MS = 120_000;
 
+/** The report is a read-only virtual document: nothing to save, no prompt on close (an untitled editor asked). */
+export const DOCTOR_SCHEME = 'beit-lens-doctor';
+export const DOCTOR_URI = vscode.Uri.from({ scheme: DOCTOR_SCHEME, path: '/BEiT Lens doctor.md' });
+
+class DoctorDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  text = '';
+
+  provideTextDocumentContent(): string {
+    return this.text;
+  }
+
+  set(text: string): void {
+    this.text = text;
+    this.changed.fire(DOCTOR_URI);
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
+
 export function registerDoctorCommand(inference: InferenceClient, models: ModelController, extension: vscode.ExtensionContext['extension']): vscode.Disposable {
-  return vscode.commands.registerCommand(Command.doctor, async (): Promise<string> => {
-    const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'BEiT Lens: running the doctor' }, () => doctorReport(inference, models, extension));
-    const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: text });
-    await vscode.window.showTextDocument(document, { preview: false });
-    return text;
-  });
+  const documents = new DoctorDocuments();
+  return vscode.Disposable.from(
+    documents,
+    vscode.workspace.registerTextDocumentContentProvider(DOCTOR_SCHEME, documents),
+    vscode.commands.registerCommand(Command.doctor, async (): Promise<string> => {
+      const text = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'BEiT Lens: running the doctor' }, () => doctorReport(inference, models, extension));
+      documents.set(text);
+      const document = await vscode.languages.setTextDocumentLanguage(await vscode.workspace.openTextDocument(DOCTOR_URI), 'markdown');
+      await vscode.window.showTextDocument(document, { preview: false });
+      return text;
+    }),
+    vscode.commands.registerCommand(Command.copyDoctorReport, async (): Promise<string | undefined> => {
+      if (!documents.text) {
+        void vscode.window.showInformationMessage('BEiT Lens: run the doctor first (BEiT Lens: Doctor).');
+        return undefined;
+      }
+      await vscode.env.clipboard.writeText(documents.text);
+      void vscode.window.showInformationMessage('BEiT Lens: the doctor report is on the clipboard.');
+      return documents.text;
+    }),
+  );
 }
 
 async function doctorReport(inference: InferenceClient, models: ModelController, extension: vscode.ExtensionContext['extension']): Promise<string> {
@@ -30,7 +69,7 @@ async function doctorReport(inference: InferenceClient, models: ModelController,
     `- extension: ${extension.id} ${String((extension.packageJSON as { version?: unknown }).version ?? '')} (${extension.extensionKind === vscode.ExtensionKind.Workspace ? 'workspace' : 'ui'} host${vscode.env.remoteName ? `, remote: ${vscode.env.remoteName}` : ''})`,
     `- editor: ${vscode.env.appName} ${vscode.version} (${vscode.env.appHost})`,
     `- workspace trusted: ${vscode.workspace.isTrusted ? 'yes' : 'no (Restricted Mode: workspace beitLens.modelPath and beitLens.executionProvider are ignored)'}`,
-    `- beitLens.modelPath: ${settings.modelPath ? `${settings.modelPath.dir} (${settings.modelPath.scope})` : 'not set'}`,
+    `- beitLens.modelPath: ${settings.modelPath ? `${settings.modelPath.dir} (${describeScope(settings.modelPath.scope)})` : 'not set'}`,
     `- beitLens.executionProvider: ${settings.provider}`,
     ...settings.notes.map((n) => `- note: ${n}`),
     `- model: ${describe(state, 'plain').tooltip.replace(/\n+/g, ' ')}`,

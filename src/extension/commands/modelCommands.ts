@@ -1,9 +1,14 @@
-/** `beitLens.downloadModel` and `beitLens.selectModel`: the two ways to get a model. */
+/**
+ * `beitLens.downloadModel`, `beitLens.convertModel` and `beitLens.selectModel`: the ways to get a model,
+ * the last two for machines that cannot reach the hub.
+ */
 import * as vscode from 'vscode';
 import { loadModelDirectory } from '../../core/modelDirectory';
 import { Command } from '../commandIds';
 import { InferenceService } from '../inference/inferenceClient';
 import { ModelController } from '../model/modelController';
+import { OFFICIAL_MODEL_ID } from '../../core/modelStore';
+import { isInferenceError } from '../inference/inferenceClient';
 import { CONFIG_SECTION } from '../settings';
 import { ProgressEvent } from '../worker/workerProtocol';
 import { reportError } from './reportError';
@@ -27,7 +32,8 @@ export function registerDownloadModelCommand(inference: InferenceService, models
       if (state.kind === 'ready') void vscode.window.showInformationMessage(`BEiT Lens: the model is ready (${state.model.provider}).`);
       return dir;
     } catch (err) {
-      void reportError(err, 'downloading the model');
+      if (isInferenceError(err, 'HUB_UNREACHABLE')) void offerOfflineWays((err as Error).message);
+      else void reportError(err, 'downloading the model');
       return undefined;
     }
   };
@@ -35,6 +41,61 @@ export function registerDownloadModelCommand(inference: InferenceService, models
     // A second click while downloading joins the running download.
     running ??= download().finally(() => (running = undefined));
     return running;
+  });
+}
+
+/** The command that fetches the official model's files on another machine (what the converter reads). */
+export const OFFLINE_DOWNLOAD_COMMAND = `huggingface-cli download ${OFFICIAL_MODEL_ID} config.json preprocessor_config.json model.safetensors --local-dir beit-base`;
+export const CONVERT_CHOICE = 'Convert a Hugging Face Folder…';
+export const SELECT_CHOICE = 'Select Model Folder…';
+
+/** No network: the ways to a model that need none, and how to get the files elsewhere. */
+async function offerOfflineWays(reason: string): Promise<void> {
+  const choice = await vscode.window.showErrorMessage(
+    `BEiT Lens: downloading the model: ${reason}. On a machine with network, run \`${OFFLINE_DOWNLOAD_COMMAND}\`, copy the folder here and convert it; or select a folder with an already converted model.`,
+    CONVERT_CHOICE,
+    SELECT_CHOICE,
+  );
+  if (choice === CONVERT_CHOICE) void vscode.commands.executeCommand(Command.convertModel);
+  if (choice === SELECT_CHOICE) void vscode.commands.executeCommand(Command.selectModel);
+}
+
+/**
+ * `beitLens.convertModel`: a Hugging Face folder (config.json, preprocessor_config.json, model.safetensors or
+ * pytorch_model.bin) converted by the inference worker, off the extension host, into the extension's storage,
+ * then used as Select Model Folder would.
+ */
+export function registerConvertModelCommand(inference: InferenceService, models: ModelController, log: vscode.LogOutputChannel): vscode.Disposable {
+  return vscode.commands.registerCommand(Command.convertModel, async (arg?: unknown): Promise<string | undefined> => {
+    let folder = arg instanceof vscode.Uri ? arg : typeof arg === 'string' ? vscode.Uri.file(arg) : undefined;
+    if (!folder) {
+      const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Convert this folder', title: 'BEiT Lens: choose a Hugging Face model folder (config.json, preprocessor_config.json, model.safetensors)' });
+      folder = picked?.[0];
+    }
+    if (!folder) return undefined;
+    if (folder.scheme !== 'file') {
+      void vscode.window.showErrorMessage('BEiT Lens: the Hugging Face folder must be on this machine’s disk.');
+      return undefined;
+    }
+    const from = folder.fsPath;
+    try {
+      const { dir, warnings } = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `BEiT Lens: converting ${from}`, cancellable: true },
+        (progress, token) => {
+          const controller = new AbortController();
+          const subscription = token.onCancellationRequested(() => controller.abort());
+          return inference
+            .call('convertFolder', { from, cacheDir: models.cacheDir }, { signal: controller.signal, onProgress: (event) => report(event, progress, log) })
+            .finally(() => subscription.dispose());
+        },
+      );
+      for (const w of warnings) log.warn(w);
+      log.info(`converted ${from} into ${dir}`);
+      return (await vscode.commands.executeCommand<string | undefined>(Command.selectModel, dir)) ? dir : undefined;
+    } catch (err) {
+      void reportError(err, `converting ${from}`);
+      return undefined;
+    }
   });
 }
 

@@ -373,6 +373,9 @@ export class InferenceClient {
     if (entry.settled) return;
     entry.settled = true;
     entry.detachSignal?.();
+    // One place sees every failed request (decode errors, refused formats, failed downloads, timeouts), so
+    // the Output channel has each one with its reason even when no toast names it (a hover fails quietly).
+    if (err && err.code !== 'CANCELLED') this.options.log.warn(`${entry.name} failed${describeTarget(entry.args, err.message)} (${err.code}): ${err.message}`);
     if (err) entry.reject(err);
     else entry.resolve(value);
   }
@@ -479,4 +482,10 @@ export class InferenceClient {
 
 function cancelledError(): InferenceError {
   return new InferenceError('CANCELLED', 'cancelled');
+}
+
+/** The file a failed call was about, when its arguments name one and its message does not already. */
+function describeTarget(args: unknown, message: string): string {
+  const file = typeof args === 'object' && args !== null ? ((args as { file?: unknown; from?: unknown }).file ?? (args as { from?: unknown }).from) : undefined;
+  return typeof file === 'string' && !message.includes(file) ? ` for ${file}` : '';
 }

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { Command } from '../commandIds';
 import { InferenceClient, ModelState } from '../inference/inferenceClient';
-import { CONFIG_SECTION, ModelSettings, readModelSettings } from '../settings';
+import { CONFIG_SECTION, describeScope, ModelSettings, readModelSettings } from '../settings';
 import { LoadModelArgs } from '../worker/workerProtocol';
 
 const SETTINGS_RECHECK_MS = 2000;
@@ -56,7 +56,7 @@ export class ModelController implements vscode.Disposable {
     const key = JSON.stringify(args);
     if (!force && key === this.lastArgs) return this.inference.whenSettled();
     this.lastArgs = key;
-    this.log.info(settings.modelPath ? `loading the model from beitLens.modelPath (${settings.modelPath.scope}): ${settings.modelPath.dir}` : 'looking for a downloaded model');
+    this.log.info(settings.modelPath ? `loading the model from beitLens.modelPath (${describeScope(settings.modelPath.scope)}): ${settings.modelPath.dir}` : 'looking for a downloaded model');
     const state = await this.inference.setModel(args);
     if (key !== this.lastArgs) return state;
     if (state.kind === 'noModel' && !settings.modelPath) {

@@ -8,10 +8,10 @@ import { BeitModel, Explanation } from '../../core/beitModel';
 import { runDoctor } from '../../core/doctor';
 import { describeModel } from '../../core/modelInfo';
 import { BeitLensError } from '../../core/errors';
-import { defaultCacheDir } from '../../core/hub';
+import { defaultCacheDir, HubUnreachableError } from '../../core/hub';
 import { decodeImage, encodeDisplayDataUri, makeThumbnail, makeThumbnailDataUri } from '../../core/image';
 import { MANIFEST_FILE } from '../../core/modelDirectory';
-import { convertedModelDir, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
+import { convertedModelDir, convertLocalModel, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
 import { patchLegend } from '../../core/overlay';
 import { attentionFromToken, attentionRollout, HeadFusion } from '../../core/rollout';
 import { buildLabelIndex, mapFolders, type LabelIndex } from '../../core/scan/labelCheck';
@@ -123,14 +123,25 @@ export class InferenceWorkerHandlers {
       this.explanations.delete(handle);
     },
     ensureModel: async ({ cacheDir, modelId }, { signal, progress }) => {
-      const dir = await ensureModel({
-        cacheDir,
-        modelId: modelId ?? OFFICIAL_MODEL_ID,
-        signal,
-        onProgress: (p) => progress({ kind: 'download', progress: p }),
-        onLog: (message) => progress({ kind: 'log', message }),
-      });
-      return { dir };
+      try {
+        const dir = await ensureModel({
+          cacheDir,
+          modelId: modelId ?? OFFICIAL_MODEL_ID,
+          signal,
+          onProgress: (p) => progress({ kind: 'download', progress: p }),
+          onLog: (message) => progress({ kind: 'log', message }),
+        });
+        return { dir };
+      } catch (err) {
+        // The core's message points at the CLI and this repository, which an installed extension has neither.
+        if (err instanceof HubUnreachableError) throw new WorkerCallError('HUB_UNREACHABLE', `could not reach ${err.endpoint} (offline?)`);
+        throw err;
+      }
+    },
+    convertFolder: async ({ from, cacheDir }, { signal, progress }) => {
+      if (typeof from !== 'string' || !path.isAbsolute(from) || typeof cacheDir !== 'string') throw new WorkerCallError('BAD_REQUEST', 'convertFolder needs an absolute source folder and a cache folder');
+      const result = await convertLocalModel({ from, cacheDir, signal, onLog: (message) => progress({ kind: 'log', message }) });
+      return { dir: result.dir, warnings: result.warnings };
     },
     doctor: async ({ modelDir, cacheDir, provider }) => {
       const report = await runDoctor({ modelDir: modelDir ?? this.modelDir, cacheDir, provider });

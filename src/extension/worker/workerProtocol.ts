@@ -127,6 +127,8 @@ export interface WorkerCalls {
   patchAttention: { args: { handle: string; patch: number; layer: number; head: number | 'mean' }; result: number[] };
   release: { args: { handle: string }; result: void };
   ensureModel: { args: { cacheDir: string; modelId?: string }; result: { dir: string } };
+  /** A Hugging Face folder on disk converted into `cacheDir` (progress: log events; cancellable). */
+  convertFolder: { args: { from: string; cacheDir: string }; result: { dir: string; warnings: string[] } };
   doctor: { args: { modelDir?: string; cacheDir: string; provider: ProviderPreference }; result: { ok: boolean; text: string } };
   scan: { args: ScanJobArgs; result: ScanJobSummary };
   /** Folder names -> model labels for the label check (the worker holds the labels and their index). */
