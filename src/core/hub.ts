@@ -90,7 +90,7 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 /** Failures that mean the host was never reached, as opposed to a transfer that broke midway. */
 const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'ENETDOWN', 'EHOSTUNREACH']);
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-const OFFLINE_HINT = '(offline?): run `beit-lens convert --from test/fixtures/beit-tiny --out models/beit-tiny` to try the pipeline on the bundled tiny model';
+const OFFLINE_HINT = '(offline?): run `node dist/cli.js convert --from test/fixtures/beit-tiny --out models/beit-tiny` to try the pipeline on the bundled tiny model';
 /** The fetch standard's limit; the hub needs one hop (resolve -> CDN). */
 const MAX_REDIRECTS = 20;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);

@@ -386,6 +386,9 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     assertPredictionRows(rows, expectedFor(path.join(fx.workspace, image)), image);
     await w.screenshot('07-classify-after-error');
     await w.closeQuickPick();
+    // An error toast stays until dismissed (VS Code's API cannot close it); the later steps click where it sits.
+    await w.runCommand('Notifications: Clear All Notifications');
+    await w.page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'detached' });
   });
 
   step('C1. right-click a .bmp offers no Classify or Explain (no decoder for it); a PNG still does', () => bmpHasNoClassifyMenu(workbench(), fx, { classify: CLASSIFY, explain: EXPLAIN }));

@@ -387,8 +387,12 @@ export class Workbench {
 
   /** Moves the mouse onto the middle of `text` in the active editor (or in the editors `within`, e.g. a notebook's cells). */
   async hoverText(text: string, within: Locator = this.activeEditor()): Promise<void> {
-    // Leave first, so arriving on the text is a fresh hover.
+    // Leave first, so arriving on the text is a fresh hover. A hover still open (it hides after a delay)
+    // may cover the next line's text, and arriving on it would keep it open: close it first.
     await this.page.mouse.move(VIEWPORT.width - 5, VIEWPORT.height / 2);
+    const open = this.page.locator('.monaco-hover:not(.hidden)');
+    // (Escape would also leave a notebook cell's edit mode, so wait for the mouse-out to hide it.)
+    if (await open.count()) await open.first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
     const point = await within.evaluate((editor: any, needle: string) => {
       for (const line of editor.querySelectorAll('.view-line')) {
         const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
@@ -494,8 +498,12 @@ export class Workbench {
    * keyboard: click into the code cell, Escape (cell focus), Down (next cell), Enter (edit).
    */
   async editMarkdownCellAfter(codeText: string, markdownText: string): Promise<void> {
+    // An open hover takes the first Escape (and the arrow would then move the code cell's cursor): let it go.
+    await this.page.mouse.move(VIEWPORT.width - 5, VIEWPORT.height / 2);
+    await this.page.locator('.monaco-hover:not(.hidden)').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
     await this.notebookCell(codeText).locator('.view-line', { hasText: codeText }).first().click();
     await this.page.keyboard.press('Escape');
+    await this.page.waitForFunction(() => !document.activeElement?.closest('.monaco-editor'), undefined, { timeout: 5_000 }).catch(() => this.page.keyboard.press('Escape'));
     await this.page.keyboard.press('ArrowDown');
     await this.page.keyboard.press('Enter');
     await this.notebookEditor().locator('.view-line', { hasText: markdownText }).first().waitFor();

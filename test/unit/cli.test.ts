@@ -161,7 +161,7 @@ describe('beit-lens CLI (built bundle)', () => {
     const r = await cli(['classify', path.join(FIXTURE_DIR, expected.images[0].file)], { HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}`, BEIT_LENS_CACHE: await tempDir() });
     assert.notEqual(r.code, 0);
     const last = r.stderr.trim().split('\n').pop() ?? '';
-    assert.match(last, /offline\?.*beit-lens convert --from test\/fixtures\/beit-tiny/);
+    assert.match(last, /offline\?.*node dist\/cli.js convert --from test\/fixtures\/beit-tiny/);
   });
 
   describe('bad input: one line naming the file, non-zero exit', () => {

@@ -33,6 +33,9 @@ class Uri {
   static cell(notebook: string) {
     return new Uri('vscode-notebook-cell', path.resolve(notebook));
   }
+  static from(parts: { scheme: string; path: string }) {
+    return new Uri(parts.scheme, parts.path);
+  }
   static parse(s: string) {
     const u = new URL(s);
     return new Uri(u.protocol.slice(0, -1), decodeURIComponent(u.pathname));
@@ -69,6 +72,8 @@ const hoverProviders: { selector: unknown; provider: { provideHover: (...a: unkn
 const serializers = new Map<string, unknown>();
 const statusItems: { text: string; command?: string }[] = [];
 const openedDocuments: { language?: string; content?: string; uri?: Uri }[] = [];
+/** Virtual documents' providers by scheme, as the workbench asks them for content. */
+const contentProviders = new Map<string, { provideTextDocumentContent(uri: Uri): string }>();
 const panels: FakeWebviewPanel[] = [];
 const messages: string[] = [];
 const notebookDocuments: { uri: Uri; getCells(): { document: unknown }[] }[] = [];
@@ -78,6 +83,14 @@ let trusted = true;
 const vscode = {
   Uri,
   Disposable: { from: (...items: { dispose(): unknown }[]) => ({ dispose: () => items.forEach((i) => i.dispose()) }) },
+  EventEmitter: class<T> {
+    private readonly listeners = event();
+    readonly event = (l: (e: T) => unknown) => this.listeners.subscribe(l as Listener);
+    fire(e: T) {
+      this.listeners.fire(e);
+    }
+    dispose() {}
+  },
   StatusBarAlignment: { Left: 1, Right: 2 },
   ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
   ViewColumn: { Active: -1, Beside: -2, One: 1 },
@@ -198,9 +211,12 @@ const vscode = {
     onDidChangeConfiguration: () => ({ dispose() {} }),
     onDidGrantWorkspaceTrust: () => ({ dispose() {} }),
     findFiles: async () => [],
+    registerTextDocumentContentProvider: (scheme: string, provider: { provideTextDocumentContent(uri: Uri): string }) => (contentProviders.set(scheme, provider), { dispose: () => contentProviders.delete(scheme) }),
     openTextDocument: async (arg: Uri | { language?: string; content?: string }) => {
-      // A file is read as VS Code would; untitled documents carry their content.
-      const opened: (typeof openedDocuments)[number] = arg instanceof Uri ? { uri: arg, content: await readFile(arg.fsPath, 'utf8') } : arg;
+      // A file is read as VS Code would, a virtual document from its scheme's provider; untitled documents carry their content.
+      const provider = arg instanceof Uri ? contentProviders.get(arg.scheme) : undefined;
+      const content = arg instanceof Uri ? (provider ? provider.provideTextDocumentContent(arg) : await readFile(arg.fsPath, 'utf8')) : undefined;
+      const opened: (typeof openedDocuments)[number] = arg instanceof Uri ? { uri: arg, content } : arg;
       openedDocuments.push(opened);
       return { uri: opened.uri, isUntitled: !(arg instanceof Uri), getText: () => opened.content };
     },
@@ -209,6 +225,7 @@ const vscode = {
   languages: {
     registerHoverProvider: (selector: unknown, provider: never) => (hoverProviders.push({ selector, provider }), { dispose() {} }),
     getLanguages: async () => ['plaintext', 'markdown'],
+    setTextDocumentLanguage: async <T extends { language?: string }>(document: T, language: string) => Object.assign(document, { language }),
   },
   commands: {
     registerCommand: (id: string, fn: (...a: unknown[]) => unknown) => (commands.set(id, fn), { dispose: () => commands.delete(id) }),
@@ -329,7 +346,7 @@ describe('activate()', () => {
       text = hoverText(await provider.provideHover(doc, position, token));
     }
     assert.ok(TINY_LABELS.some((l) => text.includes(l.split(' ')[0])), text);
-    assert.match(text, /!\[thumbnail\]\(data:image\/jpeg;base64,/);
+    assert.match(text, /<img src="data:image\/jpeg;base64,[^"]+" width="\d+" height="\d+" alt="thumbnail">/);
     assert.match(text, /\[\$\(eye\) Explain\]\(command:beitLens\.explainImage\?/);
     const started = performance.now();
     assert.equal(hoverText(await provider.provideHover(doc, position, token)), text);
@@ -369,6 +386,11 @@ describe('activate()', () => {
     const report = (await commands.get('beitLens.doctor')!()) as string;
     assert.match(report, /workspace trusted: no/);
     assert.match(report, /running on: cpu/);
+    // The report opens as a read-only virtual document (nothing to save), whose text is the report.
+    const doctorDocument = openedDocuments.at(-1)!;
+    assert.equal(doctorDocument.uri?.scheme, 'beit-lens-doctor');
+    assert.equal(doctorDocument.content, report);
+    assert.equal(await commands.get('beitLens.copyDoctorReport')!(), report);
 
     await commands.get('beitLens.explainImage')!(Uri.file(path.join(images, 'alpha_300x200.png')).toString());
     const panel = panels.at(-1)!;
@@ -467,7 +489,10 @@ describe('activate()', () => {
       assert.match(hoverText(await provider.provideHover(outside, new vscode.Position(0, 12), token)), /Not previewed in Restricted Mode/);
       // A cell of a notebook that is not a file (untitled) has no folder: only the workspace folders are tried.
       notebookDocuments.length = 0;
-      assert.equal(await provider.provideHover(code, new vscode.Position(0, 25), token), undefined);
+      const untitled = hoverText(await provider.provideHover(code, new vscode.Position(0, 25), token));
+      assert.match(untitled, /Not found: images\/gradient\\_640x480\\\.jpg, looked for/);
+      assert.equal(untitled.split('\n').filter((line) => line.startsWith('- ')).length, 1, `only the workspace folder is tried:\n${untitled}`);
+      assert.match(untitled, /\(workspace folder images\)/);
     } finally {
       previewCalls.restore();
       notebookDocuments.length = 0;

@@ -17,7 +17,7 @@ import { FUZZ_SEED } from '../helpers/fuzz';
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'beit-tiny');
 const MODEL_ID = 'microsoft/beit-base-patch16-224-pt22k-ft22k';
 const BIN = 'pytorch_model.bin';
-const OFFLINE_HINT = '(offline?): run `beit-lens convert --from test/fixtures/beit-tiny --out models/beit-tiny` to try the pipeline on the bundled tiny model';
+const OFFLINE_HINT = '(offline?): run `node dist/cli.js convert --from test/fixtures/beit-tiny --out models/beit-tiny` to try the pipeline on the bundled tiny model';
 const LIMITS = { timeout: 30_000 };
 
 const fixtureBytes = new Map<string, Buffer>();

@@ -100,7 +100,14 @@ export async function exportAndReveal(w: Workbench, panel: Frame, workspace: str
   // The workbench's own save dialog (a quick input holding the suggested path): accept it.
   const input = w.page.locator('.quick-input-widget input.input');
   await input.waitFor();
-  assert.match(await input.inputValue(), new RegExp(`${name.replace(/[.]/g, '\\.')}$`), 'the save dialog suggests <image>-rollout.png next to the image');
+  // The simple file dialog shows the folder first and fills in the file name a moment later.
+  const suggested = new RegExp(`${name.replace(/[.]/g, '\\.')}$`);
+  let value = await input.inputValue();
+  for (let i = 0; i < 50 && !suggested.test(value); i++) {
+    await w.page.waitForTimeout(100);
+    value = await input.inputValue();
+  }
+  assert.match(value, suggested, 'the save dialog suggests <image>-rollout.png next to the image');
   await input.press('Enter');
   await panel.locator('#export-done', { hasText: name }).waitFor({ timeout: 30_000 });
   const reveal = panel.getByRole('button', { name: 'Reveal in Explorer' });
