@@ -42,6 +42,12 @@ export function predictionItems(top: readonly Prediction[]): (vscode.QuickPickIt
   return top.map((p, i) => ({ label: p.label, description: formatScore(p.score), detail: `#${i + 1} · class ${p.index}`, prediction: p }));
 }
 
+/** Accepting a prediction row copies its label. */
+export function copyPredictionLabel(prediction: Prediction): void {
+  void vscode.env.clipboard.writeText(prediction.label);
+  vscode.window.setStatusBarMessage(`BEiT Lens: copied "${prediction.label}"`, 3000);
+}
+
 /** Shown, not awaited: the command's result is the predictions, whatever the user picks. */
 function showPredictions(uri: vscode.Uri, top: readonly Prediction[], provider: string): void {
   type Item = vscode.QuickPickItem & { prediction?: Prediction; openPanel?: boolean };
@@ -64,10 +70,7 @@ function showPredictions(uri: vscode.Uri, top: readonly Prediction[], provider: 
   pick.onDidAccept(() => {
     const item = pick.selectedItems[0];
     if (item?.openPanel) return openPanel();
-    if (item?.prediction) {
-      void vscode.env.clipboard.writeText(item.prediction.label);
-      vscode.window.setStatusBarMessage(`BEiT Lens: copied "${item.prediction.label}"`, 3000);
-    }
+    if (item?.prediction) copyPredictionLabel(item.prediction);
     pick.hide();
   });
   pick.onDidHide(() => pick.dispose());

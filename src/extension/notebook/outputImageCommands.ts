@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Prediction } from '../../core/predictions';
 import { Command } from '../commandIds';
-import { predictionItems } from '../commands/classifyImageCommand';
+import { copyPredictionLabel, predictionItems } from '../commands/classifyImageCommand';
 import { reportError } from '../commands/reportError';
 import { providerName } from '../hover/hoverMarkdown';
 import { InferenceService } from '../inference/inferenceClient';
@@ -135,10 +135,7 @@ function showOutputResults(target: OutputTarget, results: readonly OutputImageRe
   ]);
   pick.onDidAccept(() => {
     const item = pick.selectedItems[0];
-    if (item?.prediction) {
-      void vscode.env.clipboard.writeText(item.prediction.label);
-      vscode.window.setStatusBarMessage(`BEiT Lens: copied "${item.prediction.label}"`, 3000);
-    }
+    if (item?.prediction) copyPredictionLabel(item.prediction);
     pick.hide();
   });
   pick.onDidHide(() => pick.dispose());
