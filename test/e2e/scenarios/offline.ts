@@ -53,10 +53,21 @@ export async function downloadOfflineThenConvert(w: Workbench, fx: FixtureWorksp
   await input.waitFor();
   // The dialog fills in its start folder itself; typing before that would be overwritten.
   await w.page.waitForFunction(`(document.querySelector('.quick-input-widget input.input')?.value ?? '').startsWith('/')`);
-  await input.fill(`${from}/`);
-  // Folders only are listed (the picker chooses folders): the fixture's own subfolders.
-  await w.quickInput().locator('.monaco-list-row', { hasText: 'resized_224' }).first().waitFor();
-  assert.equal(await input.inputValue(), `${from}/`);
+  // It may still put its start folder back after that (seen under load): type again until the path stays.
+  const listed = w.quickInput().locator('.monaco-list-row', { hasText: 'resized_224' }).first();
+  for (let attempt = 1; ; attempt++) {
+    await input.fill(`${from}/`);
+    // Folders only are listed (the picker chooses folders): the fixture's own subfolders.
+    const shown = await listed.waitFor({ timeout: 10_000 }).then(() => true, () => false);
+    // Kept for a second (five looks): the dialog has settled on the typed folder.
+    let kept = shown;
+    for (let look = 0; kept && look < 5; look++) {
+      kept = (await input.inputValue()) === `${from}/`;
+      await w.page.waitForTimeout(200);
+    }
+    if (kept && (await input.inputValue()) === `${from}/`) break;
+    if (attempt === 5) assert.equal(await input.inputValue(), `${from}/`, 'the folder dialog kept replacing the typed path');
+  }
   await w.screenshot('O1-convert-picker');
   await w.quickInput().getByRole('button', { name: 'Convert this folder' }).click();
   await w.quickInput().waitFor({ state: 'hidden' });
