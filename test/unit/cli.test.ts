@@ -10,7 +10,7 @@ import { BeitModel } from '../../src/core/beitModel';
 import { decodeImage } from '../../src/core/image';
 import { GraphBuilder } from '../../src/core/onnx/graphBuilder';
 import { startFakeHub } from '../helpers/fakeHub';
-import { convertedTinyModel, expected, FIXTURE_DIR, FIXTURE_IMAGES, maxAbsDiff, rawPixelValues, tempDir } from '../helpers/fixtures';
+import { convertedTinyModel, expected, FIXTURE_DIR, FIXTURE_IMAGES, maxAbsDiff, rawPixelValues, tempDir, bmpBytes } from '../helpers/fixtures';
 
 /**
  * Runs the built CLI (dist/cli.js, as users get it) so these tests cover the bundle, not just the
@@ -301,17 +301,7 @@ describe('beit-lens CLI messages (built bundle)', () => {
 
   it('a .bmp named on the command line is refused, naming the file and the format', async () => {
     const bmp = path.join(await tempDir(), 'photo.bmp');
-    // A valid 1x1 24-bit BMP: the refusal is about the format, not a damaged file.
-    const b = Buffer.alloc(58);
-    b.write('BM');
-    b.writeUInt32LE(58, 2);
-    b.writeUInt32LE(54, 10);
-    b.writeUInt32LE(40, 14);
-    b.writeInt32LE(1, 18);
-    b.writeInt32LE(1, 22);
-    b.writeUInt16LE(1, 26);
-    b.writeUInt16LE(24, 28);
-    await writeFile(bmp, b);
+    await writeFile(bmp, bmpBytes());
     assertExactError(await cli(['classify', '--model', model, bmp]), `beit-lens: ${bmp}: BMP (the bundled libvips has no BMP decoder) is not supported; supported formats: JPEG, PNG, GIF, WebP, TIFF, AVIF`);
   });
 

@@ -20,6 +20,7 @@ import {
   type PreprocessorConfig,
 } from '../../src/core/preprocessorConfig';
 import { resizePil } from '../../src/core/pilResize';
+import { bmpBytes } from '../helpers/fixtures';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'beit-tiny');
 const TOLERANCE = 1e-6;
@@ -385,16 +386,7 @@ describe('bad input is refused with a specific one-line error naming the file', 
   });
 
   test('BMP is reported as unsupported', async () => {
-    const bmp = Buffer.alloc(58);
-    bmp.write('BM');
-    bmp.writeUInt32LE(58, 2);
-    bmp.writeUInt32LE(54, 10);
-    bmp.writeUInt32LE(40, 14);
-    bmp.writeInt32LE(1, 18);
-    bmp.writeInt32LE(1, 22);
-    bmp.writeUInt16LE(1, 26);
-    bmp.writeUInt16LE(24, 28);
-    writeFileSync(at('image.bmp'), bmp);
+    writeFileSync(at('image.bmp'), bmpBytes());
     const err = await expectError(decodeImage(at('image.bmp')), 'IMAGE_UNSUPPORTED', at('image.bmp'));
     assert.match(err.message, /BMP/);
   });

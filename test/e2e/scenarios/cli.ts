@@ -8,20 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { FixtureWorkspace } from '../fixtureWorkspace';
 import type { Workbench } from '../workbench';
+import { bmpBytes } from '../../helpers/fixtures';
 
-/** A valid 1x1 24-bit BMP: the menu must leave it out for its format, not because the file is damaged. */
-function bmpBytes(): Buffer {
-  const b = Buffer.alloc(58);
-  b.write('BM');
-  b.writeUInt32LE(58, 2);
-  b.writeUInt32LE(54, 10);
-  b.writeUInt32LE(40, 14);
-  b.writeInt32LE(1, 18);
-  b.writeInt32LE(1, 22);
-  b.writeUInt16LE(1, 26);
-  b.writeUInt16LE(24, 28);
-  return b;
-}
 
 /** C1: right-click a .bmp offers neither Classify nor Explain; a PNG beside it offers both. */
 export async function bmpHasNoClassifyMenu(w: Workbench, fx: FixtureWorkspace, titles: { classify: string; explain: string }): Promise<void> {
