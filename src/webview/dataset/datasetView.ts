@@ -1,3 +1,4 @@
+import { TabBar } from './tabs';
 import type {
   DatasetHostMessage,
   DatasetInfoDto,
@@ -82,6 +83,9 @@ export class DatasetView {
   private filterTimer?: number;
   private searchTimer?: number;
 
+  /** The tab bar; features with a tab of their own (Duplicates, Map) mount into dom.panels and enable theirs. */
+  readonly tabs: TabBar;
+
   constructor(
     private readonly dom: DatasetDom,
     private readonly api: DatasetVsCodeApi,
@@ -89,6 +93,7 @@ export class DatasetView {
     private query: DatasetQueryDto,
     private thumbnailSize: number = THUMBNAIL_SIZES[0],
   ) {
+    this.tabs = new TabBar(dom);
     this.layout = new RowLayout(thumbnailSize + ROW_MARGIN, thumbnailSize + ROW_MARGIN + TOP5_HEIGHT);
     this.applyThumbnailSize();
     this.bindControls();

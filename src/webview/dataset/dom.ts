@@ -37,7 +37,14 @@ export interface DatasetDom {
   histogramNote: HTMLElement;
   labelSummary: HTMLElement;
   mappings: HTMLTableSectionElement;
+  /** The view's tabs; a feature's tab button stays hidden until that feature mounts into its panel (tabs.ts). */
+  tabs: Record<DatasetTab, HTMLButtonElement>;
+  panels: Record<DatasetTab, HTMLElement>;
 }
+
+export const DATASET_TABS = ['table', 'duplicates', 'map'] as const;
+export type DatasetTab = (typeof DATASET_TABS)[number];
+const TAB_TITLES: Record<DatasetTab, string> = { table: 'Table', duplicates: 'Duplicates', map: 'Map' };
 
 const MODE_TITLES = { all: 'All', suspects: 'Suspects', errors: 'Errors' } as const;
 
@@ -136,8 +143,20 @@ export function buildDom(root: HTMLElement): DatasetDom {
     el('section', { class: 'card', id: 'label-check', 'aria-labelledby': 'label-check-title' }, [el('h2', { id: 'label-check-title' }, ['Label check']), labelSummary, mappingTable]),
   ]);
 
-  root.replaceChildren(header, el('div', { class: 'ds-layout' }, [main, side]));
+  const tabs = Object.fromEntries(
+    DATASET_TABS.map((tab) => [tab, el('button', { id: `tab-${tab}`, class: 'tab', role: 'tab', type: 'button', 'aria-selected': String(tab === 'table'), 'aria-controls': `panel-${tab}`, hidden: tab !== 'table' }, [TAB_TITLES[tab]])]),
+  ) as Record<DatasetTab, HTMLButtonElement>;
+  const panels: Record<DatasetTab, HTMLElement> = {
+    table: el('div', { id: 'panel-table', class: 'ds-layout', role: 'tabpanel', 'aria-labelledby': 'tab-table' }, [main, side]),
+    duplicates: el('div', { id: 'panel-duplicates', class: 'ds-panel', role: 'tabpanel', 'aria-labelledby': 'tab-duplicates', hidden: true }),
+    map: el('div', { id: 'panel-map', class: 'ds-panel', role: 'tabpanel', 'aria-labelledby': 'tab-map', hidden: true }),
+  };
+  const tabBar = el('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Dataset views' }, DATASET_TABS.map((tab) => tabs[tab]));
+
+  root.replaceChildren(header, tabBar, ...DATASET_TABS.map((tab) => panels[tab]));
   return {
+    tabs,
+    panels,
     title,
     folder,
     scanText,
