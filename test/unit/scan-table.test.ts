@@ -28,6 +28,23 @@ async function drain(stream: PassThrough): Promise<string> {
 }
 
 describe('ResultTable: sort, filter and page without loading results', () => {
+  it('restricts to a given row list, in its order or sorted, combined with the other filters', async () => {
+    const file = path.join(await tempDir('beit-table-'), 'results.jsonl');
+    const table = await ResultTable.create(file);
+    const all = Array.from({ length: 60 }, (_, i) => result(i));
+    for (const r of all) table.append(r);
+    const list = [42, 3, 57, 7, 3, 999, -1, 1.5, 20];
+    const given = await table.query({ filter: { rows: list }, sort: { key: 'given' } });
+    assert.deepEqual(given.rows.map((r) => r.row), [42, 3, 57, 7, 20], 'unknown, negative, fractional and repeated ids are dropped');
+    const reversed = await table.query({ filter: { rows: list }, sort: { key: 'given', descending: true } });
+    assert.deepEqual(reversed.rows.map((r) => r.row), [20, 7, 57, 3, 42]);
+    const byOrder = await table.query({ filter: { rows: list, errors: 'exclude' }, sort: { key: 'order' } });
+    assert.deepEqual(byOrder.rows.map((r) => r.row), [3, 20, 42], 'rows 7 and 57 are error rows');
+    const none = await table.query({ filter: { rows: [] } });
+    assert.equal(none.total, 0);
+    await table.close();
+  });
+
   it('answers queries from its columns and reads back only the page', async () => {
     const file = path.join(await tempDir('beit-table-'), 'results.jsonl');
     const table = await ResultTable.create(file);

@@ -27,9 +27,14 @@ export interface TableFilter {
   folderLabel?: string | null;
   /** Error rows only, or none (default: both). */
   errors?: 'only' | 'exclude';
+  /**
+   * Only these row ids (a Find Similar result, a Map selection, a duplicate group); ids the table does not have
+   * are ignored. With sort key 'given' the rows come in this list's order.
+   */
+  rows?: readonly number[];
 }
 
-export type SortKey = 'order' | 'path' | 'folder' | 'label' | 'score' | 'error';
+export type SortKey = 'order' | 'path' | 'folder' | 'label' | 'score' | 'error' | 'given';
 
 export interface TableQuery {
   filter?: TableFilter;
@@ -232,7 +237,21 @@ export class ResultTable {
     let folderId: number | undefined;
     if (filter.folderLabel !== undefined) folderId = this.folderIds.get(filter.folderLabel ?? NO_FOLDER) ?? -2;
     const picked: number[] = [];
-    for (let i = 0; i < this.count; i++) if (this.matches(i, filter, labelSet, folderId)) picked.push(i);
+    if (filter.rows) {
+      const seen = new Set<number>();
+      for (const i of filter.rows) {
+        if (Number.isInteger(i) && i >= 0 && i < this.count && !seen.has(i) && this.matches(i, filter, labelSet, folderId)) picked.push(i);
+        seen.add(i);
+      }
+      // Kept in the list's order: for 'given' that is the order, for the other keys the sort below replaces it.
+      if (key === 'given') {
+        const ids = Int32Array.from(descending ? picked.reverse() : picked);
+        this.cached = { key: cacheKey, count: this.count, ids };
+        return ids;
+      }
+    } else {
+      for (let i = 0; i < this.count; i++) if (this.matches(i, filter, labelSet, folderId)) picked.push(i);
+    }
     const ids = Int32Array.from(picked);
 
     const order = this.order.data;
