@@ -208,7 +208,8 @@ describe('embeddings in the scan (tiny real model)', () => {
   it('a torn embedding record at the end of the log is cut off on open and that image re-embedded', async () => {
     const { file, lines, firstBy } = await trainCache('beit-emb-torn-');
     const last = lines.at(-1)!;
-    assert.equal(last.end, statSync(file).size, 'the last record of the log is an embedding');
+    // Cut in the middle of the last embedding record (and whatever followed it: a decode error's records, maybe).
+    assert.ok(last.end <= statSync(file).size);
     truncateSync(file, last.start + Math.floor((last.end - last.start) / 2));
     const counting = countingModel(model, { embed: true });
     const { results } = await withStore(file, async (store) => {
