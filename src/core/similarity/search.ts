@@ -4,7 +4,7 @@
  * every one is re-ranked here with the exact cosine, so a reported similarity is always exact whichever path
  * found it. The approximate index may miss a true neighbour (its recall is measured in bench/), never misreport one.
  */
-import { BeitLensError } from '../errors';
+import { BeitLensError, errorMessage } from '../errors';
 import { EmbeddingSet } from './embeddingSet';
 import { dot, TopK, unitVector } from './vectorMath';
 
@@ -33,10 +33,12 @@ export interface OpenOptions {
 }
 
 /**
- * Up to this many rows, exact search is used: one query is a 768-float dot product per row, and a whole-set
- * pass (duplicates, uniqueness) is count² of them. The figure is measured (bench/similarity.ts).
+ * Up to this many rows, exact search is used. A single query is cheap either way (≈ 9 ms for 3,000 rows here,
+ * brute force); what sets the limit is the whole-set passes (duplicates, uniqueness), which cost count² dot
+ * products exactly: on 3,000 rows the exact duplicates pass took 14 s against 3.2 s for building the index and
+ * running it (bench/similarity.ts, this shared 2-core machine), and the two cross near 1,000 rows.
  */
-export const EXACT_SEARCH_MAX_ROWS = 4096;
+export const EXACT_SEARCH_MAX_ROWS = 1024;
 
 /** Proposes candidate rows for a query; the approximate index implements it. */
 export interface CandidateSource {
@@ -60,10 +62,18 @@ export class SimilarityIndex {
       options.onProgress?.(set.count, set.count);
       return new SimilarityIndex(set, undefined);
     }
-    // Loaded on demand: exact search must keep working where the native index has no build for the platform.
-    const { openApproximateIndex } = await import('./approximateIndex');
-    const source = await openApproximateIndex(set, options);
-    return new SimilarityIndex(set, source);
+    // Loaded on demand: exact search must keep working where the native index has no build for the platform
+    // (usearch ships none for Windows): slower for a large set, never wrong.
+    let openApproximateIndex: typeof import('./approximateIndex').openApproximateIndex;
+    try {
+      ({ openApproximateIndex } = await import('./approximateIndex'));
+    } catch (err) {
+      if (options.mode === 'approximate') throw new BeitLensError('INTERNAL', `the approximate index is unavailable on ${process.platform}-${process.arch}: ${errorMessage(err)}`);
+      options.onWarning?.(`the approximate similarity index is unavailable on ${process.platform}-${process.arch} (${errorMessage(err)}); searching all ${set.count} embeddings exactly, which is slower`);
+      options.onProgress?.(set.count, set.count);
+      return new SimilarityIndex(set, undefined);
+    }
+    return new SimilarityIndex(set, await openApproximateIndex(set, options));
   }
 
   /** Whether candidates come from the approximate index (similarities are exact either way). */
