@@ -5,7 +5,8 @@
  * the saved index's size, and what its native files would add to each platform VSIX (deflate-compressed, as
  * the VSIX zip stores them).
  *
- * Run directly: `node --import tsx bench/annLibraries.ts` (ANN_COUNT=20000 for a quicker pass). hnswlib-node
+ * Run directly: `node --import tsx bench/annLibraries.ts` (ANN_COUNT=20000 for a quicker pass, ANN_QUANTIZATIONS=f16,i8
+ * for fewer usearch variants, ANN_SKIP_HNSWLIB=1 without hnswlib-node). hnswlib-node
  * is not a dependency of the project (it lost this comparison); the script needs it installed to compare again.
  * This is the one place besides src/core/similarity/approximateIndex.ts that imports usearch: it measures the
  * library itself, settings included, not our wrapper.
@@ -85,9 +86,12 @@ async function main(): Promise<void> {
     };
   };
 
-  const candidates: Candidate[] = [usearchCandidate('f32'), usearchCandidate('f16'), usearchCandidate('i8')];
+  // ANN_QUANTIZATIONS=f16,i8 limits the usearch runs (each 100,000-vector build takes minutes on a shared 2-core machine).
+  const quantizations = (process.env.ANN_QUANTIZATIONS ?? 'f32,f16,i8').split(',') as ('f32' | 'f16' | 'i8')[];
+  const candidates: Candidate[] = quantizations.map(usearchCandidate);
   let hnswlib: typeof import('hnswlib-node') | undefined;
   try {
+    if (process.env.ANN_SKIP_HNSWLIB === '1') throw new Error('skipped');
     hnswlib = await import('hnswlib-node');
   } catch {
     log('hnswlib-node is not installed: compared against usearch settings only');
