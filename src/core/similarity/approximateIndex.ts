@@ -143,6 +143,9 @@ export async function openApproximateIndex(set: EmbeddingSet, options: OpenOptio
 
   let closed = false;
   return {
+    get size() {
+      return closed ? 0 : index.size();
+    },
     candidates(query, k) {
       const out: number[] = [];
       if (closed || k <= 0 || index.size() === 0) return out;

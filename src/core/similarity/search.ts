@@ -42,7 +42,9 @@ export const EXACT_SEARCH_MAX_ROWS = 1024;
 
 /** Proposes candidate rows for a query; the approximate index implements it. */
 export interface CandidateSource {
-  /** Up to `k` candidate rows for a unit query, best first by the source's own (approximate) measure. */
+  /** Vectors the source holds (some may be of images no longer in the set, which yield no rows). */
+  readonly size: number;
+  /** The rows of the `k` best vectors for a unit query, best first by the source's own (approximate) measure. */
   candidates(query: Float32Array, k: number): number[];
   close(): void;
 }
@@ -122,7 +124,7 @@ export class SimilarityIndex {
       return top.sorted();
     }
     // Ask for more than k so that excluded rows and the approximate order's mistakes near the cut still leave k.
-    let ask = Math.min(count, wanted * 2 + 16);
+    let ask = Math.min(this.source.size, wanted * 2 + 16);
     for (;;) {
       const candidates = this.source.candidates(unit, ask);
       const top = new TopK(wanted);
@@ -134,8 +136,8 @@ export class SimilarityIndex {
         kept++;
         top.push(row, dot(vectors, row * dim, unit, 0, dim));
       }
-      if (kept >= wanted || ask >= count || candidates.length < ask) return top.sorted();
-      ask = Math.min(count, ask * 4);
+      if (kept >= wanted || ask >= this.source.size) return top.sorted();
+      ask = Math.min(this.source.size, ask * 4);
     }
   }
 
