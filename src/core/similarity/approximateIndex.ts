@@ -218,9 +218,11 @@ async function loadIndex(indexFile: string, set: EmbeddingSet): Promise<{ index:
   const step = Math.max(1, Math.floor(shared.length / SPOT_CHECKS));
   for (let i = 0; i < shared.length && i / step < SPOT_CHECKS; i += step) {
     const row = shared[i];
-    const matches = index.search(set.vectors.subarray(row * set.dim, (row + 1) * set.dim), 1, 1);
-    const top = matches.distances[0];
-    if (!(top <= SPOT_TOLERANCE)) throw new BeitLensError('INTEGRITY', `it was built from other embeddings (${set.images[row]} is not in it as the dataset has it; another model?)`);
+    // Its own slot among the few nearest (not necessarily first: the graph may miss at top-1), at ~zero distance.
+    const matches = index.search(set.vectors.subarray(row * set.dim, (row + 1) * set.dim), Math.min(8, index.size()), 1);
+    const slot = BigInt(slots.slot(set.hashes[row])!);
+    const own = matches.keys.findIndex((key) => key === slot);
+    if (!(own >= 0 && matches.distances[own] <= SPOT_TOLERANCE)) throw new BeitLensError('INTEGRITY', `it was built from other embeddings (${set.images[row]} is not in it as the dataset has it; another model?)`);
   }
   return { index, slots };
 }
