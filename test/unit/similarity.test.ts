@@ -255,3 +255,21 @@ describe('uniqueness', () => {
     bigIndex.close();
   });
 });
+
+describe('SimilarityIndex.neighboursOfMany', () => {
+  it('gives what neighboursOf gives row by row, exact and approximate', async () => {
+    const flat = clusteredVectors({ count: 2000, dim: 32, clusters: 25, spread: 0.7, seed: 21 });
+    const vectors = Array.from({ length: 2000 }, (_, r) => flat.slice(r * 32, (r + 1) * 32));
+    const set = setOf(vectors);
+    const rows = [0, 7, 99, 1500, 1999];
+    for (const mode of ['exact', 'approximate'] as const) {
+      const index = await SimilarityIndex.open(set, { mode });
+      const many = index.neighboursOfMany(rows, 10);
+      rows.forEach((row, i) => {
+        assert.deepEqual(many[i].map((n) => n.row), index.neighboursOf(row, 10).map((n) => n.row), `${mode} row ${row}`);
+        assert.ok(many[i].every((n) => n.row !== row && Math.abs(n.similarity - cosine64(vectors[row], vectors[n.row])) < 1e-5));
+      });
+      index.close();
+    }
+  });
+});

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
-import { Index, MetricKind, ScalarKind } from 'usearch';
+import { BatchMatches, Index, MetricKind, ScalarKind } from 'usearch';
 import { BeitLensError, errorMessage } from '../errors';
 import { sha256File } from '../modelIntegrity';
 import { EmbeddingSet } from './embeddingSet';
@@ -157,6 +157,21 @@ export async function openApproximateIndex(set: EmbeddingSet, options: OpenOptio
         if (rows) for (const row of rows) out.push(row);
       }
       return out;
+    },
+    candidatesBatch(queries, count, k) {
+      if (closed || k <= 0 || index.size() === 0 || count === 0) return Array.from({ length: count }, () => []);
+      const kk = Math.min(k, index.size());
+      const toRows = (keys: BigUint64Array) => {
+        const out: number[] = [];
+        for (const key of keys) {
+          const rows = slots.rows[Number(key)];
+          if (rows) for (const row of rows) out.push(row);
+        }
+        return out;
+      };
+      if (count === 1) return [toRows(index.search(queries.subarray(0, set.dim), kk, 1).keys)];
+      const matches = index.search(queries.subarray(0, count * set.dim), kk, threads) as unknown as BatchMatches;
+      return Array.from({ length: count }, (_, i) => toRows(matches.get(i).keys));
     },
     // usearch frees its native memory when the Index is collected; closing drops what we hold.
     close() {

@@ -48,6 +48,8 @@ const FIRST_NEIGHBOURS = 16;
 /** The most neighbours asked per image: bounds the time a pathological set (thousands of copies) can take. */
 const MAX_NEIGHBOURS = 4096;
 const YIELD_EVERY = 64;
+/** Representatives searched per batch by the approximate index: also the unit of progress and cancel checks. */
+const BATCH = 256;
 
 export async function findDuplicates(set: EmbeddingSet, index: SimilarityIndex, options: DuplicateOptions = {}): Promise<DuplicateGroup[]> {
   const threshold = options.threshold ?? DEFAULT_NEAR_DUPLICATE_THRESHOLD;
@@ -98,19 +100,23 @@ export async function findDuplicates(set: EmbeddingSet, index: SimilarityIndex, 
       }
     }
   } else {
-    for (let a = 0; a < total; a++) {
-      if (a % YIELD_EVERY === 0) {
-        if (options.signal?.aborted) throw cancelled();
-        options.onProgress?.(a, total);
-        await nextTurn();
-      }
-      const row = representatives[a];
-      for (let k = FIRST_NEIGHBOURS; ; k *= 2) {
-        const neighbours = index.neighboursOf(row, Math.min(k, count - 1));
-        for (const n of neighbours) if (n.similarity >= threshold) union(row, n.row);
-        const last = neighbours[neighbours.length - 1];
-        if (!last || last.similarity < threshold || neighbours.length < k || k >= MAX_NEIGHBOURS) break;
-      }
+    // Batches of representatives searched together (on several threads); a row whose every neighbour is above
+    // the threshold may have more, so it is asked again with twice as many until one falls below.
+    for (let start = 0; start < total; start += BATCH) {
+      if (options.signal?.aborted) throw cancelled();
+      options.onProgress?.(start, total);
+      await nextTurn();
+      const batch = representatives.slice(start, start + BATCH);
+      const first = index.neighboursOfMany(batch, Math.min(FIRST_NEIGHBOURS, count - 1));
+      batch.forEach((row, i) => {
+        let neighbours = first[i];
+        for (let k = FIRST_NEIGHBOURS; ; k *= 2) {
+          for (const n of neighbours) if (n.similarity >= threshold) union(row, n.row);
+          const last = neighbours[neighbours.length - 1];
+          if (!last || last.similarity < threshold || neighbours.length < k || k >= MAX_NEIGHBOURS) break;
+          neighbours = index.neighboursOf(row, Math.min(k * 2, count - 1));
+        }
+      });
     }
   }
   options.onProgress?.(total, total);

@@ -46,6 +46,8 @@ export interface CandidateSource {
   readonly size: number;
   /** The rows of the `k` best vectors for a unit query, best first by the source's own (approximate) measure. */
   candidates(query: Float32Array, k: number): number[];
+  /** {@link candidates} for `count` unit queries stored row-major in `queries`, searched on several threads. */
+  candidatesBatch(queries: Float32Array, count: number, k: number): number[][];
   close(): void;
 }
 
@@ -104,6 +106,33 @@ export class SimilarityIndex {
     if (!(row >= 0 && row < this.set.count)) throw new BeitLensError('INTERNAL', `row ${row} is not in the set of ${this.set.count}`);
     const { dim, vectors } = this.set;
     return this.searchUnit(vectors.subarray(row * dim, (row + 1) * dim), k, (r) => r !== row);
+  }
+
+  /**
+   * {@link neighboursOf} for many rows at once: the approximate index searches them as one batch on several
+   * threads (the whole-set passes use it); exact search answers them one by one. Same results as row by row.
+   */
+  neighboursOfMany(rows: readonly number[], k: number): Neighbour[][] {
+    this.assertOpen();
+    const { count, dim, vectors } = this.set;
+    if (!this.source) return rows.map((row) => this.neighboursOf(row, k));
+    const wanted = Math.min(Math.max(0, Math.floor(k)), count - 1);
+    if (wanted <= 0 || rows.length === 0) return rows.map(() => []);
+    const queries = new Float32Array(rows.length * dim);
+    rows.forEach((row, i) => queries.set(vectors.subarray(row * dim, (row + 1) * dim), i * dim));
+    const ask = Math.min(this.source.size, wanted * 2 + 16);
+    const batch = this.source.candidatesBatch(queries, rows.length, ask);
+    return rows.map((row, i) => {
+      const top = new TopK(wanted);
+      const seen = new Set<number>();
+      for (const candidate of batch[i]) {
+        if (candidate === row || seen.has(candidate)) continue;
+        seen.add(candidate);
+        top.push(candidate, dot(vectors, candidate * dim, vectors, row * dim, dim));
+      }
+      // Too few left after exclusions (removed images' slots): the single-query path widens its request.
+      return seen.size >= wanted ? top.sorted() : this.neighboursOf(row, k);
+    });
   }
 
   close(): void {

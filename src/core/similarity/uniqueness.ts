@@ -29,6 +29,7 @@ export const UNIQUENESS_WEIGHTS: readonly number[] = [0.6, 0.3, 0.1];
 /** Candidates per image from the approximate index, re-ranked by centred distance. */
 export const UNIQUENESS_CANDIDATES = 32;
 const YIELD_EVERY = 64;
+const BATCH = 256;
 
 export interface UniquenessOptions {
   signal?: AbortSignal;
@@ -76,20 +77,29 @@ export async function uniqueness(set: EmbeddingSet, index: SimilarityIndex, opti
     nearest[base + i] = d;
   };
 
-  for (let a = 0; a < count; a++) {
-    if (a % YIELD_EVERY === 0) {
-      if (options.signal?.aborted) throw cancelled();
-      options.onProgress?.(a, count);
-      await nextTurn();
-    }
-    if (!index.approximate) {
+  if (!index.approximate) {
+    for (let a = 0; a < count; a++) {
+      if (a % YIELD_EVERY === 0) {
+        if (options.signal?.aborted) throw cancelled();
+        options.onProgress?.(a, count);
+        await nextTurn();
+      }
       for (let b = a + 1; b < count; b++) {
         const d = distance(a, b, dot(vectors, a * dim, vectors, b * dim, dim));
         offer(a, d);
         offer(b, d);
       }
-    } else {
-      for (const n of index.neighboursOf(a, UNIQUENESS_CANDIDATES)) offer(a, distance(a, n.row, n.similarity));
+    }
+  } else {
+    // Batches searched together by the approximate index (several threads).
+    for (let start = 0; start < count; start += BATCH) {
+      if (options.signal?.aborted) throw cancelled();
+      options.onProgress?.(start, count);
+      await nextTurn();
+      const rows = Array.from({ length: Math.min(BATCH, count - start) }, (_, i) => start + i);
+      index.neighboursOfMany(rows, UNIQUENESS_CANDIDATES).forEach((neighbours, i) => {
+        for (const n of neighbours) offer(rows[i], distance(rows[i], n.row, n.similarity));
+      });
     }
   }
   options.onProgress?.(count, count);
