@@ -29,6 +29,7 @@ import { loadPreprocessorConfig } from '../src/core/preprocessorConfig';
 import { topKPredictions } from '../src/core/predictions';
 import { writeRandomBeit } from '../src/core/randomModel';
 import { benchmarkScan, benchmarkScanEmbeddings, writeSyntheticDataset } from '../src/core/scan/scanBench';
+import { benchmarkSimilarity } from './similarity';
 
 const ROOT = path.resolve(__dirname);
 const CACHE = path.join(ROOT, '.cache');
@@ -511,6 +512,10 @@ async function main(): Promise<void> {
     met: verification.laterMs - verification.unverifiedLaterMs <= 20,
   });
   add({ figure: 'verification alone: unchanged folder (vs first check, hashing)', ours: verification.checkLaterMs, peer: verification.checkFirstMs, unit: 'ms', peerName: 'first check' });
+
+  // 7. Similarity (#13): similar, duplicates and uniqueness over 100,000 synthetic embeddings (bench/similarity.ts).
+  log('similarity');
+  rows.push(...(await benchmarkSimilarity(QUICK ? 20_000 : 100_000)).rows);
 
   const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${process.platform}-${process.arch}`, node: process.version };
   const scanMemory = { peakRssMb: scan.peakRssBytes / 2 ** 20, peakHeapMb: scan.peakHeapBytes / 2 ** 20, images: scan.images };

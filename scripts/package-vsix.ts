@@ -24,7 +24,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { checkVsix, formatMiB } from './check-vsix';
-import { extensionBundles, extensionMedia, linkedOnnxruntimeLibrary, PACKAGES_CACHE, ROOT, STAGING_DIR, Target, TARGETS, targetByName, VSIX_DIR, vsixFileName } from './vsix/targets';
+import { extensionBundles, extensionMedia, linkedOnnxruntimeLibrary, PACKAGES_CACHE, ROOT, STAGING_DIR, Target, TARGETS, targetByName, usearchPrebuild, VSIX_DIR, vsixFileName } from './vsix/targets';
 
 interface PackageJson {
   name: string;
@@ -138,7 +138,33 @@ function stageNodeModules(target: Target, stagingModules: string): Record<string
     if (!version) throw new Error(`sharp ${sharp.version} has no optional dependency ${name}`);
     copyPackage(packageDir(name, version), stagingModules, name);
   }
-  return { 'onnxruntime-node': ortVersion, sharp: sharp.version };
+  const usearch = stageUsearch(target, stagingModules);
+  return { 'onnxruntime-node': ortVersion, sharp: sharp.version, ...(usearch ? { usearch } : {}) };
+}
+
+/**
+ * usearch, the approximate similarity index: its CommonJS build, this target's prebuild (its npm package ships
+ * linux-x64, linux-arm64 and one macOS file for both architectures; none for Windows, where search stays exact)
+ * and its run-time loaders. node-addon-api is build-time only; the staged package.json says so, so vsce's
+ * `npm list` agrees. Returns the version staged, or undefined where there is no prebuild.
+ */
+function stageUsearch(target: Target, stagingModules: string): string | undefined {
+  const dir = path.join(rootModules, 'usearch');
+  const prebuild = usearchPrebuild(target, readdirSync(path.join(dir, 'prebuilds')));
+  if (!prebuild) {
+    log(`${target.name}: usearch has no prebuild for this platform; similarity search stays exact in this VSIX`);
+    return undefined;
+  }
+  const keep = (rel: string) =>
+    rel === '' || rel === 'package.json' || rel === 'LICENSE' || rel === 'javascript' || rel === 'javascript/dist' || rel === 'javascript/dist/cjs' || /^javascript\/dist\/cjs\/[^/]+\.(js|json)$/.test(rel) || rel === 'prebuilds' || rel === `prebuilds/${prebuild}` || rel === `prebuilds/${prebuild}/usearch.node`;
+  copyPackage(dir, stagingModules, 'usearch', keep);
+  const manifestFile = path.join(stagingModules, 'usearch', 'package.json');
+  const manifest = readJson(manifestFile) as PackageJson;
+  const runtime = ['bindings', 'node-gyp-build'];
+  manifest.dependencies = Object.fromEntries(runtime.map((name) => [name, manifest.dependencies?.[name] ?? '*']));
+  writeFileSync(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
+  for (const name of [...runtime, 'file-uri-to-path']) copyPackage(path.join(rootModules, name), stagingModules, name, (rel) => rel === '' || /^[^/]+\.(js|json|md)$/.test(rel) || rel === 'LICENSE');
+  return manifest.version as string;
 }
 
 function stage(target: Target, manifest: PackageJson): string {

@@ -118,12 +118,25 @@ export function requiredPatterns(target: Target): { what: string; pattern: RegEx
   return patterns;
 }
 
+/**
+ * The folder of usearch's prebuilds/ that serves a target (node-gyp-build's naming: `<os>-<arch>[+<arch>...]`),
+ * or undefined when the package has none for it.
+ */
+export function usearchPrebuild(target: Target, folders: readonly string[]): string | undefined {
+  return folders.find((folder) => {
+    const [os, archs] = folder.split('-', 2);
+    return os === target.os && (archs ?? '').split('+').includes(target.arch);
+  });
+}
+
 /** Why an entry must not be in this target's VSIX, or undefined if it may be. */
 export function forbiddenReason(entry: string, target: Target): string | undefined {
   const ortBin = /^extension\/node_modules\/onnxruntime-node\/bin\/napi-v6\/([^/]+)\/([^/]+)\//.exec(entry);
   if (ortBin && (ortBin[1] !== target.os || ortBin[2] !== target.arch)) return `onnxruntime binaries of another platform (${ortBin[1]}-${ortBin[2]})`;
   const img = /^extension\/node_modules\/@img\/sharp-(?:libvips-)?([^/]+)\//.exec(entry);
   if (img && img[1] !== target.sharpPlatform) return `sharp binaries of another platform (${img[1]})`;
+  const usearchBin = /^extension\/node_modules\/usearch\/prebuilds\/([^/]+)\//.exec(entry);
+  if (usearchBin && usearchPrebuild(target, [usearchBin[1]]) === undefined) return `usearch binaries of another platform (${usearchBin[1]})`;
   if (/\/node_modules\/[^/]+\/node_modules\//.test(entry)) return 'a nested node_modules (an unexpected dependency version)';
   if (/^extension\/(src|test|bench|scripts|scratch|models|out|\.cache|\.ci|\.devbench|\.gl|test-results)\//.test(entry)) return 'not part of the extension at run time';
   if (/^extension\/node_modules\/(adm-zip|global-agent)\//.test(entry)) return "onnxruntime-node's install-time dependency";
