@@ -29,6 +29,12 @@ export const QUALITY_THRESHOLDS = {
   oddSize: { iqrFactor: 3.0 },
 } as const;
 
+/**
+ * Names the measure definitions in stored records: bumped when a measure changes, so stored values from an
+ * older definition are measured again instead of served.
+ */
+export const QUALITY_REVISION = 'cv1';
+
 /** constants.py MAX_RESOLUTION_FOR_BLURRY_DETECTION: blurriness is measured on a copy no larger than this. */
 export const BLUR_MAX_RESOLUTION = 64;
 

@@ -2,8 +2,10 @@
  * Scan results as files: JSONL (one line per image in the `classify --json` schema plus the folder) and CSV.
  * The CLI's `--out` and the dataset view's export both write through these, so the two always agree.
  *
- * JSONL line: {"image", "folder", "folderLabel", "top": [{index, label, score}]}  or  {..., "error", "errorCode"}
- * CSV columns: image, folder_label, top1_index, top1_label, top1_score, top5 (JSON array), error
+ * JSONL line: {"image", "folder", "folderLabel", "top": [{index, label, score}], "quality": {...}, "flags": [...]}
+ *             or {..., "error", "errorCode"}
+ * CSV columns: image, folder_label, top1_index, top1_label, top1_score, top5 (JSON array), error, then the
+ *             quality flags (';'-separated) and the measures (quality/measures.ts, cleanvision's names)
  *
  * Names with bytes that are not UTF-8 appear in JSONL as `\udcXX` escapes (lossless, see fileNames.ts) and in
  * CSV as U+FFFD (CSV is for people and spreadsheets; JSONL is the exact record).
@@ -15,6 +17,7 @@ import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { ErrorCode } from '../errors';
 import type { Prediction } from '../predictions';
+import { QUALITY_FLAGS, parseQualityMeasures, type QualityFlag, type QualityMeasures } from '../quality/measures';
 import { SAFE_CSV_CAST, safeJson } from '../safeOutput';
 import { displayPath } from './fileNames';
 import type { ScanResult } from './scanner';
@@ -27,14 +30,33 @@ export interface ScanRecord {
   top?: Prediction[];
   error?: string;
   errorCode?: ErrorCode;
+  quality?: QualityMeasures;
+  flags?: QualityFlag[];
 }
 
-export const CSV_COLUMNS = ['image', 'folder_label', 'top1_index', 'top1_label', 'top1_score', 'top5', 'error'] as const;
+/** The measures in CSV, in this order, named as cleanvision names its score columns. */
+const CSV_MEASURES = [
+  ['brightness_perc_99', 'brightnessP99'],
+  ['brightness_perc_5', 'brightnessP5'],
+  ['entropy', 'entropy'],
+  ['blurriness', 'blurriness'],
+  ['blurriness_grayscale_std', 'grayscaleStd'],
+  ['aspect_ratio', 'aspectRatio'],
+  ['size', 'size'],
+] as const satisfies ReadonlyArray<readonly [string, keyof QualityMeasures]>;
+
+export const CSV_COLUMNS = ['image', 'folder_label', 'top1_index', 'top1_label', 'top1_score', 'top5', 'error', 'quality_flags', ...CSV_MEASURES.map(([name]) => name)] as const;
 
 export function toRecord(result: ScanResult | ScanRecord): ScanRecord {
   const base = { image: result.image, folder: result.folder, folderLabel: result.folderLabel };
   if (result.error !== undefined) return { ...base, error: result.error, ...(result.errorCode ? { errorCode: result.errorCode } : {}) };
-  return { ...base, top: result.top ?? [] };
+  return { ...base, top: result.top ?? [], ...(result.quality ? { quality: result.quality, flags: result.flags ?? [] } : {}) };
+}
+
+/** Known flag names only, in the canonical order (a results file is input like any other). */
+function parseFlags(value: unknown): QualityFlag[] {
+  if (!Array.isArray(value)) return [];
+  return QUALITY_FLAGS.filter((flag) => value.includes(flag));
 }
 
 export function toJsonLine(result: ScanResult | ScanRecord): string {
@@ -58,7 +80,14 @@ export function parseJsonLine(line: string): ScanRecord | undefined {
     folder: typeof r.folder === 'string' ? r.folder : '',
     folderLabel: typeof r.folderLabel === 'string' ? r.folderLabel : null,
     ...(Array.isArray(r.top) ? { top: r.top } : { error: r.error, ...(r.errorCode ? { errorCode: r.errorCode } : {}) }),
+    ...qualityOf(r),
   };
+}
+
+function qualityOf(r: Partial<ScanRecord>): Pick<ScanRecord, 'quality' | 'flags'> {
+  if (!Array.isArray(r.top)) return {};
+  const quality = parseQualityMeasures(r.quality);
+  return quality ? { quality, flags: parseFlags(r.flags) } : {};
 }
 
 export function toCsvRow(result: ScanResult | ScanRecord): Array<string | number> {
@@ -71,6 +100,8 @@ export function toCsvRow(result: ScanResult | ScanRecord): Array<string | number
     top1 ? top1.score : '',
     result.top ? JSON.stringify(result.top.slice(0, 5)) : '',
     result.error ?? '',
+    result.flags?.join(';') ?? '',
+    ...CSV_MEASURES.map(([, key]) => (result.quality ? Number(result.quality[key]) : '')),
   ];
 }
 

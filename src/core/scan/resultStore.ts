@@ -10,6 +10,8 @@
  *                doubt costs only a re-hash: predictions are keyed by content, never by path.
  *  - prediction: (sha256, model key) -> top-K (index, score) pairs, or a decode error that the same bytes
  *                would always produce again (corrupt or unsupported images are not re-decoded on every scan).
+ *  - quality:    (sha256, measure revision) -> image-quality measures (quality/measures.ts). Keyed by content
+ *                only: they do not depend on the model, so a scan with another model reuses them.
  *
  * Line format: 8 hex digits of the payload's sha256, a space, the JSON payload, '\n'. The first line is a
  * header naming the format, so `--cache` pointed at some other file is refused instead of truncated.
@@ -30,6 +32,7 @@ import { fdatasync, writeSync } from 'node:fs';
 import { link, mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
+import { parseQualityMeasures, type QualityMeasures } from '../quality/measures';
 import type { FileSignature } from './walk';
 
 const HEADER = { beitLensScanCache: 1 };
@@ -59,6 +62,12 @@ interface PredictionRecord {
   top?: Array<[number, number]>;
   code?: ErrorCode;
   error?: string;
+}
+
+interface QualityRecord {
+  q: string;
+  v: string;
+  m: QualityMeasures;
 }
 
 export interface StoreStats {
@@ -117,6 +126,7 @@ const openForWriting = new Set<string>();
 export class ResultStore {
   private readonly files = new Map<string, number>();
   private readonly predictions = new Map<string, number>();
+  private readonly qualities = new Map<string, number>();
   private readonly modelNumbers = new Map<string, number>();
   private end: number;
   private closed = false;
@@ -261,6 +271,11 @@ export class ResultStore {
       this.predictions.set(this.predictionKey(r.p, r.model), position);
       return true;
     }
+    const q = payload as Partial<QualityRecord>;
+    if (typeof q.q === 'string' && typeof q.v === 'string') {
+      this.qualities.set(`${q.v}:${q.q}`, position);
+      return true;
+    }
     return false;
   }
 
@@ -291,6 +306,20 @@ export class ResultStore {
     if (r.code !== undefined && r.error !== undefined) return { kind: 'error', code: r.code, error: r.error };
     if (!Array.isArray(r.top) || (r.k ?? 0) < k) return undefined;
     return { kind: 'top', k: r.k ?? r.top.length, top: r.top };
+  }
+
+  /** Quality measures recorded for these bytes by the measure revision `revision`. */
+  async lookupQuality(hash: string, revision: string): Promise<QualityMeasures | undefined> {
+    const position = this.qualities.get(`${revision}:${hash}`);
+    if (position === undefined) return undefined;
+    const r = (await this.readAt(position)) as Partial<QualityRecord> | undefined;
+    if (!r || r.q !== hash || r.v !== revision) return undefined;
+    return parseQualityMeasures(r.m);
+  }
+
+  qualityRecord(hash: string, revision: string, measures: QualityMeasures): object {
+    const r: QualityRecord = { q: hash, v: revision, m: measures };
+    return r;
   }
 
   fileRecord(absolutePath: string, signature: FileSignature, hash: string): object {
@@ -365,7 +394,7 @@ export class ResultStore {
   private async rewrite(before: number, keepFile: (absolutePath: string) => boolean): Promise<{ before: number; after: number }> {
     const temp = `${this.file}.compact-${process.pid}`;
     const out = await open(temp, 'w');
-    const positions: Array<[string, number, 'f' | 'p']> = [];
+    const positions: Array<[string, number, 'f' | 'p' | 'q']> = [];
     let after = 0;
     try {
       const header = encodeRecord(HEADER);
@@ -388,6 +417,14 @@ export class ResultStore {
         positions.push([key, after * LENGTH_BITS + line.length, 'p']);
         after += line.length;
       }
+      for (const [key, position] of this.qualities) {
+        const r = await this.readAt(position);
+        if (!r) continue;
+        const line = encodeRecord(r);
+        await out.write(line);
+        positions.push([key, after * LENGTH_BITS + line.length, 'q']);
+        after += line.length;
+      }
       await out.sync();
     } finally {
       await out.close();
@@ -399,7 +436,8 @@ export class ResultStore {
     await old.close();
     this.files.clear();
     this.predictions.clear();
-    for (const [key, position, kind] of positions) (kind === 'f' ? this.files : this.predictions).set(key, position);
+    this.qualities.clear();
+    for (const [key, position, kind] of positions) (kind === 'f' ? this.files : kind === 'p' ? this.predictions : this.qualities).set(key, position);
     this.end = after;
     return { before, after };
   }

@@ -21,6 +21,7 @@ import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
 import { checkFiniteLogits, topKPredictions, type Prediction } from '../predictions';
 import type { PreprocessOptions } from '../preprocess';
 import { modelInputSize, type PreprocessorConfig } from '../preprocessorConfig';
+import { QUALITY_REVISION, imageFlags, type QualityFlag, type QualityMeasures } from '../quality/measures';
 import { readRegularFile } from '../regularFile';
 import { fsPath } from './fileNames';
 import { Changes, Gate, RateMeter } from './flow';
@@ -53,6 +54,13 @@ export interface ScanResult {
   top?: Prediction[];
   error?: string;
   errorCode?: ErrorCode;
+  /** Image-quality measures (cleanvision's image properties), when this scan decoded the image or the store had them. */
+  quality?: QualityMeasures;
+  /**
+   * The quality issues this image raises on its own; odd_size is relative to the dataset and is decided where
+   * the whole dataset is at hand (ResultTable, the CLI's summary), never stored per image.
+   */
+  flags?: QualityFlag[];
   /** Not exported: whether the answer came from the cache or the model (errors: where it was found). */
   source: 'model' | 'cache' | 'file';
   /** Not exported: position in walk order, 0-based. */
@@ -160,6 +168,7 @@ interface PreparedItem {
   seq: number;
   hash: string;
   pixelValues?: Float32Array;
+  quality?: QualityMeasures;
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -207,6 +216,8 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   const budget = Math.max(1, options.maxBytesInFlight ?? 256 * 1024 * 1024);
   const preprocess = options.preprocess ?? {};
   const modelKey = scanModelKey(model, preprocess, options.revision);
+  // The fast JPEG path measures shrunk pixels: its values are kept apart from exact ones.
+  const qualityKey = preprocess.fast ? `${QUALITY_REVISION}-fast` : QUALITY_REVISION;
   const labels = model.labels;
   const numLabels = labels.length;
   const modelFile = model.directory.classifyModel ?? model.modelId;
@@ -297,10 +308,24 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
     errorCode: code,
     source,
   });
-  const fromCache = (entry: WalkEntry, seq: number, cached: CachedPrediction): ScanResult =>
+  const withQuality = (quality: QualityMeasures | undefined) => (quality ? { quality, flags: imageFlags(quality) } : {});
+  const fromCache = (entry: WalkEntry, seq: number, cached: CachedPrediction, quality?: QualityMeasures): ScanResult =>
     cached.kind === 'error'
       ? errorRow(entry, seq, cached.code, cached.error, 'cache')
-      : { ...base(entry, seq), top: cached.top.slice(0, topK).map(([index, score]) => ({ index, label: labels[index] ?? `class ${index}`, score })), source: 'cache' };
+      : {
+          ...base(entry, seq),
+          top: cached.top.slice(0, topK).map(([index, score]) => ({ index, label: labels[index] ?? `class ${index}`, score })),
+          ...withQuality(quality),
+          source: 'cache',
+        };
+  /** A cached answer is complete when it is an error or its quality measures are stored too. */
+  const cachedAnswer = async (hash: string): Promise<{ cached?: CachedPrediction; quality?: QualityMeasures; complete: boolean }> => {
+    const cached = await store?.lookupPrediction(hash, modelKey, topK);
+    if (!cached) return { complete: false };
+    if (cached.kind === 'error') return { cached, complete: true };
+    const quality = await store!.lookupQuality(hash, qualityKey);
+    return { cached, quality, complete: quality !== undefined };
+  };
 
   /** Read, hash, look up by content, preprocess. Holds one slot, released here unless the item is batched. */
   const processFile = async (entry: WalkEntry, seq: number, signature: FileSignature, knownHash: string | undefined): Promise<void> => {
@@ -330,10 +355,10 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
       if (stopped()) return;
       const hash = knownHash ?? sha256(data);
       const fileRecord = store?.fileRecord(entry.absolute, signature, hash);
-      const cached = await store?.lookupPrediction(hash, modelKey, topK);
-      if (cached) {
+      const { cached, complete } = await cachedAnswer(hash);
+      if (cached && complete) {
         store!.append([fileRecord!]);
-        await emit(fromCache(entry, seq, cached));
+        await emit(fromCache(entry, seq, cached, await store!.lookupQuality(hash, qualityKey)));
         return;
       }
       const outcome = await pool.run(data);
@@ -348,11 +373,17 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         await emit(errorRow(entry, seq, outcome.code, outcome.error, 'file'));
         return;
       }
+      if (cached) {
+        // Answered by the cache, measured only now (a cache from before quality measures): the model is not run.
+        if (outcome.quality) store!.append([fileRecord!, store!.qualityRecord(hash, qualityKey, outcome.quality)]);
+        await emit(fromCache(entry, seq, cached, outcome.quality));
+        return;
+      }
       if (outcome.pixelValues.length !== inputValues) {
         await emit(errorRow(entry, seq, 'INTERNAL', `preprocessing produced ${outcome.pixelValues.length} values, expected ${inputValues}`, 'file'));
         return;
       }
-      prepared.push({ entry, seq, hash, pixelValues: outcome.pixelValues });
+      prepared.push({ entry, seq, hash, pixelValues: outcome.pixelValues, quality: outcome.quality });
       batched = true;
       changes.notify();
     } catch (err) {
@@ -382,9 +413,9 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         // Unchanged since a scan with this model: answered from the log without opening the file.
         const knownHash = store ? await store.lookupFile(entry.absolute, entry.signature) : undefined;
         if (knownHash) {
-          const cached = await store!.lookupPrediction(knownHash, modelKey, topK);
-          if (cached) {
-            await emit(fromCache(entry, seq, cached));
+          const { cached, quality, complete } = await cachedAnswer(knownHash);
+          if (cached && complete) {
+            await emit(fromCache(entry, seq, cached, quality));
             continue;
           }
         }
@@ -457,13 +488,14 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         if (!top) continue;
         records.push(store.fileRecord(item.entry.absolute, item.entry.signature!, item.hash));
         records.push(store.predictionRecord(item.hash, modelKey, { kind: 'top', k: topK, top: top.map((p) => [p.index, p.score] as const) }));
+        if (item.quality) records.push(store.qualityRecord(item.hash, qualityKey, item.quality));
       }
       store.append(records);
     }
     for (const { item, top, error, code } of answered) {
       if (top) {
         counters.classified++;
-        await emit({ ...base(item.entry, item.seq), top, source: 'model' });
+        await emit({ ...base(item.entry, item.seq), top, ...withQuality(item.quality), source: 'model' });
       } else {
         await emit(errorRow(item.entry, item.seq, code ?? 'INTERNAL', error!, 'file'));
       }
