@@ -11,6 +11,7 @@ import { imageFlags, measureQuality, oddSizeFlags, type QualityMeasures } from '
 import { QualityTally } from '../../src/core/quality/tally';
 import { CSV_COLUMNS, parseJsonLine, toCsvRow, toJsonLine } from '../../src/core/scan/output';
 import { ResultStore } from '../../src/core/scan/resultStore';
+import { ResultTable } from '../../src/core/scan/resultTable';
 import { scanDataset, type ScanResult } from '../../src/core/scan/scanner';
 import { convertedTinyModel, tempDir } from '../helpers/fixtures';
 import { countingModel } from '../helpers/scanFixtures';
@@ -216,6 +217,46 @@ describe('quality in the scan, the store and the outputs', () => {
     tally.add({ quality: q(400), flags: ['dark', 'blurry'] });
     tally.add({});
     assert.equal(tally.line(), 'quality: 1 dark, 1 blurry, 1 odd_size (6 images measured; cleanvision\'s thresholds)');
+  });
+
+  it('ResultTable: a flags filter, odd_size decided over the table, flag counts, and rows read back with flags', async () => {
+    const dir = await tempDir('beit-quality-table-');
+    const table = await ResultTable.create(path.join(dir, 'rows.jsonl'));
+    const q = (size: number): QualityMeasures => ({ ...reference.images['normal.png'], size });
+    const top = [{ index: 1, label: 'tabby', score: 0.9 }];
+    const add = (name: string, size: number, flags: string[]) => table.append({ image: name, folder: '', folderLabel: null, top, quality: q(size), flags: flags as never });
+    add('a.png', 100, []);
+    add('b.png', 100, ['dark']);
+    add('c.png', 110, ['blurry', 'dark']);
+    add('d.png', 105, ['grayscale']);
+    add('e.png', 110, []);
+    // A results file that claims odd_size is not believed: the table decides it from the sizes.
+    add('f.png', 104, ['odd_size']);
+    table.append({ image: 'g.png', folder: '', folderLabel: null, error: 'bad', errorCode: 'IMAGE_DECODE' });
+    const names = async (flags: string[]) => (await table.query({ filter: { flags: flags as never } })).rows.map((r) => r.image);
+    assert.deepEqual(await names(['dark']), ['b.png', 'c.png']);
+    assert.deepEqual(await names(['dark', 'grayscale']), ['b.png', 'c.png', 'd.png']);
+    assert.deepEqual(await names(['odd_size']), []);
+    assert.deepEqual(await names([]), ['a.png', 'b.png', 'c.png', 'd.png', 'e.png', 'f.png', 'g.png']);
+    add('huge.png', 4000, []);
+    assert.deepEqual(await names(['odd_size']), ['huge.png']);
+    const [huge] = (await table.query({ filter: { flags: ['odd_size'] } })).rows;
+    assert.deepEqual(huge.flags, ['odd_size']);
+    assert.deepEqual((await table.query({ filter: { flags: ['blurry'] } })).rows[0].flags, ['dark', 'blurry']);
+    assert.deepEqual(
+      table.flagCounts().filter((c) => c.count > 0),
+      [
+        { flag: 'dark', count: 2 },
+        { flag: 'blurry', count: 1 },
+        { flag: 'grayscale', count: 1 },
+        { flag: 'odd_size', count: 1 },
+      ],
+    );
+    await table.close();
+    // Reopened from the file: the same answer.
+    const reopened = await ResultTable.open(path.join(dir, 'rows.jsonl'));
+    assert.deepEqual((await reopened.query({ filter: { flags: ['odd_size', 'grayscale'] } })).rows.map((r) => r.image), ['d.png', 'huge.png']);
+    await reopened.close();
   });
 
   it('beit-lens scan prints the flag counts and writes them into JSONL rows', async () => {

@@ -162,7 +162,7 @@ describe('scan output writers', () => {
     const lines = (await text).trimEnd().split('\n');
     assert.equal(lines[0], CSV_COLUMNS.join(','));
     assert.ok(lines[1].startsWith('"/data/caf\uFFFD ""quoted"", name.png",x,3,"crème brûlée, burnt cream",0.5,"[{""index"":3'));
-    assert.equal(lines[2], 'b.png,,,,,,"bad, ""very"""');
+    assert.equal(lines[2], 'b.png,,,,,,"bad, ""very""",,,,,,,,');
   });
 
   it('exports a filtered selection from a table to CSV and JSONL files', async () => {

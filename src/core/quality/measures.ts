@@ -14,10 +14,9 @@
  *  - a palette file is measured on its colours (cleanvision's numpy path would read the palette indices).
  */
 import { PilResample, resizePil } from '../pilResize';
+import type { QualityFlag } from './flags';
 
-/** cleanvision's issue types, in its IMAGE_PROPERTY_ISSUE_TYPES_LIST order. `light` is overexposed. */
-export const QUALITY_FLAGS = ['dark', 'light', 'odd_aspect_ratio', 'low_information', 'blurry', 'grayscale', 'odd_size'] as const;
-export type QualityFlag = (typeof QUALITY_FLAGS)[number];
+export { QUALITY_FLAGS, flagBits, flagsFromBits, type QualityFlag } from './flags';
 
 /** cleanvision's default parameters (ImagePropertyIssueManager.get_default_params). */
 export const QUALITY_THRESHOLDS = {
@@ -308,20 +307,6 @@ export function oddSizeFlags(sizes: ArrayLike<number>, iqrFactor: number = QUALI
     if (score < threshold) out[i] = 1;
   }
   return out;
-}
-
-/** Flag names <-> bits, for typed-array columns. */
-export function flagBits(flags: readonly string[]): number {
-  let bits = 0;
-  for (const f of flags) {
-    const i = QUALITY_FLAGS.indexOf(f as QualityFlag);
-    if (i >= 0) bits |= 1 << i;
-  }
-  return bits;
-}
-
-export function flagsFromBits(bits: number): QualityFlag[] {
-  return QUALITY_FLAGS.filter((_, i) => (bits & (1 << i)) !== 0);
 }
 
 /** A stored or received measures object, checked field by field (undefined when it is not one). */
