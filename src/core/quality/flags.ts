@@ -20,3 +20,8 @@ export function flagBits(flags: readonly string[]): number {
 export function flagsFromBits(bits: number): QualityFlag[] {
   return QUALITY_FLAGS.filter((_, i) => (bits & (1 << i)) !== 0);
 }
+
+/** A list of known flag names (what a message or a stored view state may carry). */
+export function isQualityFlagList(v: unknown): v is QualityFlag[] {
+  return Array.isArray(v) && v.length <= QUALITY_FLAGS.length && v.every((f) => QUALITY_FLAGS.includes(f as QualityFlag));
+}
