@@ -29,6 +29,7 @@ import { loadPreprocessorConfig } from '../src/core/preprocessorConfig';
 import { topKPredictions } from '../src/core/predictions';
 import { writeRandomBeit } from '../src/core/randomModel';
 import { benchmarkScan, writeSyntheticDataset } from '../src/core/scan/scanBench';
+import { qualityRows } from './qualityBench';
 
 const ROOT = path.resolve(__dirname);
 const CACHE = path.join(ROOT, '.cache');
@@ -417,6 +418,10 @@ async function main(): Promise<void> {
   rows.push({ figure: `dataset scan throughput, ${scan.images} images, ${scan.workers} low-priority preprocessing threads (vs model-only batched)`, ours: scan.scanImagesPerSecond, peer: scan.modelOnlyImagesPerSecond, unit: 'images/s', peerName: 'model only', ratio: scan.scanVsModelOnly, target: '>= 0.9', met: scan.scanVsModelOnly >= 0.9 });
   rows.push({ figure: `dataset scan throughput, ${scanNormal.workers} preprocessing threads at normal priority (vs model-only batched)`, ours: scanNormal.scanImagesPerSecond, peer: scanNormal.modelOnlyImagesPerSecond, unit: 'images/s', peerName: 'model only', ratio: scanNormal.scanVsModelOnly });
   rows.push({ figure: 're-scan of the unchanged folder (vs first scan)', ours: scan.rescanMs, peer: scan.firstScanMs, unit: 'ms', peerName: 'first scan', ratio: scan.rescanFraction, target: '< 0.02', met: scan.rescanFraction < 0.02 });
+
+  // Quality flags (#13): the measures run on the pixels the scan's preprocessing decodes anyway.
+  log('quality measures in preprocessing');
+  rows.push(...(await qualityRows([['640x480 JPEG', small[0]], ['4000x3000 JPEG', large]], preprocessor, REPS)));
 
   // 6. fp16 and int8: speed and agreement with fp32. A random model's top-1 margins are tiny (1% of these images
   // are under 1e-3), so agreement is measured over 256 images: the 64 photos plus 192 varied synthetic images

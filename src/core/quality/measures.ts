@@ -57,20 +57,51 @@ export interface QualityMeasures {
   grayscale: boolean;
 }
 
-/** cleanvision's calculate_brightness for one pixel, scaled by 1000 into an exact integer (0..65_025_000). */
-function brightnessKey(r: number, g: number, b: number): number {
-  return 241 * r * r + 691 * g * g + 68 * b * b;
-}
+/**
+ * cleanvision's calculate_brightness, scaled by 1000 into an exact integer (0..65_025_000): 241 r^2 + 691 g^2 +
+ * 68 b^2, from three lookup tables so the per-pixel work is three loads and two adds.
+ */
+const KEY_R = Int32Array.from({ length: 256 }, (_, v) => 241 * v * v);
+const KEY_G = Int32Array.from({ length: 256 }, (_, v) => 691 * v * v);
+const KEY_B = Int32Array.from({ length: 256 }, (_, v) => 68 * v * v);
 const KEY_SHIFT = 10;
-const COARSE_BINS = (brightnessKey(255, 255, 255) >>> KEY_SHIFT) + 1;
+const KEY_MASK = (1 << KEY_SHIFT) - 1;
+const COARSE_BINS = ((KEY_R[255] + KEY_G[255] + KEY_B[255]) >>> KEY_SHIFT) + 1;
 
 /**
- * numpy.percentile's default ('linear') for the given percentiles, from order statistics found with a coarse
- * histogram and, for the few bins holding the wanted ranks, a fine one: exact, in O(pixels) time and O(1) memory.
+ * One pass over the pixels: the coarse brightness histogram (key >> 10) and the per-band value histograms
+ * (one band for a grey source, as PIL's mode "L").
  */
-function brightnessPercentiles(rgb: Uint8Array, pixels: number, percentiles: readonly number[]): number[] {
+function histograms(rgb: Uint8Array, pixels: number, grayscale: boolean): { coarse: Uint32Array; bands: Uint32Array } {
   const coarse = new Uint32Array(COARSE_BINS);
-  for (let s = 0; s < pixels * 3; s += 3) coarse[brightnessKey(rgb[s], rgb[s + 1], rgb[s + 2]) >>> KEY_SHIFT]++;
+  const bands = new Uint32Array(grayscale ? 256 : 768);
+  const end = pixels * 3;
+  if (grayscale) {
+    for (let s = 0; s < end; s += 3) {
+      const v = rgb[s];
+      coarse[(KEY_R[v] + KEY_G[v] + KEY_B[v]) >>> KEY_SHIFT]++;
+      bands[v]++;
+    }
+  } else {
+    for (let s = 0; s < end; s += 3) {
+      const r = rgb[s];
+      const g = rgb[s + 1];
+      const b = rgb[s + 2];
+      coarse[(KEY_R[r] + KEY_G[g] + KEY_B[b]) >>> KEY_SHIFT]++;
+      bands[r]++;
+      bands[256 + g]++;
+      bands[512 + b]++;
+    }
+  }
+  return { coarse, bands };
+}
+
+/**
+ * numpy.percentile's default ('linear') for the given percentiles, from order statistics found with the coarse
+ * histogram and, for the few bins holding the wanted ranks, a fine one (a second pass): exact, in O(pixels)
+ * time and O(1) memory.
+ */
+function brightnessPercentiles(rgb: Uint8Array, pixels: number, coarse: Uint32Array, percentiles: readonly number[]): number[] {
   // numpy's _compute_virtual_index with alpha = beta = 1, written as numpy does so the float rounding matches.
   const wanted = percentiles.map((p) => {
     const q = p / 100;
@@ -78,31 +109,38 @@ function brightnessPercentiles(rgb: Uint8Array, pixels: number, percentiles: rea
     const lo = Math.min(Math.max(Math.floor(index), 0), pixels - 1);
     return { lo, hi: Math.min(lo + 1, pixels - 1), gamma: index - Math.floor(index) };
   });
-  const ranks = [...new Set(wanted.flatMap((w) => [w.lo, w.hi]))];
+  const sorted = [...new Set(wanted.flatMap((w) => [w.lo, w.hi]))].sort((a, b) => a - b);
   // Coarse bin of each wanted rank, and the rank's position within that bin.
   const binOf = new Map<number, { bin: number; within: number }>();
   let seen = 0;
-  const sorted = [...ranks].sort((a, b) => a - b);
   let k = 0;
   for (let bin = 0; bin < COARSE_BINS && k < sorted.length; bin++) {
     const next = seen + coarse[bin];
     while (k < sorted.length && sorted[k] < next) binOf.set(sorted[k], { bin, within: sorted[k++] - seen });
     seen = next;
   }
-  const fine = new Map<number, Uint32Array>();
-  for (const { bin } of binOf.values()) if (!fine.has(bin)) fine.set(bin, new Uint32Array(1 << KEY_SHIFT));
-  const slot = new Int32Array(COARSE_BINS).fill(-1);
-  const fineList = [...fine.keys()];
-  fineList.forEach((bin, i) => (slot[bin] = i));
-  const fineArrays = fineList.map((bin) => fine.get(bin)!);
-  for (let s = 0; s < pixels * 3; s += 3) {
-    const key = brightnessKey(rgb[s], rgb[s + 1], rgb[s + 2]);
-    const i = slot[key >>> KEY_SHIFT];
-    if (i >= 0) fineArrays[i][key & ((1 << KEY_SHIFT) - 1)]++;
+  const bins = [...new Set([...binOf.values()].map((v) => v.bin))];
+  const fine = bins.map(() => new Uint32Array(1 << KEY_SHIFT));
+  if (bins.length === 1) {
+    // The usual case for a flat or narrow image: one bin, no lookup per pixel.
+    const [only] = bins;
+    const counts = fine[0];
+    for (let s = 0, end = pixels * 3; s < end; s += 3) {
+      const key = KEY_R[rgb[s]] + KEY_G[rgb[s + 1]] + KEY_B[rgb[s + 2]];
+      if (key >>> KEY_SHIFT === only) counts[key & KEY_MASK]++;
+    }
+  } else {
+    const slot = new Int8Array(COARSE_BINS).fill(-1);
+    bins.forEach((bin, i) => (slot[bin] = i));
+    for (let s = 0, end = pixels * 3; s < end; s += 3) {
+      const key = KEY_R[rgb[s]] + KEY_G[rgb[s + 1]] + KEY_B[rgb[s + 2]];
+      const i = slot[key >>> KEY_SHIFT];
+      if (i >= 0) fine[i][key & KEY_MASK]++;
+    }
   }
   const valueAt = (rank: number): number => {
     const { bin, within } = binOf.get(rank)!;
-    const counts = fine.get(bin)!;
+    const counts = fine[bins.indexOf(bin)];
     let acc = 0;
     for (let j = 0; j < counts.length; j++) {
       acc += counts[j];
@@ -203,7 +241,7 @@ function countsStd(histogram: Uint32Array): number {
 export function qualityScratchBytes(width: number, height: number): number {
   const target = blurResizeTarget(width, height);
   // Coarse brightness histogram and its slot table, fine bins, the blur resize's horizontal pass, grey copy.
-  return COARSE_BINS * 8 + 4 * 4096 + height * target.width * 3 + target.width * target.height * 4;
+  return COARSE_BINS * 5 + 4 * 4096 + height * target.width * 3 + target.width * target.height * 4;
 }
 
 /**
@@ -213,13 +251,9 @@ export function qualityScratchBytes(width: number, height: number): number {
 export function measureQuality(rgb: Uint8Array, width: number, height: number, grayscale: boolean): QualityMeasures {
   const pixels = width * height;
   if (!Number.isInteger(pixels) || pixels < 1 || rgb.length !== pixels * 3) throw new RangeError(`expected ${width}x${height}x3 bytes, got ${rgb.length}`);
-  const [brightnessP5, brightnessP99] = brightnessPercentiles(rgb, pixels, [5, 99]);
-
-  const bands = grayscale ? 1 : 3;
-  const histogram = new Uint32Array(256 * bands);
-  if (grayscale) for (let s = 0; s < pixels * 3; s += 3) histogram[rgb[s]]++;
-  else for (let s = 0; s < pixels * 3; s += 3) (histogram[rgb[s]]++, histogram[256 + rgb[s + 1]]++, histogram[512 + rgb[s + 2]]++);
-  const entropy = histogramEntropy(histogram, bands * pixels);
+  const { coarse, bands } = histograms(rgb, pixels, grayscale);
+  const [brightnessP5, brightnessP99] = brightnessPercentiles(rgb, pixels, coarse, [5, 99]);
+  const entropy = histogramEntropy(bands, (grayscale ? 1 : 3) * pixels);
 
   // BlurrinessProperty.calculate: resize (PIL's default, bicubic) to <= 64 px, convert('L'), FIND_EDGES.
   const target = blurResizeTarget(width, height);
