@@ -355,10 +355,10 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
       if (stopped()) return;
       const hash = knownHash ?? sha256(data);
       const fileRecord = store?.fileRecord(entry.absolute, signature, hash);
-      const { cached, complete } = await cachedAnswer(hash);
+      const { cached, quality, complete } = await cachedAnswer(hash);
       if (cached && complete) {
         store!.append([fileRecord!]);
-        await emit(fromCache(entry, seq, cached, await store!.lookupQuality(hash, qualityKey)));
+        await emit(fromCache(entry, seq, cached, quality));
         return;
       }
       const outcome = await pool.run(data);

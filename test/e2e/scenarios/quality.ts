@@ -41,9 +41,11 @@ export async function qualityColumnAndFilter(w: Workbench, deps: QualityScenario
   const view = await w.webview('#rows');
   const count = deps.dataset.size;
   await view.locator('#scan-status[data-status="done"] #scan-text', { hasText: new RegExp(`^Scanned ${count} images`) }).waitFor({ timeout: 120_000 });
+  // The whole width, as step 6 does: beside the explorer the table is narrower than its columns.
+  await w.runCommand('View: Toggle Maximize Editor Group');
   await view.click('#clear-filters');
   const shown = async (rows: number) => {
-    await view.locator('#result-count', { hasText: new RegExp(`^${rows} rows?$`) }).waitFor();
+    await view.locator('#result-count', { hasText: new RegExp(`^${rows} rows?$`) }).waitFor({ state: 'attached' });
     await view.locator('#rows .row[data-row]').nth(rows - 1).waitFor();
     const cells = await view.locator('#rows .row[data-row]').evaluateAll((els: any[]) =>
       els.map((row) => [row.querySelector('.c-path .name').textContent, [...row.querySelectorAll('.c-quality .chip')].map((c: any) => c.dataset.flag)]),
@@ -60,4 +62,5 @@ export async function qualityColumnAndFilter(w: Workbench, deps: QualityScenario
   await w.screenshot('Q1-dataset-quality');
   await view.click('#clear-filters');
   await shown(count);
+  await w.runCommand('View: Toggle Maximize Editor Group');
 }
