@@ -3,9 +3,11 @@
  * The CLI's `--out` and the dataset view's export both write through these, so the two always agree.
  *
  * JSONL line: {"image", "folder", "folderLabel", "top": [{index, label, score}], "quality": {...}, "flags": [...]}
- *             or {..., "error", "errorCode"}
- * CSV columns: image, folder_label, top1_index, top1_label, top1_score, top5 (JSON array), error, then the
- *             quality flags (';'-separated) and the measures (quality/measures.ts, cleanvision's names)
+ *             or {..., "error", "errorCode"},
+ *   then "sha256" (of the content, when the file was read or its hash was cached) and "root" (the scan argument
+ *   the file was found under, as given): what ties a row to its stored embedding and tells train/ from val/.
+ * CSV columns: image, folder_label, top1_index, top1_label, top1_score, top5 (JSON array), error, the quality
+ *             flags (';'-separated) and the measures (quality/measures.ts, cleanvision's names), sha256
  *
  * Names with bytes that are not UTF-8 appear in JSONL as `\udcXX` escapes (lossless, see fileNames.ts) and in
  * CSV as U+FFFD (CSV is for people and spreadsheets; JSONL is the exact record).
@@ -32,6 +34,10 @@ export interface ScanRecord {
   errorCode?: ErrorCode;
   quality?: QualityMeasures;
   flags?: QualityFlag[];
+  /** Content sha256 (hex); absent for files never read (and in files written before it existed). */
+  sha256?: string;
+  /** The scan argument the file was found under, as given. */
+  root?: string;
 }
 
 /** The measures in CSV, in this order, named as cleanvision names its score columns. */
@@ -45,12 +51,19 @@ const CSV_MEASURES = [
   ['size', 'size'],
 ] as const satisfies ReadonlyArray<readonly [string, keyof QualityMeasures]>;
 
-export const CSV_COLUMNS = ['image', 'folder_label', 'top1_index', 'top1_label', 'top1_score', 'top5', 'error', 'quality_flags', ...CSV_MEASURES.map(([name]) => name)] as const;
+export const CSV_COLUMNS = ['image', 'folder_label', 'top1_index', 'top1_label', 'top1_score', 'top5', 'error', 'quality_flags', ...CSV_MEASURES.map(([name]) => name), 'sha256'] as const;
+
+function isScanResult(result: ScanResult | ScanRecord): result is ScanResult {
+  return typeof (result as ScanResult).root === 'number';
+}
 
 export function toRecord(result: ScanResult | ScanRecord): ScanRecord {
   const base = { image: result.image, folder: result.folder, folderLabel: result.folderLabel };
-  if (result.error !== undefined) return { ...base, error: result.error, ...(result.errorCode ? { errorCode: result.errorCode } : {}) };
-  return { ...base, top: result.top ?? [], ...(result.quality ? { quality: result.quality, flags: result.flags ?? [] } : {}) };
+  const sha256 = isScanResult(result) ? result.hash : result.sha256;
+  const root = isScanResult(result) ? result.rootName : result.root;
+  const tail = { ...(sha256 !== undefined ? { sha256 } : {}), ...(root !== undefined ? { root } : {}) };
+  if (result.error !== undefined) return { ...base, error: result.error, ...(result.errorCode ? { errorCode: result.errorCode } : {}), ...tail };
+  return { ...base, top: result.top ?? [], ...(result.quality ? { quality: result.quality, flags: result.flags ?? [] } : {}), ...tail };
 }
 
 /** Known flag names only, in the canonical order (a results file is input like any other). */
@@ -81,6 +94,8 @@ export function parseJsonLine(line: string): ScanRecord | undefined {
     folderLabel: typeof r.folderLabel === 'string' ? r.folderLabel : null,
     ...(Array.isArray(r.top) ? { top: r.top } : { error: r.error, ...(r.errorCode ? { errorCode: r.errorCode } : {}) }),
     ...qualityOf(r),
+    ...(typeof r.sha256 === 'string' && /^[0-9a-f]{64}$/.test(r.sha256) ? { sha256: r.sha256 } : {}),
+    ...(typeof r.root === 'string' ? { root: r.root } : {}),
   };
 }
 
@@ -102,6 +117,7 @@ export function toCsvRow(result: ScanResult | ScanRecord): Array<string | number
     result.error ?? '',
     result.flags?.join(';') ?? '',
     ...CSV_MEASURES.map(([, key]) => (result.quality ? Number(result.quality[key]) : '')),
+    (isScanResult(result) ? result.hash : result.sha256) ?? '',
   ];
 }
 
