@@ -29,6 +29,7 @@ import { loadPreprocessorConfig } from '../src/core/preprocessorConfig';
 import { topKPredictions } from '../src/core/predictions';
 import { writeRandomBeit } from '../src/core/randomModel';
 import { benchmarkScan, benchmarkScanEmbeddings, writeSyntheticDataset } from '../src/core/scan/scanBench';
+import { qualityRows } from './qualityBench';
 import { benchmarkSimilarity } from './similarity';
 
 const ROOT = path.resolve(__dirname);
@@ -424,6 +425,10 @@ async function main(): Promise<void> {
   rows.push({ figure: `dataset scan throughput with embeddings stored, ${scanEmb.images} images (vs the same scan without, timed alternately)`, ours: scanEmb.withImagesPerSecond, peer: scanEmb.withoutImagesPerSecond, unit: 'images/s', peerName: 'scan without embeddings', ratio: scanEmb.ratio, target: '>= 0.97', met: scanEmb.ratio >= 0.97 });
   rows.push({ figure: 'scan cache bytes per image with embeddings (768 float16) (vs without)', ours: scanEmb.cacheBytesPerImage.with, peer: scanEmb.cacheBytesPerImage.without, unit: 'bytes', peerName: 'cache without embeddings', ratio: scanEmb.cacheBytesPerImage.with / scanEmb.cacheBytesPerImage.without });
   rows.push({ figure: 're-scan of the unchanged folder (vs first scan)', ours: scan.rescanMs, peer: scan.firstScanMs, unit: 'ms', peerName: 'first scan', ratio: scan.rescanFraction, target: '< 0.02', met: scan.rescanFraction < 0.02 });
+
+  // Quality flags (#13): the measures run on the pixels the scan's preprocessing decodes anyway.
+  log('quality measures in preprocessing');
+  rows.push(...(await qualityRows([['640x480 JPEG', small[0]], ['4000x3000 JPEG', large]], preprocessor, REPS)));
 
   // 6. fp16 and int8: speed and agreement with fp32. A random model's top-1 margins are tiny (1% of these images
   // are under 1e-3), so agreement is measured over 256 images: the 64 photos plus 192 varied synthetic images

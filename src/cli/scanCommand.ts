@@ -13,6 +13,7 @@ import { BeitModel } from '../core/beitModel';
 import { sameFile } from '../core/regularFile';
 import { BeitLensError, errorMessage } from '../core/errors';
 import { defaultCacheDir } from '../core/hub';
+import { QualityTally } from '../core/quality/tally';
 import { terminalText } from '../core/safeOutput';
 import { displayPath } from '../core/scan/fileNames';
 import { LabelChecker, type FolderMapping, type LabelOverrides, type Suspect } from '../core/scan/labelCheck';
@@ -145,6 +146,7 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
     if (flags.cache !== false) store = await ResultStore.open(flags.cache, { onWarning: (m) => process.stderr.write(`warning: ${terminalText(m)}\n`) });
     if (store && store.stats.truncatedBytes > 0) process.stderr.write(`note: dropped ${store.stats.truncatedBytes} bytes of an interrupted write at the end of the scan cache\n`);
     writer = flags.out ? await openResultFile(flags.out) : createJsonlWriter(process.stdout, { end: false });
+    const tally = new QualityTally();
     const checker = flags.labelCheck ? new LabelChecker(model.labels, { overrides, lowScore: flags.lowScore }) : undefined;
     const out = writer;
     const skipsShown: Partial<Record<string, number>> = {};
@@ -169,6 +171,7 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
       },
       onResult: async (r) => {
         checker?.add(r);
+        tally.add(r);
         await out.write(r);
       },
     });
@@ -178,6 +181,8 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
     process.stderr.write(
       `${summary.cancelled ? 'cancelled after' : 'scanned'} ${summary.done} files in ${seconds.toFixed(1)} s: ${summary.classified} classified, ${summary.cached} from cache, ${summary.errors} errors (${summary.imagesPerSecond.toFixed(1)} images/s)${skipped ? `; ${skipped}` : ''}${flags.out ? `; results in ${terminalText(flags.out)}` : ''}\n`,
     );
+    const quality = tally.line();
+    if (quality) process.stderr.write(`${quality}\n`);
     if (summary.embeddings === 'unavailable') {
       process.stderr.write(`note: this model's graph has no pooled_output, so no embeddings were stored (convert the model again for similar and duplicates)\n`);
     }

@@ -19,6 +19,7 @@ import {
   type ResizeKernel,
 } from './image';
 import { PilResample, pilResizeScratchBytes, resizePil } from './pilResize';
+import { measureQuality, qualityScratchBytes, type QualityMeasures } from './quality/measures';
 import { modelInputSize, type PreprocessorConfig } from './preprocessorConfig';
 
 /**
@@ -28,6 +29,11 @@ import { modelInputSize, type PreprocessorConfig } from './preprocessorConfig';
 export interface PreprocessOptions extends DecodeOptions {
   /** Resize with libvips instead of the exact Pillow port (faster on very large images, not HF-exact). */
   fast?: boolean;
+  /**
+   * Also measure image quality (quality/measures.ts) on the decoded pixels while they are at hand: the scan's
+   * preprocessing workers do, so the flags cost no second decode. Only for encoded input (a file or bytes).
+   */
+  measureQuality?: boolean;
 }
 
 export interface PreprocessedImage {
@@ -42,6 +48,8 @@ export interface PreprocessedImage {
    * only (the full-size pixels are freed before the decode budget is released; use decodeImage to keep them).
    */
   source: DecodedImageInfo;
+  /** With `measureQuality`: cleanvision's measures of the decoded image. */
+  quality?: QualityMeasures;
 }
 
 export type DecodedImageInfo = Omit<DecodedImage, 'data'>;
@@ -157,21 +165,37 @@ export async function preprocessImage(
   const swapped = applyExifOrientation && orientation >= 5 && orientation <= 8;
   const width = swapped ? image.storedHeight : image.storedWidth;
   const height = swapped ? image.storedWidth : image.storedHeight;
-  const cost = shrinkOnLoad
-    ? decodeCostBytes(image, { applyExifOrientation, resizeTo: { width: config.width, height: config.height } }) + resizeCostBytes(config.width, config.height, config, options)
-    : decodeCostBytes(image, { applyExifOrientation }) + resizeCostBytes(width, height, config, options);
+  const decodedW = shrinkOnLoad ? config.width : width;
+  const decodedH = shrinkOnLoad ? config.height : height;
+  const cost =
+    (shrinkOnLoad
+      ? decodeCostBytes(image, { applyExifOrientation, resizeTo: { width: config.width, height: config.height } }) + resizeCostBytes(config.width, config.height, config, options)
+      : decodeCostBytes(image, { applyExifOrientation }) + resizeCostBytes(width, height, config, options)) +
+    (options.measureQuality ? qualityScratchBytes(decodedW, decodedH) : 0);
   return withDecodeBudget(image, cost, options.budget, async () => {
     // The decoded pixels live only inside this call, so they are garbage once it returns.
     const result = await (async () => {
       const source = shrinkOnLoad
         ? await decodeInspectedJpegResized(image, config.width, config.height, FAST_KERNELS[config.resample] ?? 'linear', applyExifOrientation)
         : await decodeInspected(image, applyExifOrientation);
+      const quality = options.measureQuality ? measureDecoded(source, image.metadata.channels === 1, width, height) : undefined;
       const { data: _pixels, ...info } = source;
-      return { ...(await finish(source, config, options, image.file)), source: info };
+      return { ...(await finish(source, config, options, image.file)), source: info, ...(quality ? { quality } : {}) };
     })();
     if (cost >= RECLAIM_AFTER_BYTES) await reclaimDecodedMemory();
     return result;
   });
+}
+
+/**
+ * Quality measures of the decoded pixels. One band in the file is PIL's mode "L" (cleanvision's grayscale).
+ * On the fast JPEG path the pixels are already shrunk (and stretched) to the model size, so the pixel measures
+ * are approximate there; the shape measures always come from the image's own size.
+ */
+function measureDecoded(source: DecodedImage, oneBand: boolean, width: number, height: number): QualityMeasures {
+  const measures = measureQuality(source.data, source.width, source.height, oneBand);
+  if (source.width === width && source.height === height) return measures;
+  return { ...measures, aspectRatio: Math.min(width / height, height / width), size: Math.sqrt(width) * Math.sqrt(height) };
 }
 
 /** What {@link finish} allocates for a decoded width x height image: the resize's buffers and the model input. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Command } from '../extension/commandIds';
+import { QUALITY_FLAGS, type QualityFlag } from '../core/quality/flags';
 
 /**
  * Every message between the explanation panel's webview and the extension, both directions, as
@@ -122,6 +123,8 @@ export interface DatasetFilter {
   maxScore?: number;
   /** Folder label; null: files directly in the scanned folder. */
   folderLabel?: string | null;
+  /** Rows raising at least one of these image-quality flags. */
+  flags?: QualityFlag[];
 }
 
 export interface DatasetQueryDto {
@@ -151,6 +154,8 @@ export interface DatasetRowDto {
   error?: string;
   errorCode?: string;
   check?: RowCheckDto;
+  /** Image-quality flags (odd_size decided over the whole scan); absent for rows that were not measured. */
+  flags?: QualityFlag[];
 }
 
 export interface FolderCountDto {
@@ -165,6 +170,8 @@ export interface DatasetInfoDto {
   rows: number;
   errors: number;
   folders: FolderCountDto[];
+  /** Rows raising each quality flag, in QUALITY_FLAGS order. */
+  flagCounts?: Array<{ flag: QualityFlag; count: number }>;
 }
 
 export type ScanStatus = 'idle' | 'running' | 'restarting' | 'done' | 'cancelled' | 'failed';
@@ -256,6 +263,7 @@ const DatasetFilterSchema = z
     minScore: z.number().min(0).max(1).optional(),
     maxScore: z.number().min(0).max(1).optional(),
     folderLabel: z.string().max(4096).nullable().optional(),
+    flags: z.array(z.enum(QUALITY_FLAGS)).max(QUALITY_FLAGS.length).optional(),
   })
   .strict();
 

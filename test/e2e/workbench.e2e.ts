@@ -45,6 +45,7 @@ import { hoverFits, hoverNotFound, hoverPredictionRows, hoverWithoutModel } from
 import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
 import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
 import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit } from './scenarios/offline';
+import { qualityColumnAndFilter } from './scenarios/quality';
 import { CHROMIUM, closedPort, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
@@ -390,6 +391,8 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.runCommand('Notifications: Clear All Notifications');
     await w.page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'detached' });
   });
+
+  step('Q1. the dataset view shows quality flags as chips and filters by flag', () => qualityColumnAndFilter(workbench(), { dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER }));
 
   step('C1. right-click a .bmp offers no Classify or Explain (no decoder for it); a PNG still does', () => bmpHasNoClassifyMenu(workbench(), fx, { classify: CLASSIFY, explain: EXPLAIN }));
 

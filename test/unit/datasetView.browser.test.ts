@@ -483,7 +483,7 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     await page.waitForFunction((n: number) => document.querySelector('#status').textContent.startsWith(`Exported ${n} rows (JSONL)`), tabbies);
     const lines = (await readFile(view.exportFile, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((l) => l.image), byPath.filter((r) => r.folderLabel === 'tabby').map((r) => r.image), 'the view’s rows, in its order');
-    assert.deepEqual(Object.keys(lines.find((l) => l.top)), ['image', 'folder', 'folderLabel', 'top'], 'the CLI’s JSONL schema');
+    assert.deepEqual(Object.keys(lines.find((l) => l.top)), ['image', 'folder', 'folderLabel', 'top', 'quality', 'flags', 'sha256', 'root'], 'the CLI’s JSONL schema');
 
     await page.selectOption('#export-format', 'csv');
     await page.locator('#export-all').click();

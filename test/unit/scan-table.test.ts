@@ -166,8 +166,8 @@ describe('scan output writers', () => {
     assert.equal(lines[0], CSV_COLUMNS.join(','));
     assert.equal(CSV_COLUMNS.at(-1), 'sha256', 'new columns go at the end, so existing column positions hold');
     assert.ok(lines[1].startsWith('"/data/caf\uFFFD ""quoted"", name.png",x,3,"crème brûlée, burnt cream",0.5,"[{""index"":3'));
-    assert.equal(lines[2], 'b.png,,,,,,"bad, ""very""",');
-    assert.equal(lines[3], `c.png,,,,,,cannot decode,${'cd'.repeat(32)}`);
+    assert.equal(lines[2], 'b.png,,,,,,"bad, ""very""",,,,,,,,,');
+    assert.equal(lines[3], `c.png,,,,,,cannot decode,,,,,,,,,${'cd'.repeat(32)}`);
   });
 
   it('exports a filtered selection from a table to CSV and JSONL files', async () => {

@@ -2,10 +2,12 @@
  * Scan results as files: JSONL (one line per image in the `classify --json` schema plus the folder) and CSV.
  * The CLI's `--out` and the dataset view's export both write through these, so the two always agree.
  *
- * JSONL line: {"image", "folder", "folderLabel", "top": [{index, label, score}]}  or  {..., "error", "errorCode"},
+ * JSONL line: {"image", "folder", "folderLabel", "top": [{index, label, score}], "quality": {...}, "flags": [...]}
+ *             or {..., "error", "errorCode"},
  *   then "sha256" (of the content, when the file was read or its hash was cached) and "root" (the scan argument
  *   the file was found under, as given): what ties a row to its stored embedding and tells train/ from val/.
- * CSV columns: image, folder_label, top1_index, top1_label, top1_score, top5 (JSON array), error, sha256
+ * CSV columns: image, folder_label, top1_index, top1_label, top1_score, top5 (JSON array), error, the quality
+ *             flags (';'-separated) and the measures (quality/measures.ts, cleanvision's names), sha256
  *
  * Names with bytes that are not UTF-8 appear in JSONL as `\udcXX` escapes (lossless, see fileNames.ts) and in
  * CSV as U+FFFD (CSV is for people and spreadsheets; JSONL is the exact record).
@@ -17,6 +19,7 @@ import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { ErrorCode } from '../errors';
 import type { Prediction } from '../predictions';
+import { QUALITY_FLAGS, parseQualityMeasures, type QualityFlag, type QualityMeasures } from '../quality/measures';
 import { SAFE_CSV_CAST, safeJson } from '../safeOutput';
 import { displayPath } from './fileNames';
 import type { ScanResult } from './scanner';
@@ -29,13 +32,26 @@ export interface ScanRecord {
   top?: Prediction[];
   error?: string;
   errorCode?: ErrorCode;
+  quality?: QualityMeasures;
+  flags?: QualityFlag[];
   /** Content sha256 (hex); absent for files never read (and in files written before it existed). */
   sha256?: string;
   /** The scan argument the file was found under, as given. */
   root?: string;
 }
 
-export const CSV_COLUMNS = ['image', 'folder_label', 'top1_index', 'top1_label', 'top1_score', 'top5', 'error', 'sha256'] as const;
+/** The measures in CSV, in this order, named as cleanvision names its score columns. */
+const CSV_MEASURES = [
+  ['brightness_perc_99', 'brightnessP99'],
+  ['brightness_perc_5', 'brightnessP5'],
+  ['entropy', 'entropy'],
+  ['blurriness', 'blurriness'],
+  ['blurriness_grayscale_std', 'grayscaleStd'],
+  ['aspect_ratio', 'aspectRatio'],
+  ['size', 'size'],
+] as const satisfies ReadonlyArray<readonly [string, keyof QualityMeasures]>;
+
+export const CSV_COLUMNS = ['image', 'folder_label', 'top1_index', 'top1_label', 'top1_score', 'top5', 'error', 'quality_flags', ...CSV_MEASURES.map(([name]) => name), 'sha256'] as const;
 
 function isScanResult(result: ScanResult | ScanRecord): result is ScanResult {
   return typeof (result as ScanResult).root === 'number';
@@ -47,7 +63,13 @@ export function toRecord(result: ScanResult | ScanRecord): ScanRecord {
   const root = isScanResult(result) ? result.rootName : result.root;
   const tail = { ...(sha256 !== undefined ? { sha256 } : {}), ...(root !== undefined ? { root } : {}) };
   if (result.error !== undefined) return { ...base, error: result.error, ...(result.errorCode ? { errorCode: result.errorCode } : {}), ...tail };
-  return { ...base, top: result.top ?? [], ...tail };
+  return { ...base, top: result.top ?? [], ...(result.quality ? { quality: result.quality, flags: result.flags ?? [] } : {}), ...tail };
+}
+
+/** Known flag names only, in the canonical order (a results file is input like any other). */
+function parseFlags(value: unknown): QualityFlag[] {
+  if (!Array.isArray(value)) return [];
+  return QUALITY_FLAGS.filter((flag) => value.includes(flag));
 }
 
 export function toJsonLine(result: ScanResult | ScanRecord): string {
@@ -71,9 +93,16 @@ export function parseJsonLine(line: string): ScanRecord | undefined {
     folder: typeof r.folder === 'string' ? r.folder : '',
     folderLabel: typeof r.folderLabel === 'string' ? r.folderLabel : null,
     ...(Array.isArray(r.top) ? { top: r.top } : { error: r.error, ...(r.errorCode ? { errorCode: r.errorCode } : {}) }),
+    ...qualityOf(r),
     ...(typeof r.sha256 === 'string' && /^[0-9a-f]{64}$/.test(r.sha256) ? { sha256: r.sha256 } : {}),
     ...(typeof r.root === 'string' ? { root: r.root } : {}),
   };
+}
+
+function qualityOf(r: Partial<ScanRecord>): Pick<ScanRecord, 'quality' | 'flags'> {
+  if (!Array.isArray(r.top)) return {};
+  const quality = parseQualityMeasures(r.quality);
+  return quality ? { quality, flags: parseFlags(r.flags) } : {};
 }
 
 export function toCsvRow(result: ScanResult | ScanRecord): Array<string | number> {
@@ -86,6 +115,8 @@ export function toCsvRow(result: ScanResult | ScanRecord): Array<string | number
     top1 ? top1.score : '',
     result.top ? JSON.stringify(result.top.slice(0, 5)) : '',
     result.error ?? '',
+    result.flags?.join(';') ?? '',
+    ...CSV_MEASURES.map(([, key]) => (result.quality ? Number(result.quality[key]) : '')),
     (isScanResult(result) ? result.hash : result.sha256) ?? '',
   ];
 }

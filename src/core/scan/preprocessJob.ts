@@ -5,6 +5,7 @@
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
 import { preprocessImage, type PreprocessOptions } from '../preprocess';
 import type { PreprocessorConfig } from '../preprocessorConfig';
+import type { QualityMeasures } from '../quality/measures';
 
 export interface PreprocessSetup {
   preprocessor: PreprocessorConfig;
@@ -15,14 +16,15 @@ export interface PreprocessSetup {
   budgetBytes?: number;
 }
 
-export type PreprocessOutcome = { ok: true; pixelValues: Float32Array } | { ok: false; code: ErrorCode; error: string };
+export type PreprocessOutcome = { ok: true; pixelValues: Float32Array; quality?: QualityMeasures } | { ok: false; code: ErrorCode; error: string };
 
 /** Never throws: a bad image is an outcome, so one file cannot take its batch down with it. */
 export async function preprocessBytes(bytes: Uint8Array, setup: PreprocessSetup): Promise<PreprocessOutcome> {
   try {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const { pixelValues } = await preprocessImage(buffer, setup.preprocessor, setup.options);
-    return { ok: true, pixelValues };
+    // The image is decoded here anyway: its quality measures come along (a pass or two over the pixels).
+    const { pixelValues, quality } = await preprocessImage(buffer, setup.preprocessor, { ...setup.options, measureQuality: true });
+    return { ok: true, pixelValues, ...(quality ? { quality } : {}) };
   } catch (err) {
     // Bytes carry no file name, so the message is the bare reason; the scanner pairs it with the path.
     if (err instanceof BeitLensError) return { ok: false, code: err.code, error: err.message };

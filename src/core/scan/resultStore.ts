@@ -10,6 +10,8 @@
  *                doubt costs only a re-hash: predictions are keyed by content, never by path.
  *  - prediction: (sha256, model key) -> top-K (index, score) pairs, or a decode error that the same bytes
  *                would always produce again (corrupt or unsupported images are not re-decoded on every scan).
+ *  - quality:    (sha256, measure revision) -> image-quality measures (quality/measures.ts). Keyed by content
+ *                only: they do not depend on the model, so a scan with another model reuses them.
  *  - embedding:  (sha256, model key) -> the model's pooled output as float16, little-endian, base64 in the
  *                JSON: 768 floats take 2,048 characters, a record about 2.2 kB (JSON numbers would take ~7 kB).
  *                In the log rather than in a binary file beside it, so it shares the log's checksum, torn-tail
@@ -35,6 +37,7 @@ import { fdatasync, writeSync } from 'node:fs';
 import { link, mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
+import { parseQualityMeasures, type QualityMeasures } from '../quality/measures';
 import { halfToFloatTable } from '../halfFloat';
 import type { FileSignature } from './walk';
 
@@ -74,6 +77,12 @@ interface PredictionRecord {
   top?: Array<[number, number]>;
   code?: ErrorCode;
   error?: string;
+}
+
+interface QualityRecord {
+  q: string;
+  v: string;
+  m: QualityMeasures;
 }
 
 export interface StoreStats {
@@ -133,6 +142,7 @@ const openForWriting = new Set<string>();
 export class ResultStore {
   private readonly files = new Map<string, number>();
   private readonly predictions = new Map<string, number>();
+  private readonly qualities = new Map<string, number>();
   private readonly embeddings = new Map<string, number>();
   private readonly modelNumbers = new Map<string, number>();
   private end: number;
@@ -282,6 +292,11 @@ export class ResultStore {
       this.embeddings.set(this.predictionKey(r.e, r.model), position);
       return true;
     }
+    const q = payload as Partial<QualityRecord>;
+    if (typeof q.q === 'string' && typeof q.v === 'string') {
+      this.qualities.set(`${q.v}:${q.q}`, position);
+      return true;
+    }
     return false;
   }
 
@@ -324,6 +339,20 @@ export class ResultStore {
     const r = (await this.readAt(position)) as EmbeddingRecord | undefined;
     if (!r || r.e !== hash || r.model !== model || r.d !== dim || typeof r.v !== 'string') return undefined;
     return decodeHalfVector(r.v, dim);
+  }
+
+  /** Quality measures recorded for these bytes by the measure revision `revision`. */
+  async lookupQuality(hash: string, revision: string): Promise<QualityMeasures | undefined> {
+    const position = this.qualities.get(`${revision}:${hash}`);
+    if (position === undefined) return undefined;
+    const r = (await this.readAt(position)) as Partial<QualityRecord> | undefined;
+    if (!r || r.q !== hash || r.v !== revision) return undefined;
+    return parseQualityMeasures(r.m);
+  }
+
+  qualityRecord(hash: string, revision: string, measures: QualityMeasures): object {
+    const r: QualityRecord = { q: hash, v: revision, m: measures };
+    return r;
   }
 
   /** `half`: the embedding's float16 bits (toFloat16 in halfFloat.ts). */
@@ -419,7 +448,7 @@ export class ResultStore {
         positions.push([key, after * LENGTH_BITS + line.length, this.files]);
         after += line.length;
       }
-      for (const map of [this.predictions, this.embeddings]) {
+      for (const map of [this.predictions, this.embeddings, this.qualities]) {
         for (const [key, position] of map) {
           const r = await this.readAt(position);
           if (!r) continue;
@@ -441,6 +470,7 @@ export class ResultStore {
     this.files.clear();
     this.predictions.clear();
     this.embeddings.clear();
+    this.qualities.clear();
     for (const [key, position, map] of positions) map.set(key, position);
     this.end = after;
     return { before, after };

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { QUALITY_FLAGS, flagBits, flagsFromBits, oddSizeFlags, type QualityFlag } from '../quality/measures';
 import { parseJsonLine, toRecord, type ScanRecord } from './output';
 import type { ScanResult } from './scanner';
 
@@ -32,6 +33,8 @@ export interface TableFilter {
    * are ignored. With sort key 'given' the rows come in this list's order.
    */
   rows?: readonly number[];
+  /** Rows raising at least one of these quality flags (odd_size as decided over the whole table). */
+  flags?: readonly QualityFlag[];
 }
 
 export type SortKey = 'order' | 'path' | 'folder' | 'label' | 'score' | 'error' | 'given';
@@ -55,6 +58,7 @@ export interface TablePage {
 }
 
 const NO_FOLDER = '\u0000(root)';
+const ODD_SIZE_BIT = flagBits(['odd_size']);
 /** Bytes read at once when walking the file in order. */
 const READ_CHUNK = 1 << 20;
 /** Paths sort as people expect: "img2" before "img10". */
@@ -95,6 +99,12 @@ export class ResultTable {
   private readonly top1 = new Column(new Int32Array(1024));
   private readonly score = new Column(new Float32Array(1024));
   private readonly folder = new Column(new Int32Array(1024));
+  /** Quality flag bits the row raised on its own (bit i: QUALITY_FLAGS[i]); 0 for rows without measures. */
+  private readonly flagBits = new Column(new Int32Array(1024));
+  /** sqrt(w) * sqrt(h) for odd_size; NaN for rows without measures. */
+  private readonly imageSize = new Column(new Float32Array(1024));
+  /** odd_size per row, decided over all rows' sizes and recomputed when the table has grown. */
+  private oddSize?: { count: number; flags: Uint8Array };
   private readonly folderIds = new Map<string, number>();
   private readonly folderNames: string[] = [];
   private readonly labelText = new Map<number, string>();
@@ -175,6 +185,11 @@ export class ResultTable {
     this.top1.grow(capacity, (n) => new Int32Array(n));
     this.score.grow(capacity, (n) => new Float32Array(n));
     this.folder.grow(capacity, (n) => new Int32Array(n));
+    this.flagBits.grow(capacity, (n) => new Int32Array(n));
+    this.imageSize.grow(capacity, (n) => new Float32Array(n));
+    // odd_size is never taken from the file: it is this table's to decide.
+    this.flagBits.data[i] = record.flags ? flagBits(record.flags.filter((f) => f !== 'odd_size')) : 0;
+    this.imageSize.data[i] = record.quality ? record.quality.size : NaN;
     this.offsets.data[i] = offset;
     this.lengths.data[i] = length;
     this.order.data[i] = order;
@@ -212,8 +227,25 @@ export class ResultTable {
     return this.count;
   }
 
-  private matches(i: number, f: TableFilter, labelSet: Set<number> | undefined, folderId: number | undefined): boolean {
+  /** Row i's quality flag bits, odd_size included. */
+  private rowFlagBits(i: number): number {
+    if (this.oddSize?.count !== this.count) this.oddSize = { count: this.count, flags: oddSizeFlags(this.imageSize.data.subarray(0, this.count)) };
+    return this.flagBits.data[i] | (this.oddSize.flags[i] ? ODD_SIZE_BIT : 0);
+  }
+
+  /** How many rows raise each quality flag (error rows raise none). */
+  flagCounts(): Array<{ flag: QualityFlag; count: number }> {
+    const counts = new Array<number>(QUALITY_FLAGS.length).fill(0);
+    for (let i = 0; i < this.count; i++) {
+      const bits = this.rowFlagBits(i);
+      for (let f = 0; f < QUALITY_FLAGS.length; f++) if (bits & (1 << f)) counts[f]++;
+    }
+    return QUALITY_FLAGS.map((flag, f) => ({ flag, count: counts[f] }));
+  }
+
+  private matches(i: number, f: TableFilter, labelSet: Set<number> | undefined, folderId: number | undefined, flagMask?: number): boolean {
     const top = this.top1.data[i];
+    if (flagMask !== undefined && (this.rowFlagBits(i) & flagMask) === 0) return false;
     if (f.errors === 'only' && top >= 0) return false;
     if (f.errors === 'exclude' && top < 0) return false;
     if (f.labelIndex !== undefined && top !== f.labelIndex) return false;
@@ -236,11 +268,13 @@ export class ResultTable {
     }
     let folderId: number | undefined;
     if (filter.folderLabel !== undefined) folderId = this.folderIds.get(filter.folderLabel ?? NO_FOLDER) ?? -2;
+    // An empty list asks for nothing in particular; a list of only unknown names matches no row.
+    const flagMask = filter.flags?.length ? flagBits(filter.flags) : undefined;
     const picked: number[] = [];
     if (filter.rows) {
       const seen = new Set<number>();
       for (const i of filter.rows) {
-        if (Number.isInteger(i) && i >= 0 && i < this.count && !seen.has(i) && this.matches(i, filter, labelSet, folderId)) picked.push(i);
+        if (Number.isInteger(i) && i >= 0 && i < this.count && !seen.has(i) && this.matches(i, filter, labelSet, folderId, flagMask)) picked.push(i);
         seen.add(i);
       }
       // Kept in the list's order: for 'given' that is the order, for the other keys the sort below replaces it.
@@ -250,7 +284,7 @@ export class ResultTable {
         return ids;
       }
     } else {
-      for (let i = 0; i < this.count; i++) if (this.matches(i, filter, labelSet, folderId)) picked.push(i);
+      for (let i = 0; i < this.count; i++) if (this.matches(i, filter, labelSet, folderId, flagMask)) picked.push(i);
     }
     const ids = Int32Array.from(picked);
 
@@ -340,7 +374,7 @@ export class ResultTable {
       const buffer = Buffer.allocUnsafe(this.lengths.data[row]);
       await this.handle.read(buffer, 0, buffer.length, this.offsets.data[row]);
       const record = parseJsonLine(buffer.toString('utf8').trimEnd());
-      if (record) out.push({ ...record, row });
+      if (record) out.push(this.withTableFlags({ ...record, row }));
     }
     return out;
   }
@@ -368,10 +402,16 @@ export class ResultTable {
       for (let k = i; k < j; k++) {
         const at = offsets[k] - start;
         const record = parseJsonLine(buffer.toString('utf8', at, at + lengths[k]).trimEnd());
-        if (record) yield { ...record, row: k };
+        if (record) yield this.withTableFlags({ ...record, row: k });
       }
       i = j;
     }
+  }
+
+  /** A row as read from the file, its flags as this table decides them (odd_size over the whole table). */
+  private withTableFlags(row: TableRow): TableRow {
+    if (!row.quality) return row;
+    return { ...row, flags: flagsFromBits(this.rowFlagBits(row.row)) };
   }
 
   /** Every matching row in walk order, read in pages: for a full export or a label check. */

@@ -27,6 +27,7 @@ import { halfToFloatTable, toFloat16 } from '../halfFloat';
 import { checkFiniteLogits, topKPredictions, type Prediction } from '../predictions';
 import type { PreprocessOptions } from '../preprocess';
 import { modelInputSize, type PreprocessorConfig } from '../preprocessorConfig';
+import { QUALITY_REVISION, imageFlags, type QualityFlag, type QualityMeasures } from '../quality/measures';
 import { readRegularFile } from '../regularFile';
 import { fsPath } from './fileNames';
 import { Changes, Gate, RateMeter } from './flow';
@@ -65,6 +66,13 @@ export interface ScanResult {
   top?: Prediction[];
   error?: string;
   errorCode?: ErrorCode;
+  /** Image-quality measures (cleanvision's image properties), when this scan decoded the image or the store had them. */
+  quality?: QualityMeasures;
+  /**
+   * The quality issues this image raises on its own; odd_size is relative to the dataset and is decided where
+   * the whole dataset is at hand (ResultTable, the CLI's summary), never stored per image.
+   */
+  flags?: QualityFlag[];
   /** sha256 (hex) of the file's content, whenever the file was read or its hash is known from the cache. */
   hash?: string;
   /** Index into {@link ScanOptions.roots} of the argument the file was found under. */
@@ -187,12 +195,14 @@ interface PreparedItem {
   seq: number;
   hash: string;
   pixelValues?: Float32Array;
+  quality?: QualityMeasures;
 }
 
 /** A cache hit: the prediction, and the embedding when the scan wants embeddings. */
 interface CacheHit {
   cached: CachedPrediction;
   embedding?: Float32Array;
+  quality?: QualityMeasures;
 }
 
 /** float16 bits and their float32 values; undefined for a vector with a value float16 cannot hold. */
@@ -253,6 +263,8 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   const budget = Math.max(1, options.maxBytesInFlight ?? 256 * 1024 * 1024);
   const preprocess = options.preprocess ?? {};
   const modelKey = scanModelKey(model, preprocess, options.revision);
+  // The fast JPEG path measures shrunk pixels: its values are kept apart from exact ones.
+  const qualityKey = preprocess.fast ? `${QUALITY_REVISION}-fast` : QUALITY_REVISION;
   const labels = model.labels;
   const numLabels = labels.length;
   const modelFile = model.directory.classifyModel ?? model.modelId;
@@ -350,21 +362,32 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
     errorCode: code,
     source,
   });
-  const fromCache = (entry: WalkEntry, seq: number, hash: string, { cached, embedding }: CacheHit): ScanResult =>
+  const withQuality = (quality: QualityMeasures | undefined) => (quality ? { quality, flags: imageFlags(quality) } : {});
+  const fromCache = (entry: WalkEntry, seq: number, hash: string, { cached, embedding, quality }: CacheHit): ScanResult =>
     cached.kind === 'error'
       ? errorRow(entry, seq, cached.code, cached.error, 'cache', hash)
       : {
           ...base(entry, seq, hash),
           top: cached.top.slice(0, topK).map(([index, score]) => ({ index, label: labels[index] ?? `class ${index}`, score })),
           ...(embedding ? { embedding } : {}),
+          ...withQuality(quality),
           source: 'cache',
         };
-  const lookup = async (hash: string): Promise<CacheHit | undefined> => {
+  /**
+   * The cached answer: complete when it is an error or its quality measures are stored too. A prediction without
+   * its embedding (while embeddings are wanted) is no answer at all: the image goes to the model again.
+   */
+  const lookup = async (hash: string): Promise<{ hit: CacheHit; complete: boolean } | undefined> => {
     const cached = await store?.lookupPrediction(hash, modelKey, topK);
     if (!cached) return undefined;
-    if (!embed || cached.kind === 'error') return { cached };
-    const embedding = await store!.lookupEmbedding(hash, modelKey, dim);
-    return embedding ? { cached, embedding } : undefined;
+    if (cached.kind === 'error') return { hit: { cached }, complete: true };
+    let embedding: Float32Array | undefined;
+    if (embed) {
+      embedding = await store!.lookupEmbedding(hash, modelKey, dim);
+      if (!embedding) return undefined;
+    }
+    const quality = await store!.lookupQuality(hash, qualityKey);
+    return { hit: { cached, embedding, quality }, complete: quality !== undefined };
   };
 
   /** Read, hash, look up by content, preprocess. Holds one slot, released here unless the item is batched. */
@@ -395,10 +418,10 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
       if (stopped()) return;
       const hash = knownHash ?? sha256(data);
       const fileRecord = store?.fileRecord(entry.absolute, signature, hash);
-      const hit = await lookup(hash);
-      if (hit) {
+      const found = await lookup(hash);
+      if (found?.complete) {
         store!.append([fileRecord!]);
-        await emit(fromCache(entry, seq, hash, hit));
+        await emit(fromCache(entry, seq, hash, found.hit));
         return;
       }
       const outcome = await pool.run(data);
@@ -413,11 +436,17 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         await emit(errorRow(entry, seq, outcome.code, outcome.error, 'file', hash));
         return;
       }
+      if (found) {
+        // Answered by the cache, measured only now (a cache from before quality measures): the model is not run.
+        if (outcome.quality) store!.append([fileRecord!, store!.qualityRecord(hash, qualityKey, outcome.quality)]);
+        await emit(fromCache(entry, seq, hash, { ...found.hit, quality: outcome.quality }));
+        return;
+      }
       if (outcome.pixelValues.length !== inputValues) {
         await emit(errorRow(entry, seq, 'INTERNAL', `preprocessing produced ${outcome.pixelValues.length} values, expected ${inputValues}`, 'file', hash));
         return;
       }
-      prepared.push({ entry, seq, hash, pixelValues: outcome.pixelValues });
+      prepared.push({ entry, seq, hash, pixelValues: outcome.pixelValues, quality: outcome.quality });
       batched = true;
       changes.notify();
     } catch (err) {
@@ -447,9 +476,9 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         // Unchanged since a scan with this model: answered from the log without opening the file.
         const knownHash = store ? await store.lookupFile(entry.absolute, entry.signature) : undefined;
         if (knownHash) {
-          const hit = await lookup(knownHash);
-          if (hit) {
-            await emit(fromCache(entry, seq, knownHash, hit));
+          const found = await lookup(knownHash);
+          if (found?.complete) {
+            await emit(fromCache(entry, seq, knownHash, found.hit));
             continue;
           }
         }
@@ -532,13 +561,14 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         records.push(store.fileRecord(item.entry.absolute, item.entry.signature!, item.hash));
         records.push(store.predictionRecord(item.hash, modelKey, { kind: 'top', k: topK, top: top.map((p) => [p.index, p.score] as const) }));
         if (embedding) records.push(store.embeddingRecord(item.hash, modelKey, embedding.half));
+        if (item.quality) records.push(store.qualityRecord(item.hash, qualityKey, item.quality));
       }
       store.append(records);
     }
     for (const { item, top, embedding, error, code } of answered) {
       if (top) {
         counters.classified++;
-        await emit({ ...base(item.entry, item.seq, item.hash), top, ...(embedding ? { embedding: embedding.floats } : {}), source: 'model' });
+        await emit({ ...base(item.entry, item.seq, item.hash), top, ...(embedding ? { embedding: embedding.floats } : {}), ...withQuality(item.quality), source: 'model' });
       } else {
         await emit(errorRow(item.entry, item.seq, code ?? 'INTERNAL', error!, 'file', item.hash));
       }

@@ -237,6 +237,7 @@ export class DatasetSession {
       ...(row.top ? { top: row.top } : {}),
       ...(row.error !== undefined ? { error: row.error, ...(row.errorCode ? { errorCode: row.errorCode } : {}) } : {}),
       ...(check ? { check } : {}),
+      ...(row.flags ? { flags: row.flags } : {}),
     };
   }
 
@@ -330,7 +331,7 @@ export class DatasetSession {
     const errors = table ? (await table.ids({ errors: 'only' })).length : 0;
     this.post({
       type: 'dataset',
-      info: { generation: this.generation, title: this.title, folder: this.folder, rows: table?.size ?? 0, errors, folders: table?.folders() ?? [] },
+      info: { generation: this.generation, title: this.title, folder: this.folder, rows: table?.size ?? 0, errors, folders: table?.folders() ?? [], flagCounts: table?.flagCounts() ?? [] },
     });
   }
 
@@ -355,6 +356,7 @@ export function tableFilter(query: DatasetQueryDto): TableFilter {
   if (f.minScore !== undefined) filter.minScore = f.minScore;
   if (f.maxScore !== undefined) filter.maxScore = f.maxScore;
   if (f.folderLabel !== undefined) filter.folderLabel = f.folderLabel;
+  if (f.flags?.length) filter.flags = f.flags;
   if (query.mode === 'errors') filter.errors = 'only';
   return filter;
 }

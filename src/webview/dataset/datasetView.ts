@@ -19,6 +19,7 @@ import { type DatasetDom } from './dom';
 import { checkText, count, scanText, score } from './format';
 import { asHostMessage, defaultSort, restoreThumbnailSize, THUMBNAIL_SIZES } from './messages';
 import { PageCache } from './pageCache';
+import { flagsFromFilterValue, qualityCell, renderQualityFilter } from './qualityColumn';
 import { RowLayout } from './rowLayout';
 
 /** What the view needs of VS Code's webview API (the dataset view's own message types). */
@@ -170,6 +171,7 @@ export class DatasetView {
     this.dom.folder.textContent = info.folder;
     this.dom.folder.title = info.folder;
     this.renderFolders();
+    renderQualityFilter(this.dom.qualitySelect, info.flagCounts, this.query.filter.flags);
     this.renderModes();
     if (fresh) {
       // A new scan: new row ids. Everything held about the old table goes.
@@ -306,6 +308,7 @@ export class DatasetView {
       const v = d.folderSelect.value;
       this.setFilter({ folderLabel: v === '*' ? undefined : v === '' ? null : v.slice(1) });
     });
+    d.qualitySelect.addEventListener('change', () => this.setFilter({ flags: flagsFromFilterValue(d.qualitySelect.value) }));
     d.clearFilters.addEventListener('click', () => this.setQuery({ filter: {} }));
     d.thumbnailSize.addEventListener('change', () => this.setThumbnailSize(restoreThumbnailSize(Number(d.thumbnailSize.value))));
 
@@ -361,6 +364,7 @@ export class DatasetView {
     d.minScore.value = f.minScore !== undefined ? String(f.minScore) : '';
     d.maxScore.value = f.maxScore !== undefined ? String(f.maxScore) : '';
     this.renderFolders();
+    renderQualityFilter(d.qualitySelect, this.info?.flagCounts, f.flags);
     this.renderModes();
     for (const [key, button] of Object.entries(d.headers) as Array<[DatasetSortKey, HTMLButtonElement]>) {
       const on = this.query.sort.key === key;
@@ -603,6 +607,7 @@ export class DatasetView {
       labelCell,
       scoreCell,
       el('span', { class: `cell c-check${suspect ? ' flagged' : ''}`, role: 'gridcell', title: r.error !== undefined ? (r.errorCode ?? 'error') : [check, checkTitle].filter(Boolean).join(': ') }, [r.error !== undefined ? (r.errorCode ?? 'error') : check]),
+      qualityCell(r),
     ]);
     if (expanded && r.top) {
       row.append(

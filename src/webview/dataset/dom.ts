@@ -1,5 +1,6 @@
 import { el } from '../dom';
 import { THUMBNAIL_SIZES } from './messages';
+import { qualityFilter, qualityHeader } from './qualityColumn';
 
 /**
  * The dataset view's DOM, built in script so the host's HTML is only the CSP, the stylesheet and the
@@ -16,6 +17,7 @@ export interface DatasetDom {
   minScore: HTMLInputElement;
   maxScore: HTMLInputElement;
   folderSelect: HTMLSelectElement;
+  qualitySelect: HTMLSelectElement;
   clearFilters: HTMLButtonElement;
   resultCount: HTMLElement;
   selectionCount: HTMLElement;
@@ -64,12 +66,14 @@ export function buildDom(root: HTMLElement): DatasetDom {
   const minScore = el('input', { id: 'filter-min', type: 'number', min: 0, max: 1, step: 0.05, placeholder: '0', 'aria-label': 'Minimum top-1 score (0 to 1)' });
   const maxScore = el('input', { id: 'filter-max', type: 'number', min: 0, max: 1, step: 0.05, placeholder: '1', 'aria-label': 'Maximum top-1 score (0 to 1)' });
   const folderSelect = el('select', { id: 'filter-folder', 'aria-label': 'Folder' });
+  const qualitySelect = qualityFilter();
   const clearFilters = el('button', { id: 'clear-filters', type: 'button' }, ['Clear filters']);
   const toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Filters' }, [
     el('div', { class: 'modes', role: 'group', 'aria-label': 'Rows' }, [modes.all, modes.suspects, modes.errors]),
     labelText,
     el('span', { class: 'score-range' }, ['Score ', minScore, ' – ', maxScore]),
     folderSelect,
+    qualitySelect,
     clearFilters,
   ]);
 
@@ -114,6 +118,7 @@ export function buildDom(root: HTMLElement): DatasetDom {
     headers.label,
     headers.score,
     el('span', { class: 'th c-check', role: 'columnheader' }, ['Check']),
+    qualityHeader(),
   ]);
   const rows = el('div', { id: 'rows', class: 'rows', role: 'rowgroup' });
   const spacer = el('div', { id: 'spacer', class: 'spacer' }, [rows]);
@@ -166,6 +171,7 @@ export function buildDom(root: HTMLElement): DatasetDom {
     minScore,
     maxScore,
     folderSelect,
+    qualitySelect,
     clearFilters,
     resultCount,
     selectionCount,

@@ -1,3 +1,4 @@
+import { isQualityFlagList as isFlagList } from '../../core/quality/flags';
 import type { DatasetHostMessage, DatasetQueryDto, DatasetRowDto, FolderMappingDto, LabelCheckDto, ScanStateDto } from '../../shared/protocol';
 
 /**
@@ -45,6 +46,7 @@ export function isRow(v: unknown): v is DatasetRowDto {
     isOptional(v.error, isString) &&
     isOptional(v.errorCode, isString) &&
     (v.check === undefined || isCheck(v.check)) &&
+    (v.flags === undefined || isFlagList(v.flags)) &&
     (v.top !== undefined || v.error !== undefined)
   );
 }
@@ -112,7 +114,8 @@ export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
           isIndex(i.rows) &&
           isIndex(i.errors) &&
           Array.isArray(i.folders) &&
-          i.folders.every((f) => isObject(f) && isNullableString(f.folderLabel) && isIndex(f.count)),
+          i.folders.every((f) => isObject(f) && isNullableString(f.folderLabel) && isIndex(f.count)) &&
+          (i.flagCounts === undefined || (Array.isArray(i.flagCounts) && i.flagCounts.every((c) => isObject(c) && isFlagList([c.flag]) && isIndex(c.count)))),
       );
     }
     case 'scan':
@@ -159,6 +162,7 @@ export function restoreQuery(stored: unknown): DatasetQueryDto {
   if (isNumber(f.minScore) && f.minScore >= 0 && f.minScore <= 1) filter.minScore = f.minScore;
   if (isNumber(f.maxScore) && f.maxScore >= 0 && f.maxScore <= 1) filter.maxScore = f.maxScore;
   if (isNullableString(f.folderLabel)) filter.folderLabel = f.folderLabel;
+  if (isFlagList(f.flags) && f.flags.length > 0) filter.flags = f.flags;
   const s = isObject(stored.sort) ? stored.sort : {};
   if (!['order', 'path', 'folder', 'label', 'score'].includes(s.key as string)) return { mode, filter, sort: defaultSort(mode) };
   return { mode, filter, sort: { key: s.key as DatasetQueryDto['sort']['key'], descending: s.descending === true } };
