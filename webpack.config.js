@@ -4,7 +4,7 @@ const path = require('node:path');
 const webpack = require('webpack');
 
 /** Native modules stay outside the bundle: they ship as node_modules in the VSIX (see .vscodeignore). */
-const nativeExternals = { 'onnxruntime-node': 'commonjs onnxruntime-node', sharp: 'commonjs sharp' };
+const nativeExternals = { 'onnxruntime-node': 'commonjs onnxruntime-node', sharp: 'commonjs sharp', usearch: 'commonjs usearch' };
 
 /** @type {(tsconfig: string) => import("webpack").RuleSetRule} */
 const tsRule = (tsconfig) => ({
