@@ -192,6 +192,9 @@ export class DatasetPanel {
         set: (value) => deps.memento.update(OVERRIDES_KEY, { ...deps.memento.get<Record<string, FolderOverrides>>(OVERRIDES_KEY, {}), [folder]: value }),
       },
       log: deps.log,
+      // The similarity index is persisted beside the dataset's results (datasets/<key>.index).
+      embeddings: { resultsFile: deps.resultsFile, cacheFile: deps.cacheFile, indexFile: deps.resultsFile.replace(/\.jsonl$/, '.index') },
+      similarTopK: () => deps.settings().similarTopK,
     });
     const subscriptions = [
       webview.onDidReceiveMessage((message: unknown) => void this.session.receive(message)),
