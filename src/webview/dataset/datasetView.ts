@@ -50,7 +50,7 @@ const MAX_THUMBNAILS = 3000;
 
 const DEFAULT_DESCENDING: Record<DatasetSortKey, boolean> = { order: false, path: false, folder: false, label: false, score: true, given: false, uniqueness: true };
 /** Widths of the similarity and uniqueness columns, appended to the table's grid while they are shown. */
-const EXTRA_COLUMN = '92px';
+const EXTRA_COLUMN = '86px';
 
 /**
  * The dataset view: a virtualised results table (only the rows on screen are in the DOM; rows come a page
@@ -106,6 +106,7 @@ export class DatasetView {
     this.duplicates = new DuplicatesTab(dom.panels.duplicates, {
       post: (message) => this.post(message),
       generation: () => this.generation,
+      folder: () => this.info?.folder ?? this.folder,
       thumbnail: (row) => this.thumbnails.get(row),
       selection: this.selection,
       selectionChanged: () => this.render(),

@@ -8,6 +8,8 @@ type DuplicatesMessage = Extract<DatasetHostMessage, { type: 'duplicates' }>;
 export interface DuplicatesHost {
   post(message: DatasetViewMessage): void;
   generation(): number;
+  /** The scanned folder: group paths are shown relative to it. */
+  folder(): string;
   thumbnail(row: number): string | undefined;
   readonly selection: Set<number>;
   /** The selection changed here: the table's counts and buttons follow. */
@@ -220,7 +222,7 @@ export class DuplicatesTab {
     this.summary.textContent =
       this.total === 0
         ? `No duplicates among ${count(state.images)} images at cosine ≥ ${this.threshold}.${splits ? '' : leakText}`
-        : `${count(this.total)} groups (${count(exact)} exact, ${count(this.total - exact)} near at cosine ≥ ${this.threshold}) among ${count(state.images)} images.${leakText}${this.groups.length < this.total ? ` The ${count(this.groups.length)} largest are listed.` : ''}`;
+        : `${count(this.total)} ${this.total === 1 ? 'group' : 'groups'} (${count(exact)} exact, ${count(this.total - exact)} near at cosine ≥ ${this.threshold}) among ${count(state.images)} images.${leakText}${this.groups.length < this.total ? ` The ${count(this.groups.length)} largest are listed.` : ''}`;
     const cards = this.groups.slice(0, this.shownGroups).map((g, i) => this.card(g, i));
     if (this.groups.length > this.shownGroups) {
       const more = el('button', { type: 'button', class: 'dup-more' }, [`Show ${count(Math.min(GROUPS_PER_PAGE, this.groups.length - this.shownGroups))} more`]);
@@ -237,11 +239,18 @@ export class DuplicatesTab {
 
   private card(g: DuplicateGroupDto, index: number): HTMLElement {
     const kind = g.kind === 'exact' ? 'Exact' : `Near · lowest cosine ${g.similarity.toFixed(3)}`;
+    const folder = this.host.folder().replace(/[\\/]+$/, '');
     const items = g.rows.map((row, k) => {
-      const name = g.images[k].split(/[\\/]/).pop() ?? g.images[k];
-      return el('figure', { class: 'dup-item', 'data-row': row, title: g.images[k] }, [
+      const image = g.images[k];
+      const name = image.split(/[\\/]/).pop() ?? image;
+      const relative = folder && image.startsWith(folder) && /[\\/]/.test(image[folder.length] ?? '') ? image.slice(folder.length + 1) : image;
+      const dir = relative.slice(0, Math.max(0, relative.length - name.length - 1)) || '.';
+      return el('figure', { class: 'dup-item', 'data-row': row, title: image }, [
         el('img', { src: this.host.thumbnail(row) ?? '', alt: '', 'data-row': row, draggable: 'false' }),
-        el('figcaption', {}, [el('input', { type: 'checkbox', class: 'dup-select', 'data-row': row, 'aria-label': `Select ${g.images[k]}`, checked: this.host.selection.has(row) }), el('span', { class: 'dup-name' }, [name]), el('span', { class: 'dup-dir muted' }, [g.images[k].slice(0, Math.max(0, g.images[k].length - name.length - 1)) || '.'])]),
+        el('figcaption', {}, [
+          el('label', { class: 'dup-line' }, [el('input', { type: 'checkbox', class: 'dup-select', 'data-row': row, 'aria-label': `Select ${image}`, checked: this.host.selection.has(row) }), el('span', { class: 'dup-name' }, [name])]),
+          el('span', { class: 'dup-dir muted' }, [dir]),
+        ]),
       ]);
     });
     return el('section', { class: `dup-group${g.leakage ? ' leakage' : ''}`, role: 'listitem', 'data-group': index, 'data-kind': g.kind, 'aria-label': `${kind}: ${g.rows.length} images` }, [
