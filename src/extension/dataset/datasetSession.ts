@@ -93,6 +93,8 @@ export class DatasetSession {
   private similarityState: SimilarityStateDto = { status: 'unavailable', images: 0, missing: 0, splits: [], threshold: DEFAULT_NEAR_DUPLICATE_THRESHOLD };
   private readonly rowSets = new Map<number, RowSet>();
   private nextRowSet = 1;
+  /** The last row set sent: sent again when the webview (re)loads, which may have missed it. */
+  private lastRowSet?: RowSetDto;
   /** Uniqueness by row id, once loaded for this table. */
   private uniquenessByRow?: Float32Array;
   private uniquenessMemo?: { key: string; ids: Int32Array };
@@ -232,6 +234,7 @@ export class DatasetSession {
         await this.postInfo();
         this.post({ type: 'scan', state: this.scanState });
         if (table) await this.postLabelCheck();
+        if (this.lastRowSet && this.rowSets.has(this.lastRowSet.id)) this.post({ type: 'rowSet', generation: this.generation, set: this.lastRowSet });
         if (table && this.similarityState.status !== 'unavailable') this.postSimilarity(this.similarityState);
         else if (table && this.scanState.status !== 'running' && this.scanState.status !== 'restarting') await this.loadSimilarity();
         return;
@@ -363,7 +366,8 @@ export class DatasetSession {
     const id = this.nextRowSet++;
     this.rowSets.set(id, set);
     while (this.rowSets.size > MAX_ROW_SETS) this.rowSets.delete(this.rowSets.keys().next().value as number);
-    this.post({ type: 'rowSet', generation: this.generation, set: { id, kind: set.kind, label: set.label, count: set.rows.length } });
+    this.lastRowSet = { id, kind: set.kind, label: set.label, count: set.rows.length };
+    this.post({ type: 'rowSet', generation: this.generation, set: this.lastRowSet });
   }
 
   private async postDuplicates(table: ResultTable, requestId: number, threshold: number): Promise<void> {
@@ -395,6 +399,7 @@ export class DatasetSession {
   private forgetSimilarity(): void {
     this.similarity?.invalidate();
     this.rowSets.clear();
+    this.lastRowSet = undefined;
     this.uniquenessByRow = undefined;
     this.uniquenessMemo = undefined;
     this.similarityState = { ...this.similarityState, status: 'unavailable', images: 0, missing: 0 };
