@@ -23,6 +23,7 @@ import { downloadProgressPrinter, resolveModelDir } from './modelResolution';
 import { checkOutputFoldersFirst } from './outputFolder';
 import { providerFallbackLine } from './providerNote';
 import { registerScanCommand } from './scanCommand';
+import { registerSimilarityCommands } from './similarityCommands';
 
 /**
  * A thin layer over src/core: parse arguments, call one core function, print. Every user error is
@@ -290,6 +291,7 @@ export function buildProgram(): Command {
     });
 
   registerScanCommand(program);
+  registerSimilarityCommands(program);
 
   program
     .command('doctor')

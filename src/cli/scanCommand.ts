@@ -42,12 +42,12 @@ interface ScanFlags {
 const SUSPECTS_SHOWN = 25;
 const SKIP_WARNINGS_SHOWN = 10;
 
-const positiveInt = (name: string) => (value: string) => {
+export const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
   return n;
 };
-const nonNegativeInt = (name: string) => (value: string) => {
+export const nonNegativeInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
   return n;
@@ -57,7 +57,7 @@ const unitInterval = (value: string) => {
   if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number in [0, 1]');
   return n;
 };
-const collect = (value: string, previous: string[]) => [...previous, value];
+export const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function defaultScanCacheFile(): string {
   return path.join(defaultCacheDir(), 'scan-cache.log');
@@ -214,7 +214,7 @@ export function progressLine(p: ScanProgress, width = 24): string {
 }
 
 /** One self-updating line on a terminal; a plain line every few seconds otherwise (logs, CI). */
-function progressReporter(stream: NodeJS.WriteStream): { update(p: ScanProgress): void; note(line: string): void; done(): void } {
+export function progressReporter(stream: NodeJS.WriteStream): { update(p: ScanProgress): void; note(line: string): void; done(): void } {
   const tty = stream.isTTY === true;
   let shown = false;
   let lastPlain = 0;

@@ -3,28 +3,13 @@ import { describe, it } from 'node:test';
 import { DEFAULT_NEAR_DUPLICATE_THRESHOLD, findDuplicates } from '../../src/core/similarity/duplicates';
 import { EmbeddingEntry, embeddingSetFrom, EmbeddingSet } from '../../src/core/similarity/embeddingSet';
 import { SimilarityIndex } from '../../src/core/similarity/search';
+import { clusteredVectors, gaussian, seededRandom as rng } from '../../src/core/similarity/syntheticSet';
 import { uniqueness } from '../../src/core/similarity/uniqueness';
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function gaussian(next: () => number): number {
-  return Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
-}
-
-/** `count` vectors around `clusters` random centres: the shape real embeddings have (classes), not uniform noise. */
+/** `count` vectors around `clusters` random centres, one Float32Array each. */
 function clustered(count: number, dim: number, clusters: number, spread: number, seed: number): Float32Array[] {
-  const next = rng(seed);
-  const centres = Array.from({ length: clusters }, () => Float32Array.from({ length: dim }, () => gaussian(next)));
-  return Array.from({ length: count }, (_, i) => Float32Array.from(centres[i % clusters], (c) => c + spread * gaussian(next)));
+  const flat = clusteredVectors({ count, dim, clusters, spread, seed });
+  return Array.from({ length: count }, (_, row) => flat.slice(row * dim, (row + 1) * dim));
 }
 
 function setOf(vectors: Float32Array[], options: { hashes?: string[]; roots?: number[]; rootNames?: string[] } = {}): EmbeddingSet {
