@@ -104,21 +104,39 @@ export async function makeScanFixture(root: string): Promise<ScanFixture> {
   return { root, expected, errors, hidden, misfiled, nonUtf8, longName };
 }
 
-/** Wraps a model: counts images sent to it, optionally waits before each batch. */
-export function countingModel(model: ScanModel, options: { delayMs?: number; modelId?: string } = {}): ScanModel & { images: number; batches: number } {
-  const wrapper = {
+/**
+ * Wraps a model: counts images sent to it, optionally waits before each batch. `embed`: also passes the model's
+ * embedding fetch through (counted the same way), so the scan stores embeddings.
+ */
+export function countingModel(model: ScanModel, options: { delayMs?: number; modelId?: string; embed?: boolean } = {}): ScanModel & { images: number; batches: number } {
+  const count = async (n: number) => {
+    wrapper.images += n;
+    wrapper.batches++;
+    if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+  };
+  const wrapper: ScanModel & { images: number; batches: number } = {
     images: 0,
     batches: 0,
     modelId: options.modelId ?? model.modelId,
     labels: model.labels,
     directory: model.directory,
     async logits(pixelValues: Float32Array, n: number): Promise<Float32Array> {
-      wrapper.images += n;
-      wrapper.batches++;
-      if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+      await count(n);
       return model.logits(pixelValues, n);
     },
   };
+  if (options.embed) {
+    const { logitsAndEmbeddings } = model;
+    if (!model.canEmbed || !logitsAndEmbeddings) throw new Error('countingModel: this model cannot embed');
+    Object.assign(wrapper, {
+      canEmbed: true,
+      embeddingSize: model.embeddingSize,
+      async logitsAndEmbeddings(pixelValues: Float32Array, n: number) {
+        await count(n);
+        return logitsAndEmbeddings.call(model, pixelValues, n);
+      },
+    });
+  }
   return wrapper;
 }
 

@@ -13,6 +13,8 @@ import { BeitModel } from '../../src/core/beitModel';
 import type { Prediction } from '../../src/core/predictions';
 import { ResultTable, type TableRow } from '../../src/core/scan/resultTable';
 import { writeSyntheticDataset } from '../../src/core/scan/scanBench';
+import { scanModelKey } from '../../src/core/scan/scanner';
+import { loadDatasetEmbeddings } from '../../src/core/similarity/datasetEmbeddings';
 import { DatasetSession } from '../../src/extension/dataset/datasetSession';
 import { runDatasetScan, type DatasetScanOutcome } from '../../src/extension/dataset/scanRunner';
 import { InferenceClient } from '../../src/extension/inference/inferenceClient';
@@ -169,6 +171,24 @@ describe('dataset scans in the inference worker', () => {
     const rows = await assertCompleteResults(args.resultsFile);
     for (const row of rows.filter((r) => r.top).slice(0, 12)) assertSamePredictions(row.top!, await reference.classify(row.image, 5), row.image);
     await host.close();
+    // The worker's model passed the embedding fetch through: the cache holds every classified image's embedding.
+    assert.equal(s.embeddings, 'stored');
+    const { set, missing } = await loadDatasetEmbeddings({
+      resultsFile: args.resultsFile,
+      cacheFile: args.cacheFile!,
+      modelKey: scanModelKey(reference, { fast: false, applyExifOrientation: true }),
+      dim: reference.embeddingSize,
+      roots: args.roots,
+    });
+    assert.equal(set.count, images.length);
+    assert.deepEqual(missing.map((m) => m.image).sort(), Object.keys(bad).sort());
+    for (let i = 0; i < 4; i++) {
+      const [alone] = await reference.embedFiles([set.images[i]]);
+      const norm = Math.hypot(...alone.embedding!);
+      const v = set.vectors.subarray(i * set.dim, (i + 1) * set.dim);
+      // float16 storage (and batch-vs-single rounding): a few float16 steps of a unit vector.
+      assert.ok(v.every((x, d) => Math.abs(x - alone.embedding![d] / norm) < 2e-3), set.images[i]);
+    }
   });
 
   it('re-scans an unchanged folder from the cache alone', async () => {

@@ -50,10 +50,10 @@ describe('CSV cells a spreadsheet would run are neutralised (OWASP)', () => {
     await writer.write({ image: 'plain.png', folder: '/d', folderLabel: 'tabby', top: [{ index: 1, label: 'tabby, tabby cat', score: 0.5 }] });
     await writer.close();
     assert.deepEqual(Buffer.concat(chunks).toString('utf8').split('\n'), [
-      'image,folder_label,top1_index,top1_label,top1_score,top5,error',
-      `"'=HYPERLINK(""http://evil"",""x"").png","'@folder",3,"'-cmd|calc",0.75,"[{""index"":3,""label"":""-cmd|calc"",""score"":0.75}]",`,
-      `"'+x.png",,,,,,"'\tfile not found"`,
-      'plain.png,tabby,1,"tabby, tabby cat",0.5,"[{""index"":1,""label"":""tabby, tabby cat"",""score"":0.5}]",',
+      'image,folder_label,top1_index,top1_label,top1_score,top5,error,sha256',
+      `"'=HYPERLINK(""http://evil"",""x"").png","'@folder",3,"'-cmd|calc",0.75,"[{""index"":3,""label"":""-cmd|calc"",""score"":0.75}]",,`,
+      `"'+x.png",,,,,,"'\tfile not found",`,
+      'plain.png,tabby,1,"tabby, tabby cat",0.5,"[{""index"":1,""label"":""tabby, tabby cat"",""score"":0.5}]",,',
       '',
     ]);
   });

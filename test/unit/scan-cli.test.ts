@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { CSV_COLUMNS, parseJsonLine } from '../../src/core/scan/output';
+import { ResultStore } from '../../src/core/scan/resultStore';
 import { writeSyntheticDataset } from '../../src/core/scan/scanBench';
 import { convertedTinyModel, tempDir } from '../helpers/fixtures';
 
@@ -60,6 +62,36 @@ describe('beit-lens scan (CLI)', () => {
     const records = readFileSync(path.join(dir, 'again.jsonl'), 'utf8').trimEnd().split('\n').map((l) => parseJsonLine(l)!);
     assert.equal(records.length, files.length);
     assert.ok(records.every((x) => x.folderLabel === path.basename(path.dirname(x.image))));
+    assert.ok(records.every((x) => x.root === root), 'each row names the root argument it was found under');
+    assert.ok(records.every((x) => x.sha256 === createHash('sha256').update(readFileSync(x.image)).digest('hex')), 'each row has its content hash');
+    const store = await ResultStore.open(path.join(dir, 'cache.log'), { readOnly: true });
+    try {
+      assert.equal(store.stats.embeddings, 200, 'the scan stored the embedding of every classified image');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('--no-embeddings classifies without storing embeddings; a later scan adds them', async () => {
+    const dir = await tempDir('beit-cli-noemb-');
+    const cache = path.join(dir, 'cache.log');
+    const embeddingsIn = async () => {
+      const store = await ResultStore.open(cache, { readOnly: true });
+      const n = store.stats.embeddings;
+      await store.close();
+      return n;
+    };
+    const off = await cli(['scan', path.join(root, 'xyz'), '--model', model, '--cache', cache, '--no-embeddings', '--out', path.join(dir, 'a.jsonl')]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stderr, /50 classified/);
+    assert.equal(await embeddingsIn(), 0);
+    const on = await cli(['scan', path.join(root, 'xyz'), '--model', model, '--cache', cache, '--out', path.join(dir, 'b.jsonl')]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stderr, /50 classified, 0 from cache/, 'cached predictions without embeddings are embedded again');
+    assert.equal(await embeddingsIn(), 50);
+    const help = await cli(['scan', '--help']);
+    assert.match(help.stdout.replace(/\s+/g, ' '), /embedding is stored in the cache beside its predictions/);
+    assert.match(help.stdout, /--no-embeddings/);
   });
 
   it('streams JSONL to stdout with --no-cache, honouring --exclude', async () => {

@@ -160,11 +160,14 @@ describe('scan output writers', () => {
     const text = drain(out);
     await writer.write(tricky);
     await writer.write({ image: 'b.png', folder: '', folderLabel: null, error: 'bad, "very"' });
+    await writer.write({ image: 'c.png', folder: '', folderLabel: null, error: 'cannot decode', hash: 'cd'.repeat(32), root: 0, rootName: '.', seq: 2, source: 'file' });
     await writer.close();
     const lines = (await text).trimEnd().split('\n');
     assert.equal(lines[0], CSV_COLUMNS.join(','));
+    assert.equal(CSV_COLUMNS.at(-1), 'sha256', 'new columns go at the end, so existing column positions hold');
     assert.ok(lines[1].startsWith('"/data/caf\uFFFD ""quoted"", name.png",x,3,"crème brûlée, burnt cream",0.5,"[{""index"":3'));
-    assert.equal(lines[2], 'b.png,,,,,,"bad, ""very"""');
+    assert.equal(lines[2], 'b.png,,,,,,"bad, ""very""",');
+    assert.equal(lines[3], `c.png,,,,,,cannot decode,${'cd'.repeat(32)}`);
   });
 
   it('exports a filtered selection from a table to CSV and JSONL files', async () => {
