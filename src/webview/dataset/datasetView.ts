@@ -185,7 +185,11 @@ export class DatasetView {
         this.similarity = m.state;
         if (m.state.status === 'ready') this.tabs.enable('duplicates');
         this.duplicates.setState(m.state);
-        return this.syncControls();
+        this.syncControls();
+        // The rows on screen gain their uniqueness and ≈ button: ask for them again.
+        this.pages.invalidate();
+        this.requestVisible();
+        return this.render();
       case 'rowSet':
         if (m.generation !== this.generation) return;
         // A Find Similar result or a duplicate group: the table shows just those rows, in their order.
