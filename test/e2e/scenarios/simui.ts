@@ -28,9 +28,15 @@ export const SIMILAR_IMAGE = 'dataset/harp_seal/gradient_640x480.jpg';
 export async function findSimilarFromExplorer(w: Workbench, deps: SimilarityScenarioDeps): Promise<void> {
   const oracle = await deps.cliSimilar(path.join(deps.workspace, SIMILAR_IMAGE), path.join(deps.workspace, 'dataset'), TOP_K);
   assert.ok(oracle.length > 0 && oracle.length === Math.min(TOP_K, deps.dataset.size - 1), `beit-lens similar gave ${oracle.length} rows`);
+  // The dataset's view first (step 6 opens it too; with only scenario 1 before this step, nothing has): Find Similar
+  // searches the open view that holds the image.
+  await w.explorerContextMenu('dataset', deps.classifyFolder);
+  await w.page.locator('.tab.active', { hasText: 'Dataset: dataset' }).waitFor({ timeout: 120_000 });
+  let view = await w.webview('#rows');
+  await view.locator('#scan-status[data-status="done"] #scan-text', { hasText: new RegExp(`^Scanned ${deps.dataset.size} images`) }).waitFor({ timeout: 120_000 });
   await w.explorerContextMenu(SIMILAR_IMAGE, deps.findSimilar);
   await w.page.locator('.tab.active', { hasText: 'Dataset: dataset' }).waitFor({ timeout: 120_000 });
-  const view = await w.webview('#rows');
+  view = await w.webview('#rows');
   const name = path.basename(SIMILAR_IMAGE);
   await view.locator('#row-set:not([hidden]) .chip-text', { hasText: `Similar to ${name} (${oracle.length})` }).waitFor({ timeout: 120_000 });
   await view.locator('.thead .c-sim').waitFor();
@@ -58,6 +64,10 @@ export async function duplicatesTabShowsCopy(w: Workbench, deps: SimilarityScena
     const count = deps.dataset.size + 1;
     await view.locator('#scan-status[data-status="done"] #scan-text', { hasText: new RegExp(`^Scanned ${count} images`) }).waitFor({ timeout: 120_000 });
     await view.locator('#tab-duplicates:not([hidden])').click({ timeout: 60_000 });
+    // The tiny random model puts unrelated fixture images close together, and a near link would fold the pair into a
+    // "near" group: a threshold only a copy reaches keeps this about the exact pair.
+    await view.locator('#dup-threshold').fill('0.999');
+    await view.locator('#dup-summary', { hasText: /cosine ≥ 0\.999\b/ }).waitFor({ timeout: 60_000 });
     const group = view.locator('.dup-group[data-kind="exact"]');
     await group.first().waitFor({ timeout: 60_000 });
     assert.equal(await group.count(), 1, 'one exact group: the copy and its original');
