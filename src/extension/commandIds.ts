@@ -11,6 +11,7 @@ export const Command = {
   classifyOutputImages: 'beitLens.classifyOutputImages',
   explainOutputImage: 'beitLens.explainOutputImage',
   copyDoctorReport: 'beitLens.copyDoctorReport',
+  findSimilarImages: 'beitLens.findSimilarImages',
 } as const;
 
 export const EXPLANATION_VIEW_TYPE = 'beitLens.explanation';

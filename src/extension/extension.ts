@@ -7,6 +7,7 @@ import { registerClassifyFolderCommand } from './commands/classifyFolderCommand'
 import { registerClassifyImageCommand } from './commands/classifyImageCommand';
 import { registerDoctorCommand } from './commands/doctorCommand';
 import { registerExplainImageCommand } from './commands/explainImageCommand';
+import { registerFindSimilarCommand } from './commands/findSimilarCommand';
 import { registerConvertModelCommand, registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
 import { Command, DATASET_VIEW_TYPE, EXPLANATION_VIEW_TYPE } from './commandIds';
 import { DatasetPanels } from './dataset/datasetPanels';
@@ -65,6 +66,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(registerClassifyImageCommand(inference, { resultsDir: vscode.Uri.joinPath(context.globalStorageUri, 'selections').fsPath }));
   register(registerExplainImageCommand(panels));
   register(registerClassifyFolderCommand(datasets));
+  register(registerFindSimilarCommand(datasets));
   register(registerOutputImageCommands(inference, panels));
   register(registerDownloadModelCommand(inference, models, log));
   register(registerSelectModelCommand(models));

@@ -55,6 +55,8 @@ export interface ViewSettings {
   hoverMaxBytes: number;
   headFusion: HeadFusion;
   discardRatio: number;
+  /** How many neighbours Find Similar Images shows. */
+  similarTopK: number;
 }
 
 /** The value that applies, most specific scope first, skipping workspace scopes when untrusted. */
@@ -107,5 +109,6 @@ export function readViewSettings(get: (key: string) => unknown): ViewSettings {
     headFusion: fusion === 'max' || fusion === 'min' ? fusion : 'mean',
     // The rollout needs r < 1 (discarding every entry leaves nothing to propagate).
     discardRatio: number('rollout.discardRatio', 0.9, 0, 0.99),
+    similarTopK: Math.round(number('similar.topK', 24, 1, 1000)),
   };
 }

@@ -81,6 +81,8 @@ export const WebviewMessageSchema = z.discriminatedUnion('type', [
   // Names no file: the extension reveals the PNG it last wrote for this panel.
   z.object({ type: z.literal('revealExport') }).strict(),
   z.object({ type: z.literal('runCommand'), command: z.enum(RECOVERY_COMMANDS) }).strict(),
+  // Names no file: Find Similar Images for the panel's own image.
+  z.object({ type: z.literal('findSimilar') }).strict(),
 ]);
 
 export type WebviewToExtensionMessage = z.infer<typeof WebviewMessageSchema>;
@@ -110,7 +112,8 @@ export interface PanelState {
 // an older generation are dropped.
 
 export type DatasetMode = 'all' | 'suspects' | 'errors';
-export type DatasetSortKey = 'order' | 'path' | 'folder' | 'label' | 'score';
+/** 'given': a row set's own order (a Find Similar result: most similar first); 'uniqueness': the embedding's uniqueness. */
+export type DatasetSortKey = 'order' | 'path' | 'folder' | 'label' | 'score' | 'given' | 'uniqueness';
 export type ExportScope = 'all' | 'view' | 'selection';
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -132,6 +135,8 @@ export interface DatasetQueryDto {
   filter: DatasetFilter;
   /** 'order' is file order in "all" and "errors", and suspicion rank in "suspects". */
   sort: { key: DatasetSortKey; descending: boolean };
+  /** Only the rows of a row set the extension holds (a Find Similar result, a duplicate group); see RowSetDto. */
+  rowSet?: number;
 }
 
 export interface RowCheckDto {
@@ -156,6 +161,10 @@ export interface DatasetRowDto {
   check?: RowCheckDto;
   /** Image-quality flags (odd_size decided over the whole scan); absent for rows that were not measured. */
   flags?: QualityFlag[];
+  /** Cosine similarity to the query of the row set shown (a Find Similar result). */
+  similarity?: number;
+  /** Mean distance to the nearest neighbours (FiftyOne's uniqueness, 0..1); absent without an embedding. */
+  uniqueness?: number;
 }
 
 export interface FolderCountDto {
@@ -235,6 +244,44 @@ export interface LabelCheckDto {
   lowScore: number;
 }
 
+/**
+ * Rows the extension picked for the view (a Find Similar result, a duplicate group), held by the extension under
+ * `id`: the view's query names the id, so paging, sorting, filtering and "Export view" all apply to the set.
+ */
+export interface RowSetDto {
+  id: number;
+  kind: 'similar' | 'group';
+  /** What the chip says, e.g. "Similar to cat.jpg". */
+  label: string;
+  count: number;
+}
+
+export interface DuplicateGroupDto {
+  kind: 'exact' | 'near';
+  /** Lowest cosine between two linked images of the group (1 for exact: the same content). */
+  similarity: number;
+  rows: number[];
+  /** Display paths of the rows, in the same order. */
+  images: string[];
+  /** The split folders the group's images are in (see SimilarityStateDto.splits). */
+  splits: string[];
+  /** The group spans two split folders: the same picture in train and test. */
+  leakage: boolean;
+}
+
+export interface SimilarityStateDto {
+  status: 'unavailable' | 'loading' | 'ready' | 'failed';
+  /** Images with an embedding. */
+  images: number;
+  /** Rows without one (errors, a model without the embedding output). */
+  missing: number;
+  /** The split folders leakage is checked across: the scanned folder's train/val/test-like subfolders. */
+  splits: string[];
+  /** The near-duplicate threshold the Duplicates tab starts from (cosine). */
+  threshold: number;
+  message?: string;
+}
+
 // ---- extension -> dataset webview ----------------------------------------------------------
 
 export type DatasetHostMessage =
@@ -247,6 +294,10 @@ export type DatasetHostMessage =
   | { type: 'thumbnail'; generation: number; row: number; src: string }
   | { type: 'exported'; file: string; count: number; format: ExportFormat }
   | { type: 'copied'; count: number }
+  | { type: 'similarity'; generation: number; state: SimilarityStateDto }
+  /** Show this row set (the view switches its query to it). */
+  | { type: 'rowSet'; generation: number; set: RowSetDto }
+  | { type: 'duplicates'; requestId: number; generation: number; threshold: number; groups: DuplicateGroupDto[]; total: number; leakage: number }
   | { type: 'error'; requestId?: number; message: string };
 
 // ---- dataset webview -> extension ----------------------------------------------------------
@@ -271,7 +322,8 @@ const DatasetQuerySchema = z
   .object({
     mode: z.enum(['all', 'suspects', 'errors']),
     filter: DatasetFilterSchema,
-    sort: z.object({ key: z.enum(['order', 'path', 'folder', 'label', 'score']), descending: z.boolean() }).strict(),
+    sort: z.object({ key: z.enum(['order', 'path', 'folder', 'label', 'score', 'given', 'uniqueness']), descending: z.boolean() }).strict(),
+    rowSet: z.number().int().positive().max(2 ** 31 - 1).optional(),
   })
   .strict();
 
@@ -285,6 +337,10 @@ export const DatasetViewMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('setMapping'), folder: z.string().min(1).max(4096), labels: z.union([z.array(z.number().int().nonnegative().max(10_000_000)).min(1).max(100), z.null(), z.literal('auto')]) }).strict(),
   z.object({ type: z.literal('thumbnails'), generation, rows: z.array(rowId).max(200) }).strict(),
   z.object({ type: z.literal('open'), generation, row: rowId }).strict(),
+  z.object({ type: z.literal('findSimilar'), generation, row: rowId }).strict(),
+  z.object({ type: z.literal('duplicates'), requestId, generation, threshold: z.number().min(0.5).max(1) }).strict(),
+  // A duplicate group clicked in the Duplicates tab: the table shows just these rows.
+  z.object({ type: z.literal('showRows'), generation, rows: z.array(rowId).min(1).max(10_000), label: z.string().min(1).max(200) }).strict(),
   z.object({ type: z.literal('copyPaths'), generation, rows: z.array(rowId).min(1).max(MAX_ROWS_PER_MESSAGE) }).strict(),
   z
     .object({

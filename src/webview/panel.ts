@@ -506,6 +506,7 @@ export class ExplanationPanel {
     v.canvas.addEventListener('blur', () => this.showPatchInfo(undefined));
     v.exportButton.addEventListener('click', () => this.exportPng());
     v.revealButton.addEventListener('click', () => this.api.postMessage({ type: 'revealExport' }));
+    v.findSimilarButton.addEventListener('click', () => this.api.postMessage({ type: 'findSimilar' }));
     for (const [command, button] of v.recoveryButtons) button.addEventListener('click', () => this.api.postMessage({ type: 'runCommand', command }));
   }
 

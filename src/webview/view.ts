@@ -41,6 +41,8 @@ export interface PanelView {
   topList: HTMLOListElement;
   legendList: HTMLUListElement;
   exportButton: HTMLButtonElement;
+  /** Find Similar Images for this panel's image (the Dataset view opens on its neighbours). */
+  findSimilarButton: HTMLButtonElement;
   exportDone: HTMLElement;
   exportFile: HTMLElement;
   revealButton: HTMLButtonElement;
@@ -130,10 +132,11 @@ export function buildView(parent: HTMLElement): PanelView {
   const legendSection = section('legend-section', 'Patch predictions', [legendList]);
 
   const exportButton = el('button', { id: 'export', type: 'button', class: 'primary' }, ['Export PNG']);
+  const findSimilarButton = el('button', { id: 'find-similar', type: 'button', class: 'secondary', title: 'Open the Dataset view on the images most similar to this one' }, ['Find Similar']);
   const exportFile = el('span', { class: 'export-file' });
   const revealButton = el('button', { id: 'reveal-export', type: 'button', class: 'link-button' }, ['Reveal in Explorer']);
   const exportDone = el('div', { id: 'export-done', class: 'export-done', role: 'status', hidden: true }, [el('span', {}, ['Saved ']), exportFile, revealButton]);
-  const sidebar = el('aside', { class: 'sidebar', 'aria-label': 'Controls' }, [picker, rolloutControls, patchControls, topSection, legendSection, el('div', { class: 'export-row' }, [exportButton, exportDone])]);
+  const sidebar = el('aside', { class: 'sidebar', 'aria-label': 'Controls' }, [picker, rolloutControls, patchControls, topSection, legendSection, el('div', { class: 'export-row' }, [exportButton, findSimilarButton, exportDone])]);
 
   const recoveryButtons = new Map<RecoveryCommand, HTMLButtonElement>();
   const actions = el('div', { class: 'empty-actions' });
@@ -173,6 +176,7 @@ export function buildView(parent: HTMLElement): PanelView {
     topList,
     legendList,
     exportButton,
+    findSimilarButton,
     exportDone,
     exportFile,
     revealButton,

@@ -205,6 +205,15 @@ export async function cliClassify(model: string, files: string[], topK = 5): Pro
   return results;
 }
 
+/** `beit-lens similar IMAGE --in DIR --top-k K --json --model DIR`: the neighbours, most similar first. */
+export async function cliSimilar(model: string, image: string, dir: string, topK: number, cacheDir: string): Promise<Array<{ image: string; similarity: number }>> {
+  const out = await cli(['similar', image, '--in', dir, '--top-k', String(topK), '--json', '--model', model, '--cache', cacheDir]);
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { image: string; similarity: number });
+}
+
 /** `beit-lens explain --json`: the top-K and the patch-prediction legend of one image. */
 export async function cliExplain(model: string, file: string): Promise<{ top: Prediction[]; legend: LegendEntry[] }> {
   const out = JSON.parse(await cli(['explain', '--json', '--model', model, file])) as { top: Prediction[]; patches: { legend: LegendEntry[] } };

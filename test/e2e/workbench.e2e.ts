@@ -38,7 +38,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { cliClassify, cliExplain, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
+import { cliClassify, cliExplain, cliSimilar, FixtureWorkspace, makeFixtureWorkspace, Prediction, ROOT, shownScore } from './fixtureWorkspace';
 import { bmpHasNoClassifyMenu, modelViewFindsLabel } from './scenarios/cli';
 import { classifyOutputImages, explainOutputImage, NotebookChecks, notebookHovers } from './scenarios/notebooks';
 import { hoverFits, hoverNotFound, hoverPredictionRows, hoverWithoutModel } from './scenarios/hover';
@@ -46,6 +46,7 @@ import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoom
 import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
 import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit } from './scenarios/offline';
 import { qualityColumnAndFilter } from './scenarios/quality';
+import { duplicatesTabShowsCopy, findSimilarFromExplorer, type SimilarityScenarioDeps } from './scenarios/simui';
 import { CHROMIUM, closedPort, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
@@ -62,6 +63,7 @@ function title(command: string): string {
 const CLASSIFY = title('beitLens.classifyImage');
 const EXPLAIN = title('beitLens.explainImage');
 const CLASSIFY_FOLDER = title('beitLens.classifyFolder');
+const FIND_SIMILAR = title('beitLens.findSimilarImages');
 const STEP_TIMEOUT = 240_000;
 
 let fx: FixtureWorkspace;
@@ -456,6 +458,18 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('O3. editing the remote machine settings.json on disk switches the model, and removing the value brings the user one back', async () => {
     await settingsFileEdit(workbench(), fx, server!.userData);
   });
+
+  const similarity = (): SimilarityScenarioDeps => ({
+    workspace: fx.workspace,
+    dataset: fx.dataset,
+    findSimilar: FIND_SIMILAR,
+    classifyFolder: CLASSIFY_FOLDER,
+    cliSimilar: (image, dir, topK) => cliSimilar(fx.userModel, image, dir, topK, path.join(tmp!, 'cli-scan-cache.log')),
+  });
+
+  step('U1. explorer → Find Similar Images: the Dataset view lists beit-lens similar’s neighbours with their cosines', () => findSimilarFromExplorer(workbench(), similarity()));
+
+  step('U2. an exact copy added to the dataset shows in the Duplicates tab beside its original', () => duplicatesTabShowsCopy(workbench(), similarity()));
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();

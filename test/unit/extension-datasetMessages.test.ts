@@ -35,6 +35,12 @@ describe('dataset view -> extension messages (zod)', () => {
     { type: 'export', generation: 1, scope: 'all', format: 'csv' },
     { type: 'export', generation: 1, scope: 'view', format: 'jsonl', query },
     { type: 'export', generation: 1, scope: 'selection', format: 'csv', rows: [1, 2] },
+    // Similarity: a row set in the query, its order and uniqueness, Find Similar on a row, duplicates, a group shown.
+    { type: 'query', requestId: 5, generation: 1, query: { mode: 'all', filter: {}, sort: { key: 'given', descending: false }, rowSet: 3 }, offset: 0, limit: 100 },
+    { type: 'query', requestId: 6, generation: 1, query: { mode: 'all', filter: {}, sort: { key: 'uniqueness', descending: true } }, offset: 0, limit: 100 },
+    { type: 'findSimilar', generation: 1, row: 7 },
+    { type: 'duplicates', requestId: 8, generation: 1, threshold: 0.95 },
+    { type: 'showRows', generation: 1, rows: [4, 9], label: 'Exact duplicates of a.png' },
   ];
 
   it('accepts every well-formed message unchanged', () => {
@@ -63,6 +69,16 @@ describe('dataset view -> extension messages (zod)', () => {
       [{ type: 'export', generation: 1, scope: 'view', format: 'csv' }, /view/],
       [{ type: 'export', generation: 1, scope: 'all', format: 'xlsx' }, /format/],
       [{ type: 'export', generation: 1, scope: 'all', format: 'csv', file: '/tmp/x.csv' }, /file|Unrecognized/i],
+      [{ type: 'query', requestId: 1, generation: 1, query: { ...query, rowSet: 0 }, offset: 0, limit: 10 }, /rowSet/],
+      [{ type: 'query', requestId: 1, generation: 1, query: { ...query, rowSet: 1.5 }, offset: 0, limit: 10 }, /rowSet/],
+      [{ type: 'findSimilar', generation: 1, row: -3 }, /row/],
+      [{ type: 'findSimilar', generation: 1, file: '/etc/passwd' }, /row|file|Unrecognized/i],
+      [{ type: 'duplicates', requestId: 1, generation: 1, threshold: 0.2 }, /threshold/],
+      [{ type: 'duplicates', requestId: 1, generation: 1, threshold: 1.5 }, /threshold/],
+      [{ type: 'showRows', generation: 1, rows: [], label: 'x' }, /rows/],
+      [{ type: 'showRows', generation: 1, rows: Array.from({ length: 10_001 }, (_, i) => i), label: 'x' }, /rows/],
+      [{ type: 'showRows', generation: 1, rows: [1], label: 'x'.repeat(201) }, /label/],
+      [{ type: 'showRows', generation: 1, rows: [1], label: 'x', images: ['/etc/passwd'] }, /images|Unrecognized/i],
     ];
     for (const [message, reason] of bad) {
       const parsed = parseDatasetViewMessage(message);
@@ -77,6 +93,9 @@ describe('dataset view -> extension messages (zod)', () => {
     }
     // Nor do the dataset view's messages pass the explanation panel's schema.
     assert.equal(parseWebviewMessage({ type: 'open', generation: 1, row: 5 }).ok, false);
+    // The panel's Find Similar names no file (the extension uses the panel's own image).
+    assert.equal(parseWebviewMessage({ type: 'findSimilar' }).ok, true);
+    assert.equal(parseWebviewMessage({ type: 'findSimilar', file: '/etc/passwd' }).ok, false);
     fc.assert(fc.property(fc.anything({ withBigInt: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true }), (data) => void parseDatasetViewMessage(data)), { numRuns: 1000 });
   });
 });
@@ -97,6 +116,11 @@ describe('extension -> dataset view messages (the webview’s checks)', () => {
     { type: 'copied', count: 2 },
     { type: 'error', message: 'no' },
     { type: 'error', requestId: 2, message: 'no' },
+    { type: 'page', requestId: 5, generation: 1, offset: 0, total: 1, rows: [{ ...row, similarity: 0.93, uniqueness: 0.4 }] },
+    { type: 'similarity', generation: 1, state: { status: 'ready', images: 9, missing: 1, splits: ['test', 'train'], threshold: 0.95 } },
+    { type: 'similarity', generation: 1, state: { status: 'failed', images: 0, missing: 0, splits: [], threshold: 0.95, message: 'no model' } },
+    { type: 'rowSet', generation: 1, set: { id: 2, kind: 'similar', label: 'Similar to a.png', count: 5 } },
+    { type: 'duplicates', requestId: 8, generation: 1, threshold: 0.95, total: 1, leakage: 1, groups: [{ kind: 'exact', similarity: 1, rows: [3, 4], images: ['/d/train/a.png', '/d/test/a.png'], splits: ['test', 'train'], leakage: true }] },
   ];
 
   it('accepts every well-formed message', () => {
@@ -116,6 +140,12 @@ describe('extension -> dataset view messages (the webview’s checks)', () => {
       { type: 'nope' },
       null,
       'page',
+      { type: 'page', requestId: 5, generation: 1, offset: 0, total: 1, rows: [{ ...row, similarity: '0.9' }] },
+      { type: 'similarity', generation: 1, state: { status: 'ready', images: 9, missing: 1, splits: 'train', threshold: 0.95 } },
+      { type: 'rowSet', generation: 1, set: { id: 2, kind: 'map', label: 'x', count: 5 } },
+      // A group of one is no group, and every row needs its path.
+      { type: 'duplicates', requestId: 8, generation: 1, threshold: 0.95, total: 1, leakage: 0, groups: [{ kind: 'exact', similarity: 1, rows: [3], images: ['/d/a.png'], splits: [], leakage: false }] },
+      { type: 'duplicates', requestId: 8, generation: 1, threshold: 0.95, total: 1, leakage: 0, groups: [{ kind: 'near', similarity: 0.9, rows: [3, 4], images: ['/d/a.png'], splits: [], leakage: false }] },
     ];
     for (const m of bad) assert.equal(asHostMessage(m), undefined, JSON.stringify(m));
     fc.assert(fc.property(fc.anything({ withNullPrototype: true, withTypedArray: true, withSparseArray: true }), (data) => void asHostMessage(data)), { numRuns: 1000 });
@@ -129,6 +159,9 @@ describe('extension -> dataset view messages (the webview’s checks)', () => {
     assert.deepEqual(DEFAULT_QUERY.sort, { key: 'path', descending: false });
     assert.deepEqual(restoreQuery({ mode: 'suspects', filter: {} }).sort, { key: 'order', descending: false });
     assert.deepEqual(restoreQuery({ mode: 'errors', filter: {}, sort: { key: 'order', descending: true } }).sort, { key: 'order', descending: true }, 'an explicit "#" order is kept');
+    // A row set lives only while the extension runs: a restored view shows all rows, in path order.
+    assert.deepEqual(restoreQuery({ mode: 'all', filter: {}, sort: { key: 'given', descending: false }, rowSet: 4 }), DEFAULT_QUERY);
+    assert.deepEqual(restoreQuery({ mode: 'all', filter: {}, sort: { key: 'uniqueness', descending: true } }).sort, { key: 'uniqueness', descending: true });
     for (const size of [48, 72, 96]) assert.equal(restoreThumbnailSize(size), size);
     for (const bad of [undefined, 0, 49, '72', 1e9, null]) assert.equal(restoreThumbnailSize(bad), 48);
   });

@@ -77,9 +77,9 @@ describe('readModelSettings', () => {
 
 describe('readViewSettings', () => {
   it('uses defaults and clamps out-of-range values', () => {
-    assert.deepEqual(readViewSettings(() => undefined), { topK: 5, hoverEnabled: true, hoverMaxBytes: 20 * 1024 * 1024, headFusion: 'mean', discardRatio: 0.9 });
-    const odd: Record<string, unknown> = { topK: 1000, 'hover.enabled': false, 'hover.maxFileSizeMB': -3, 'rollout.headFusion': 'median', 'rollout.discardRatio': 1 };
-    assert.deepEqual(readViewSettings((k) => odd[k]), { topK: 100, hoverEnabled: false, hoverMaxBytes: 0, headFusion: 'mean', discardRatio: 0.99 });
+    assert.deepEqual(readViewSettings(() => undefined), { topK: 5, hoverEnabled: true, hoverMaxBytes: 20 * 1024 * 1024, headFusion: 'mean', discardRatio: 0.9, similarTopK: 24 });
+    const odd: Record<string, unknown> = { topK: 1000, 'hover.enabled': false, 'hover.maxFileSizeMB': -3, 'rollout.headFusion': 'median', 'rollout.discardRatio': 1, 'similar.topK': 5000 };
+    assert.deepEqual(readViewSettings((k) => odd[k]), { topK: 100, hoverEnabled: false, hoverMaxBytes: 0, headFusion: 'mean', discardRatio: 0.99, similarTopK: 1000 });
   });
 });
 

@@ -152,7 +152,7 @@ function newSession(overrides: { saveExport?: (png: Uint8Array, name: string) =>
     imagePath: '/data/images/cat.png',
     inference,
     post: (m) => posted.push(m),
-    settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1, headFusion: 'mean', discardRatio: 0.9 }),
+    settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1, headFusion: 'mean', discardRatio: 0.9, similarTopK: 24 }),
     saveExport: overrides.saveExport ?? (async (png, name) => (saved.push({ png, name }), `/chosen/${name}`)),
     revealFile: async (file) => revealed.push(file),
     runCommand: async (command) => {

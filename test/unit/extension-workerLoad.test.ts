@@ -197,7 +197,7 @@ describe('under load and faults', () => {
         imagePath: file,
         inference: recording,
         post: (m) => posted.push(m),
-        settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9 }),
+        settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9, similarTopK: 24 }),
         saveExport: async () => undefined,
         log: silentLogger,
       });
@@ -211,7 +211,7 @@ describe('under load and faults', () => {
       imagePath: files[10],
       inference: client,
       post: () => undefined,
-      settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9 }),
+      settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9, similarTopK: 24 }),
       saveExport: async () => undefined,
       log: silentLogger,
     });
@@ -252,7 +252,7 @@ describe('under load and faults', () => {
         imagePath: file,
         inference: client,
         post: (m) => posted.push(m),
-        settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9 }),
+        settings: () => ({ topK: 5, hoverEnabled: true, hoverMaxBytes: 1e9, headFusion: 'mean', discardRatio: 0.9, similarTopK: 24 }),
         saveExport: async () => undefined,
         log: silentLogger,
       });

@@ -65,6 +65,13 @@ export interface DatasetScanResult {
   summary?: ScanJobSummary;
 }
 
+export interface FindSimilarResult {
+  /** The dataset searched (the Dataset view showing the result). */
+  folder: string;
+  /** Neighbours shown. */
+  count: number;
+}
+
 export class DatasetPanels implements vscode.WebviewPanelSerializer, vscode.Disposable {
   private readonly panels = new Map<string, DatasetPanel>();
 
@@ -88,6 +95,33 @@ export class DatasetPanels implements vscode.WebviewPanelSerializer, vscode.Disp
     const resolved = path.resolve(folder);
     await this.remember(resolved);
     return this.open(resolved).scan();
+  }
+
+  /**
+   * Find Similar Images for any image file. The dataset searched: an open view's folder that holds the image,
+   * else a folder scanned here that holds it, else (an image outside every dataset) the open view, else the
+   * workspace folder holding the image, else the image's own folder. A view without results scans first (from
+   * the cache where it can), with its usual progress.
+   */
+  async findSimilar(file: string): Promise<FindSimilarResult | undefined> {
+    const image = path.resolve(file);
+    const inside = (folder: string) => isInside(folder, image);
+    const open = [...this.panels.values()];
+    const remembered = this.deps.memento.get<string[]>(SCANNED_FOLDERS_KEY, []).filter((f) => existsSync(this.resultsFileOf(f)));
+    const longest = (folders: string[]) => folders.filter(inside).sort((a, b) => b.length - a.length)[0];
+    const workspace = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(image));
+    const folder =
+      longest(open.map((p) => p.folder)) ?? longest(remembered) ?? (open.length > 0 ? open[open.length - 1].folder : undefined) ?? (workspace?.uri.scheme === 'file' ? workspace.uri.fsPath : path.dirname(image));
+    await this.remember(folder);
+    const panel = this.open(folder);
+    // A view with no table (just opened) scans; one whose scan is running is joined.
+    if (!panel.session.currentTable || panel.scanning) {
+      const scanned = await panel.scan();
+      if (!scanned || panel.session.currentTable === undefined) return undefined;
+    }
+    const name = path.basename(image);
+    const count = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `BEiT Lens: finding images similar to ${name}` }, () => panel.session.findSimilarToFile(image));
+    return { folder, count };
   }
 
   open(folder: string): DatasetPanel {
@@ -192,6 +226,9 @@ export class DatasetPanel {
         set: (value) => deps.memento.update(OVERRIDES_KEY, { ...deps.memento.get<Record<string, FolderOverrides>>(OVERRIDES_KEY, {}), [folder]: value }),
       },
       log: deps.log,
+      // The similarity index is persisted beside the dataset's results (datasets/<key>.index).
+      embeddings: { resultsFile: deps.resultsFile, cacheFile: deps.cacheFile, indexFile: deps.resultsFile.replace(/\.jsonl$/, '.index') },
+      similarTopK: () => deps.settings().similarTopK,
     });
     const subscriptions = [
       webview.onDidReceiveMessage((message: unknown) => void this.session.receive(message)),
@@ -215,6 +252,10 @@ export class DatasetPanel {
       return;
     }
     await this.session.setTable(table);
+  }
+
+  get scanning(): boolean {
+    return this.running !== undefined;
   }
 
   /** Scans the folder (a scan already running is joined, not restarted). */
@@ -310,6 +351,11 @@ async function pickExportFile(suggested: string, format: ExportFormat): Promise<
 
 function panelTitle(folder: string): string {
   return `Dataset: ${path.basename(folder) || folder}`;
+}
+
+function isInside(folder: string, file: string): boolean {
+  const relative = path.relative(folderKey(folder), folderKey(file));
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
 }
 
 function folderKey(folder: string): string {

@@ -8,7 +8,9 @@
  * - Queries run on the extension host against the table's typed-array columns (no inference, no worker
  *   round trip), so paging and sorting stay instant while the worker is busy scanning.
  */
+import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
+import { DEFAULT_NEAR_DUPLICATE_THRESHOLD } from '../../core/similarity/duplicates';
 import { displayPath } from '../../core/scan/fileNames';
 import { exportResults, type ResultFormat } from '../../core/scan/output';
 import type { ResultTable, TableFilter, TableRow } from '../../core/scan/resultTable';
@@ -20,13 +22,17 @@ import {
   type DatasetViewMessage,
   type ExportFormat,
   type ExportScope,
+  type DuplicateGroupDto,
+  type RowSetDto,
   type ScanStateDto,
+  type SimilarityStateDto,
 } from '../../shared/protocol';
 import { LruCache } from '../hover/lruCache';
 import { InferenceService, isInferenceError } from '../inference/inferenceClient';
 import { Logger } from '../util/logger';
 import type { FolderOverrides } from '../worker/workerProtocol';
 import { DatasetLabelCheck } from './datasetLabelCheck';
+import { DatasetSimilarity, splitFolders, splitOf } from './datasetSimilarity';
 
 export interface DatasetSessionDeps {
   inference: Pick<InferenceService, 'call'>;
@@ -44,7 +50,24 @@ export interface DatasetSessionDeps {
   thumbnailSide?: number;
   /** Minimum time between two "rows changed" notices while a scan streams in. */
   infoIntervalMs?: number;
+  /** Where this dataset's embeddings come from (the worker reads them); none: no similarity features. */
+  embeddings?: { resultsFile: string; cacheFile: string; indexFile: string };
+  /** How many neighbours Find Similar shows (the beitLens.similar.topK setting). */
+  similarTopK?: () => number;
 }
+
+/** Rows the extension picked for the view; the view's query names one by id (RowSetDto). */
+interface RowSet {
+  kind: RowSetDto['kind'];
+  label: string;
+  rows: number[];
+  similarity?: Map<number, number>;
+}
+
+/** Row sets kept per view: the one shown and a few the user may go back to. */
+const MAX_ROW_SETS = 8;
+/** Groups sent to the Duplicates tab (largest first); the summary counts them all. */
+const MAX_GROUPS_SENT = 1000;
 
 const IDLE: ScanStateDto = { status: 'idle', done: 0, imagesPerSecond: 0, classified: 0, cached: 0, errors: 0 };
 const READ_PAGE = 500;
@@ -66,6 +89,15 @@ export class DatasetSession {
   private disposed = false;
   /** One fair-queue lane per view: its thumbnails take turns with hovers and panels. */
   private readonly lane = `dataset-view-${++sessions}`;
+  private readonly similarity?: DatasetSimilarity;
+  private similarityState: SimilarityStateDto = { status: 'unavailable', images: 0, missing: 0, splits: [], threshold: DEFAULT_NEAR_DUPLICATE_THRESHOLD };
+  private readonly rowSets = new Map<number, RowSet>();
+  private nextRowSet = 1;
+  /** The last row set sent: sent again when the webview (re)loads, which may have missed it. */
+  private lastRowSet?: RowSetDto;
+  /** Uniqueness by row id, once loaded for this table. */
+  private uniquenessByRow?: Float32Array;
+  private uniquenessMemo?: { key: string; ids: Int32Array };
 
   constructor(
     readonly title: string,
@@ -77,6 +109,7 @@ export class DatasetSession {
       overrides: () => this.deps.overrides.get(),
       lowScore: deps.lowScore,
     });
+    if (deps.embeddings) this.similarity = new DatasetSimilarity({ inference: deps.inference, ...deps.embeddings, lane: this.lane });
   }
 
   get currentTable(): ResultTable | undefined {
@@ -95,6 +128,7 @@ export class DatasetSession {
     this.suspectsMemo = undefined;
     for (const controller of this.pendingThumbnails.values()) controller.abort();
     this.pendingThumbnails.clear();
+    this.forgetSimilarity();
     await this.postInfo();
   }
 
@@ -103,7 +137,11 @@ export class DatasetSession {
     const table = this.table;
     if (!table || this.disposed) return 0;
     const added = await table.refresh();
-    if (added > 0) this.postInfoSoon();
+    if (added > 0) {
+      // New rows have no place in the worker's index yet: it is loaded again when next needed.
+      if (this.similarityState.status !== 'unavailable' || this.uniquenessByRow) this.forgetSimilarity();
+      this.postInfoSoon();
+    }
     return added;
   }
 
@@ -118,6 +156,43 @@ export class DatasetSession {
     await this.postInfo();
     this.setScanState(state);
     await this.postLabelCheck();
+    await this.loadSimilarity();
+  }
+
+  /**
+   * Find Similar Images for any image file (the explorer, the image preview, the explanation panel): a row of
+   * this table is looked up by the worker, any other file is embedded there. Resolves to the neighbours shown.
+   */
+  async findSimilarToFile(file: string): Promise<number> {
+    return this.findSimilar({ file }, path.basename(file));
+  }
+
+  /** Loads the embeddings for the current table and tells the view what it can offer. */
+  async loadSimilarity(): Promise<void> {
+    const similarity = this.similarity;
+    const table = this.table;
+    if (!similarity || !table || this.disposed) return;
+    const generation = this.generation;
+    const splits = splitFolders(await topLevelFolders(this.folder));
+    this.postSimilarity({ ...this.similarityState, status: 'loading', splits });
+    try {
+      const info = await similarity.info();
+      if (generation !== this.generation) return;
+      if (info.images === 0) {
+        const why = info.missingExamples[0]?.reason;
+        return this.postSimilarity({ status: 'unavailable', images: 0, missing: info.missing, splits, threshold: this.similarityState.threshold, message: why ? `no image has an embedding (${why})` : 'no image has an embedding' });
+      }
+      const values = await similarity.uniqueness();
+      if (generation !== this.generation) return;
+      this.uniquenessByRow = values;
+      this.uniquenessMemo = undefined;
+      this.postSimilarity({ status: 'ready', images: info.images, missing: info.missing, splits, threshold: this.similarityState.threshold });
+    } catch (err) {
+      if (generation !== this.generation || isInferenceError(err, 'CANCELLED')) return;
+      const message = err instanceof Error ? err.message : String(err);
+      this.deps.log.warn(`dataset view: no similarity features for ${this.folder}: ${message}`);
+      this.postSimilarity({ status: 'failed', images: 0, missing: 0, splits, threshold: this.similarityState.threshold, message });
+    }
   }
 
   /** Entry point for everything the webview posts. Never throws. */
@@ -144,6 +219,7 @@ export class DatasetSession {
     clearTimeout(this.infoTimer);
     for (const controller of this.pendingThumbnails.values()) controller.abort();
     this.pendingThumbnails.clear();
+    this.similarity?.dispose();
   }
 
   private async dispatch(message: DatasetViewMessage): Promise<void> {
@@ -158,14 +234,32 @@ export class DatasetSession {
         await this.postInfo();
         this.post({ type: 'scan', state: this.scanState });
         if (table) await this.postLabelCheck();
+        if (this.lastRowSet && this.rowSets.has(this.lastRowSet.id)) this.post({ type: 'rowSet', generation: this.generation, set: this.lastRowSet });
+        if (table && this.similarityState.status !== 'unavailable') this.postSimilarity(this.similarityState);
+        else if (table && this.scanState.status !== 'running' && this.scanState.status !== 'restarting') await this.loadSimilarity();
         return;
       case 'query': {
         if (!table) return;
         const ids = await this.idsFor(table, message.query);
         const rows = await table.read(ids.subarray(message.offset, message.offset + message.limit));
-        this.post({ type: 'page', requestId: message.requestId, generation: this.generation, offset: message.offset, total: ids.length, rows: rows.map((r) => this.rowDto(r)) });
+        const set = message.query.rowSet !== undefined ? this.rowSets.get(message.query.rowSet) : undefined;
+        this.post({ type: 'page', requestId: message.requestId, generation: this.generation, offset: message.offset, total: ids.length, rows: rows.map((r) => this.rowDto(r, set)) });
         return;
       }
+      case 'findSimilar': {
+        if (!table || message.row >= table.size) return;
+        const [row] = await table.read([message.row]);
+        if (row && row.error === undefined) await this.findSimilar({ row: message.row }, path.basename(displayPath(row.image)));
+        return;
+      }
+      case 'showRows': {
+        if (!table) return;
+        this.postRowSet({ kind: 'group', label: message.label, rows: message.rows.filter((r) => r < table.size) });
+        return;
+      }
+      case 'duplicates':
+        if (table) await this.postDuplicates(table, message.requestId, message.threshold);
+        return;
       case 'histogram': {
         if (!table) return;
         const all = message.query.mode === 'errors' ? [] : table.histogram({ ...tableFilter(message.query), errors: 'exclude' });
@@ -208,7 +302,13 @@ export class DatasetSession {
   /** Row ids for a view's query, in its order. Suspects: the ranked suspects that also pass the filter. */
   private async idsFor(table: ResultTable, query: DatasetQueryDto): Promise<Int32Array> {
     const filter = tableFilter(query);
-    if (query.mode !== 'suspects') return table.ids(filter, query.sort);
+    if (query.rowSet !== undefined) {
+      const set = this.rowSets.get(query.rowSet);
+      // Row sets live only while the extension runs (and only the last few): say so rather than show all rows.
+      if (!set) throw new Error('this result is no longer held; run Find Similar again, or clear it');
+      filter.rows = set.rows;
+    }
+    if (query.mode !== 'suspects') return this.sortedIds(table, filter, query.sort);
     await this.labelCheck.update(table);
     const key = JSON.stringify([filter, query.sort, this.labelCheck.version, table.size]);
     if (this.suspectsMemo?.key === key) return this.suspectsMemo.ids;
@@ -219,15 +319,97 @@ export class DatasetSession {
       if (query.sort.descending) ids.reverse();
     } else {
       const suspects = this.labelCheck.suspectMask(table.size);
-      ids = (await table.ids(filter, query.sort)).filter((row) => suspects[row] === 1);
+      ids = (await this.sortedIds(table, filter, query.sort)).filter((row) => suspects[row] === 1);
     }
     this.suspectsMemo = { key, ids };
     return ids;
   }
 
-  private rowDto(row: TableRow): DatasetRowDto {
+  /** The table's sorts, plus uniqueness (held here, not in the table) and 'given' without a row set (file order). */
+  private async sortedIds(table: ResultTable, filter: TableFilter, sort: DatasetQueryDto['sort']): Promise<Int32Array> {
+    if (sort.key === 'given' && !filter.rows) return table.ids(filter, { key: 'order', descending: sort.descending });
+    if (sort.key !== 'uniqueness') return table.ids(filter, sort as { key: Exclude<DatasetQueryDto['sort']['key'], 'uniqueness'>; descending: boolean });
+    const values = await this.uniquenessValues();
+    const key = JSON.stringify([filter, sort.descending, table.size]);
+    if (this.uniquenessMemo?.key === key) return this.uniquenessMemo.ids;
+    const ids = await table.ids(filter, { key: filter.rows ? 'given' : 'order' });
+    const sign = sort.descending ? -1 : 1;
+    const valueOf = (row: number) => (row < values.length ? values[row] : Number.NaN);
+    // Rows without an embedding (NaN) last either way; ties in file order.
+    const sorted = Int32Array.from(ids).sort((a, b) => {
+      const va = valueOf(a);
+      const vb = valueOf(b);
+      if (Number.isNaN(va) || Number.isNaN(vb)) return Number.isNaN(va) === Number.isNaN(vb) ? a - b : Number.isNaN(va) ? 1 : -1;
+      return va === vb ? a - b : sign * (va - vb);
+    });
+    this.uniquenessMemo = { key, ids: sorted };
+    return sorted;
+  }
+
+  private async uniquenessValues(): Promise<Float32Array> {
+    if (this.uniquenessByRow) return this.uniquenessByRow;
+    if (!this.similarity) throw new Error('this view has no embeddings to rank by uniqueness');
+    this.uniquenessByRow = await this.similarity.uniqueness();
+    return this.uniquenessByRow;
+  }
+
+  private async findSimilar(query: { row: number } | { file: string }, name: string): Promise<number> {
+    if (!this.similarity || !this.table) throw new Error('this view has no embeddings to search');
+    const generation = this.generation;
+    const found = await this.similarity.similar(query, this.deps.similarTopK?.() ?? 24);
+    if (generation !== this.generation) return 0;
+    this.postRowSet({ kind: 'similar', label: `Similar to ${name}`, rows: found.map((n) => n.row), similarity: new Map(found.map((n) => [n.row, n.similarity])) });
+    return found.length;
+  }
+
+  private postRowSet(set: RowSet): void {
+    const id = this.nextRowSet++;
+    this.rowSets.set(id, set);
+    while (this.rowSets.size > MAX_ROW_SETS) this.rowSets.delete(this.rowSets.keys().next().value as number);
+    this.lastRowSet = { id, kind: set.kind, label: set.label, count: set.rows.length };
+    this.post({ type: 'rowSet', generation: this.generation, set: this.lastRowSet });
+  }
+
+  private async postDuplicates(table: ResultTable, requestId: number, threshold: number): Promise<void> {
+    if (!this.similarity) throw new Error('this view has no embeddings to compare');
+    const generation = this.generation;
+    const found = await this.similarity.duplicates(threshold);
+    if (generation !== this.generation) return;
+    const splits = this.similarityState.splits;
+    const groups: DuplicateGroupDto[] = [];
+    let leakage = 0;
+    // Largest first, exact before near at equal size: what a user cleans up first.
+    const ordered = [...found].sort((a, b) => b.rows.length - a.rows.length || (a.kind === b.kind ? b.similarity - a.similarity : a.kind === 'exact' ? -1 : 1));
+    for (const g of ordered) {
+      const records = await table.read(g.rows);
+      const images = records.map((r) => r.image);
+      const inSplits = [...new Set(images.map((image) => splitOf(this.folder, image, splits)).filter(Boolean))].sort();
+      const leak = inSplits.length >= 2;
+      if (leak) leakage++;
+      if (groups.length < MAX_GROUPS_SENT) groups.push({ kind: g.kind, similarity: g.similarity, rows: records.map((r) => r.row), images: images.map(displayPath), splits: inSplits, leakage: leak });
+    }
+    this.post({ type: 'duplicates', requestId, generation, threshold, groups, total: found.length, leakage });
+  }
+
+  private postSimilarity(state: SimilarityStateDto): void {
+    this.similarityState = state;
+    this.post({ type: 'similarity', generation: this.generation, state });
+  }
+
+  private forgetSimilarity(): void {
+    this.similarity?.invalidate();
+    this.rowSets.clear();
+    this.lastRowSet = undefined;
+    this.uniquenessByRow = undefined;
+    this.uniquenessMemo = undefined;
+    this.similarityState = { ...this.similarityState, status: 'unavailable', images: 0, missing: 0 };
+  }
+
+  private rowDto(row: TableRow, set?: RowSet): DatasetRowDto {
     const image = displayPath(row.image);
     const check = this.labelCheck.checkOf(row);
+    const similarity = set?.similarity?.get(row.row);
+    const uniqueness = this.uniquenessByRow && row.row < this.uniquenessByRow.length ? this.uniquenessByRow[row.row] : Number.NaN;
     return {
       row: row.row,
       image,
@@ -238,6 +420,8 @@ export class DatasetSession {
       ...(row.error !== undefined ? { error: row.error, ...(row.errorCode ? { errorCode: row.errorCode } : {}) } : {}),
       ...(check ? { check } : {}),
       ...(row.flags ? { flags: row.flags } : {}),
+      ...(similarity !== undefined ? { similarity } : {}),
+      ...(Number.isFinite(uniqueness) ? { uniqueness } : {}),
     };
   }
 
@@ -359,6 +543,12 @@ export function tableFilter(query: DatasetQueryDto): TableFilter {
   if (f.flags?.length) filter.flags = f.flags;
   if (query.mode === 'errors') filter.errors = 'only';
   return filter;
+}
+
+/** The scanned folder's subfolders (where split folders would be); none when it cannot be read. */
+async function topLevelFolders(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name);
 }
 
 function maskOf(ids: Int32Array, size: number): Uint8Array {

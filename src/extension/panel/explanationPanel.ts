@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { EXPLANATION_VIEW_TYPE } from '../commandIds';
+import { Command, EXPLANATION_VIEW_TYPE } from '../commandIds';
 import { hasImageExtension } from '../hover/imagePathDetection';
 import { InferenceService } from '../inference/inferenceClient';
 import { CONFIG_SECTION, readViewSettings } from '../settings';
@@ -175,6 +175,7 @@ export class ExplanationPanel {
       saveExport: (png, suggestedName) => saveExport(png, path.join(image.exportDir ?? path.dirname(imagePath), suggestedName)),
       revealFile: (file) => revealFile(file),
       runCommand: (command) => Promise.resolve(vscode.commands.executeCommand(command)),
+      findSimilar: image.bytes ? undefined : () => Promise.resolve(vscode.commands.executeCommand(Command.findSimilarImages, vscode.Uri.file(imagePath))),
       log: deps.log,
     });
     this.subscriptions.push(

@@ -32,6 +32,8 @@ export interface ExplanationSessionOptions {
   revealFile?: (file: string) => Promise<unknown>;
   /** Runs one of the model recovery commands the panel's empty state offers. */
   runCommand?: (command: RecoveryCommand) => Promise<unknown>;
+  /** Find Similar Images for this panel's image; absent for an image that is not a file (a notebook output). */
+  findSimilar?: () => Promise<unknown>;
   log: Logger;
 }
 
@@ -148,6 +150,10 @@ export class ExplanationSession {
       case 'revealExport':
         if (this.lastExport && this.options.revealFile) await this.options.revealFile(this.lastExport);
         else this.options.log.warn('explanation panel: nothing exported yet to reveal');
+        return;
+      case 'findSimilar':
+        if (!this.options.findSimilar) return this.options.log.warn('explanation panel: this image is not a file, so it cannot be searched for');
+        await this.options.findSimilar();
         return;
       case 'runCommand':
         if (!this.options.runCommand) return this.options.log.warn(`explanation panel: cannot run ${message.command} here`);

@@ -17,6 +17,8 @@ import { attentionFromToken, attentionRollout, HeadFusion } from '../../core/rol
 import { buildLabelIndex, mapFolders, type LabelIndex } from '../../core/scan/labelCheck';
 import { searchLabels } from '../../core/scan/labelSearch';
 import type { ScanModel } from '../../core/scan/scanner';
+import { scanModelKey } from '../../core/scan/scanner';
+import { DatasetEmbeddingsHandles, EmbeddingsGoneError } from './datasetEmbeddings';
 import { ModelTurns } from './modelTurns';
 import { runScanJob } from './scanJob';
 import { CallArgs, CallName, CallResult, ExplanationSummary, HoverThumbnail, LoadModelArgs, ProgressEvent, ScanJobSummary } from './workerProtocol';
@@ -80,6 +82,8 @@ export class InferenceWorkerHandlers {
   private labelIndex?: { labels: readonly string[]; index: LabelIndex };
   /** Scans by results file: a new scan of the same file waits until a cancelled one has stopped writing. */
   private readonly scansByFile = new Map<string, Promise<unknown>>();
+  /** Datasets' embeddings and indexes, by handle; dropped when the model changes (their key is the model's). */
+  private readonly embeddings = new DatasetEmbeddingsHandles();
 
   constructor(private readonly images: WorkerImageFunctions = IMAGE_FUNCTIONS) {}
 
@@ -162,6 +166,30 @@ export class InferenceWorkerHandlers {
     searchLabels: ({ query, limit }) =>
       this.withModel(async (model) => searchLabels(model.labels, String(query ?? ''), Math.max(1, Math.min(MAX_LABEL_RESULTS, Number(limit) || 20)), () => this.labelIndexOf(model))),
     modelInfo: () => this.withModel((model) => describeModel(model)),
+    loadEmbeddings: (args, { signal, progress }) =>
+      this.withModel((model) => {
+        if (typeof args.resultsFile !== 'string' || typeof args.cacheFile !== 'string') throw new WorkerCallError('BAD_REQUEST', 'loadEmbeddings needs a results file and a cache file');
+        const modelKey = scanModelKey(this.scanModelOf(model), this.preprocess);
+        return this.embeddings.load(model, { ...args, modelKey }, {
+          signal,
+          onProgress: (done, total) => progress({ kind: 'similarity', stage: 'index', done, total }),
+          onWarning: (message) => progress({ kind: 'log', message }),
+        });
+      }),
+    similarImages: ({ handle, query, k }) =>
+      this.withModel((model) => {
+        const valid = typeof query === 'object' && query !== null && (('row' in query && Number.isInteger(query.row) && query.row >= 0) || ('file' in query && typeof query.file === 'string' && path.isAbsolute(query.file)));
+        if (!valid || !Number.isInteger(k) || k < 1 || k > 10_000) throw new WorkerCallError('BAD_REQUEST', 'similarImages needs a row or an absolute file, and 1 ≤ k ≤ 10000');
+        // Only a file outside the dataset is run through the model: that takes a turn like a scan batch.
+        return this.turns.run(() => this.embeddings.similar(model, handle, query, k));
+      }),
+    duplicateGroups: ({ handle, threshold }, { signal, progress }) =>
+      this.withModel(async () => {
+        if (!(typeof threshold === 'number' && threshold > 0 && threshold <= 1)) throw new WorkerCallError('BAD_REQUEST', `threshold ${threshold} is not in (0, 1]`);
+        return this.embeddings.duplicates(handle, threshold, { signal, onProgress: (done, total) => progress({ kind: 'similarity', stage: 'duplicates', done, total }) });
+      }),
+    uniqueness: ({ handle }, { signal }) => this.withModel(async () => this.embeddings.uniqueness(handle, { signal })),
+    releaseEmbeddings: async ({ handle }) => this.embeddings.release(handle),
   };
 
   async run(name: CallName, args: unknown, ctx: CallContext): Promise<unknown> {
@@ -183,6 +211,7 @@ export class InferenceWorkerHandlers {
     this.modelDir = dir;
     this.preprocess = args.preprocess;
     this.explanations.clear();
+    this.embeddings.clear();
     if (previous) await this.retire(previous);
     return {
       modelDir: dir,
@@ -210,6 +239,7 @@ export class InferenceWorkerHandlers {
     this.model = undefined;
     this.modelDir = undefined;
     this.explanations.clear();
+    this.embeddings.clear();
     if (model) await this.retire(model);
   }
 
@@ -253,18 +283,7 @@ export class InferenceWorkerHandlers {
   private async scan(model: BeitModel, args: CallArgs<'scan'>, { signal, progress }: CallContext): Promise<ScanJobSummary> {
     if (!Array.isArray(args.roots) || typeof args.resultsFile !== 'string') throw new WorkerCallError('BAD_REQUEST', 'a scan needs roots and a results file');
     const previous = this.scansByFile.get(args.resultsFile);
-    // Each batch takes a turn on the model, so queued calls (hovers, panels) get in between batches.
-    const turnTaking: ScanModel = {
-      modelId: model.modelId,
-      labels: model.labels,
-      directory: model.directory,
-      integrity: model.integrity,
-      logits: (pixelValues, n) => this.turns.run(() => model.logits(pixelValues, n)),
-      // The dataset's embeddings come from the same turn as its logits (similarity, duplicates and the map read them).
-      canEmbed: model.canEmbed,
-      embeddingSize: model.embeddingSize,
-      logitsAndEmbeddings: (pixelValues, n) => this.turns.run(() => model.logitsAndEmbeddings(pixelValues, n)),
-    };
+    const turnTaking = this.scanModelOf(model);
     const job = (previous ?? Promise.resolve())
       .catch(() => undefined)
       .then(() =>
@@ -282,6 +301,21 @@ export class InferenceWorkerHandlers {
     } finally {
       if (this.scansByFile.get(args.resultsFile) === job) this.scansByFile.delete(args.resultsFile);
     }
+  }
+
+  /** The model as the scan engine sees it. Each batch takes a turn, so queued calls (hovers, panels) get in between. */
+  private scanModelOf(model: BeitModel): ScanModel {
+    return {
+      modelId: model.modelId,
+      labels: model.labels,
+      directory: model.directory,
+      integrity: model.integrity,
+      logits: (pixelValues, n) => this.turns.run(() => model.logits(pixelValues, n)),
+      // The dataset's embeddings come from the same turn as its logits (similarity, duplicates and the map read them).
+      canEmbed: model.canEmbed,
+      embeddingSize: model.embeddingSize,
+      logitsAndEmbeddings: (pixelValues, n) => this.turns.run(() => model.logitsAndEmbeddings(pixelValues, n)),
+    };
   }
 
   private explanation(handle: string): Explanation {
@@ -333,7 +367,7 @@ export function argmaxProbabilities(patchLogits: Float32Array, patches: number, 
 }
 
 export function toWireError(err: unknown): { message: string; code?: string } {
-  if (err instanceof WorkerCallError || err instanceof BeitLensError) return { message: err.message, code: err.code };
+  if (err instanceof WorkerCallError || err instanceof BeitLensError || err instanceof EmbeddingsGoneError) return { message: err.message, code: err.code };
   if (err instanceof RangeError) return { message: err.message, code: 'BAD_REQUEST' };
   if (err instanceof Error) return { message: err.message.split('\n', 1)[0], code: 'INTERNAL' };
   return { message: String(err), code: 'INTERNAL' };

@@ -102,7 +102,36 @@ export interface FolderMappingResult extends FolderMapping {
   acceptedLabels: string[];
 }
 
-export type ProgressEvent = { kind: 'download'; progress: DownloadProgress } | { kind: 'log'; message: string } | { kind: 'scan'; progress: ScanProgress };
+/** A dataset's embeddings loaded into the worker (loadEmbeddings): the host refers to them by `handle`. */
+export interface DatasetEmbeddingsInfo {
+  handle: string;
+  /** Rows with an embedding. */
+  images: number;
+  /** Rows without one (errors, a graph without the embedding output, a record that failed its checksum). */
+  missing: number;
+  dim: number;
+  missingExamples: Array<{ image: string; reason: string }>;
+}
+
+/** A neighbour, by results-table row id; `similarity` is the exact cosine. */
+export interface SimilarImage {
+  row: number;
+  similarity: number;
+}
+
+/** A duplicate group by results-table row ids (the host decides what a split folder is, from the paths). */
+export interface DatasetDuplicateGroup {
+  kind: 'exact' | 'near';
+  similarity: number;
+  rows: number[];
+}
+
+export type ProgressEvent =
+  | { kind: 'download'; progress: DownloadProgress }
+  | { kind: 'log'; message: string }
+  | { kind: 'scan'; progress: ScanProgress }
+  /** A similarity call's work (loading and indexing embeddings, the duplicate search). */
+  | { kind: 'similarity'; stage: string; done: number; total: number };
 
 /** Every call the worker answers: its arguments and its result. */
 export interface WorkerCalls {
@@ -136,6 +165,18 @@ export interface WorkerCalls {
   searchLabels: { args: { query: string; limit: number }; result: LabelMatch[] };
   /** The loaded model as the Model view shows it: configuration, graphs, parameters, files, labels. */
   modelInfo: { args: Record<string, never>; result: ModelInfoDto };
+  /**
+   * A dataset's embeddings (from its results file and the scan cache, for the loaded model) and its similarity
+   * index (persisted in `indexFile`), held in the worker under a handle. A model change drops every handle:
+   * calls on a dropped one fail with EMBEDDINGS_GONE and the host loads again.
+   */
+  loadEmbeddings: { args: { resultsFile: string; cacheFile: string; indexFile?: string }; result: DatasetEmbeddingsInfo };
+  /** Most similar first; the query (a table row, or any image file) is left out. */
+  similarImages: { args: { handle: string; query: { row: number } | { file: string }; k: number }; result: SimilarImage[] };
+  duplicateGroups: { args: { handle: string; threshold: number }; result: DatasetDuplicateGroup[] };
+  /** Per table row; NaN where a row has no embedding. */
+  uniqueness: { args: { handle: string }; result: Float32Array };
+  releaseEmbeddings: { args: { handle: string }; result: void };
 }
 
 export type CallName = keyof WorkerCalls;
@@ -151,10 +192,17 @@ export type CallResult<K extends CallName> = WorkerCalls[K]['result'];
 export const JOB_CALLS: ReadonlySet<CallName> = new Set<CallName>(['scan']);
 
 /** Calls that need the model (or its labels): they wait for it to be ready. */
-export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBytes', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels', 'modelInfo']);
+export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBytes', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels', 'modelInfo', 'loadEmbeddings', 'similarImages', 'duplicateGroups', 'uniqueness']);
+
+/**
+ * Similarity calls need the model (its key picks the embeddings; a file query is embedded) but not the fair
+ * queue's slot: a 100,000-image duplicate search would hold every hover for its duration. They run beside
+ * the queue, yield between chunks, and a file query takes a model turn like a scan batch.
+ */
+const UNQUEUED_MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['loadEmbeddings', 'similarImages', 'duplicateGroups', 'uniqueness']);
 
 /** Calls that compete for the worker's CPU and so go through the queue even without a model. */
-export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name)), 'thumbnail', 'hoverThumbnail']);
+export const QUEUED_CALLS: ReadonlySet<CallName> = new Set<CallName>([...[...MODEL_CALLS].filter((name) => !JOB_CALLS.has(name) && !UNQUEUED_MODEL_CALLS.has(name)), 'thumbnail', 'hoverThumbnail']);
 
 export type InferenceErrorCode =
   | 'WORKER_CRASHED'
@@ -164,6 +212,7 @@ export type InferenceErrorCode =
   | 'NO_MODEL'
   | 'MODEL_FAILED'
   | 'EXPLANATION_GONE'
+  | 'EMBEDDINGS_GONE'
   | 'DISPOSED'
   | 'BAD_REQUEST'
   | 'INTERNAL'

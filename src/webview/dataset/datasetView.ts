@@ -1,4 +1,5 @@
 import { TabBar } from './tabs';
+import { DuplicatesTab } from './duplicatesTab';
 import type {
   DatasetHostMessage,
   DatasetInfoDto,
@@ -12,7 +13,9 @@ import type {
   HistogramBarDto,
   LabelCheckDto,
   LabelChoiceDto,
+  RowSetDto,
   ScanStateDto,
+  SimilarityStateDto,
 } from '../../shared/protocol';
 import { el } from '../dom';
 import { type DatasetDom } from './dom';
@@ -46,7 +49,9 @@ const FILTER_DELAY_MS = 250;
 /** Thumbnails held by the webview (data URIs of ~3 KB). */
 const MAX_THUMBNAILS = 3000;
 
-const DEFAULT_DESCENDING: Record<DatasetSortKey, boolean> = { order: false, path: false, folder: false, label: false, score: true };
+const DEFAULT_DESCENDING: Record<DatasetSortKey, boolean> = { order: false, path: false, folder: false, label: false, score: true, given: false, uniqueness: true };
+/** Widths of the similarity and uniqueness columns, appended to the table's grid while they are shown. */
+const EXTRA_COLUMN = '86px';
 
 /**
  * The dataset view: a virtualised results table (only the rows on screen are in the DOM; rows come a page
@@ -86,6 +91,10 @@ export class DatasetView {
 
   /** The tab bar; features with a tab of their own (Duplicates, Map) mount into dom.panels and enable theirs. */
   readonly tabs: TabBar;
+  private readonly duplicates: DuplicatesTab;
+  private similarity?: SimilarityStateDto;
+  /** The row set the query names (query.rowSet), as the extension described it. */
+  private rowSet?: RowSetDto;
 
   constructor(
     private readonly dom: DatasetDom,
@@ -95,6 +104,23 @@ export class DatasetView {
     private thumbnailSize: number = THUMBNAIL_SIZES[0],
   ) {
     this.tabs = new TabBar(dom);
+    this.duplicates = new DuplicatesTab(dom.panels.duplicates, {
+      post: (message) => this.post(message),
+      generation: () => this.generation,
+      folder: () => this.info?.folder ?? this.folder,
+      thumbnail: (row) => this.thumbnails.get(row),
+      selection: this.selection,
+      selectionChanged: () => this.render(),
+      copySelection: () => this.dom.copyPaths.click(),
+      exportSelection: () => this.dom.exportSelection.click(),
+    });
+    this.tabs.onChange((tab) => {
+      this.duplicates.show(tab === 'duplicates');
+      if (tab === 'table') {
+        this.render();
+        this.requestVisible();
+      }
+    });
     this.layout = new RowLayout(thumbnailSize + ROW_MARGIN, thumbnailSize + ROW_MARGIN + TOP5_HEIGHT);
     this.applyThumbnailSize();
     this.bindControls();
@@ -153,7 +179,26 @@ export class DatasetView {
         if (this.thumbnails.size > MAX_THUMBNAILS) {
           this.thumbnails.delete(this.thumbnails.keys().next().value as number);
         }
+        this.duplicates.onThumbnail(m.row);
         return this.scheduleRender();
+      case 'similarity':
+        if (m.generation !== this.generation) return;
+        this.similarity = m.state;
+        if (m.state.status === 'ready') this.tabs.enable('duplicates');
+        this.duplicates.setState(m.state);
+        this.syncControls();
+        // The rows on screen gain their uniqueness and ≈ button: ask for them again.
+        this.pages.invalidate();
+        this.requestVisible();
+        return this.render();
+      case 'rowSet':
+        if (m.generation !== this.generation) return;
+        // A Find Similar result or a duplicate group: the table shows just those rows, in their order.
+        this.rowSet = m.set;
+        this.tabs.select('table');
+        return this.setQuery({ mode: 'all', filter: {}, sort: { key: 'given', descending: false }, rowSet: m.set.id });
+      case 'duplicates':
+        return this.duplicates.onDuplicates(m);
       case 'exported':
         return this.setStatus(`Exported ${count(m.count)} rows (${m.format.toUpperCase()}) to ${m.file}`);
       case 'copied':
@@ -180,6 +225,11 @@ export class DatasetView {
       this.thumbnailsAsked = new Set();
       this.selection.clear();
       this.renderLabelCheck();
+      this.similarity = undefined;
+      this.duplicates.reset();
+      // Row sets name rows of the old table.
+      this.rowSet = undefined;
+      if (this.query.rowSet !== undefined) this.query = withoutRowSet(this.query);
       this.newQuery();
       return;
     }
@@ -310,6 +360,13 @@ export class DatasetView {
     });
     d.qualitySelect.addEventListener('change', () => this.setFilter({ flags: flagsFromFilterValue(d.qualitySelect.value) }));
     d.clearFilters.addEventListener('click', () => this.setQuery({ filter: {} }));
+    d.clearRowSet.addEventListener('click', () => {
+      this.rowSet = undefined;
+      this.query = withoutRowSet(this.query);
+      this.newQuery();
+    });
+    d.mostUnique.addEventListener('click', () => this.setQuery({ sort: { key: 'uniqueness', descending: true } }));
+    d.leastUnique.addEventListener('click', () => this.setQuery({ sort: { key: 'uniqueness', descending: false } }));
     d.thumbnailSize.addEventListener('change', () => this.setThumbnailSize(restoreThumbnailSize(Number(d.thumbnailSize.value))));
 
     d.copyPaths.addEventListener('click', () => this.selection.size > 0 && this.post({ type: 'copyPaths', generation: this.generation, rows: [...this.selection] }));
@@ -371,6 +428,17 @@ export class DatasetView {
       button.setAttribute('aria-sort', on ? (this.query.sort.descending ? 'descending' : 'ascending') : 'none');
       button.dataset.direction = on ? (this.query.sort.descending ? 'desc' : 'asc') : '';
     }
+    const similar = this.query.rowSet !== undefined && this.rowSet?.kind === 'similar';
+    const unique = this.similarity?.status === 'ready';
+    d.rowSetChip.hidden = this.query.rowSet === undefined || !this.rowSet;
+    d.rowSetText.textContent = this.rowSet ? `${this.rowSet.label} (${count(this.rowSet.count)})` : '';
+    d.headers.given.hidden = !similar;
+    d.headers.uniqueness.hidden = d.mostUnique.hidden = d.leastUnique.hidden = !unique;
+    d.table.classList.toggle('with-similarity', similar);
+    d.table.classList.toggle('with-uniqueness', unique);
+    const extra = [similar ? EXTRA_COLUMN : '', unique ? EXTRA_COLUMN : ''].filter(Boolean).join(' ');
+    if (extra) d.table.style.setProperty('--extra-columns', extra);
+    else d.table.style.removeProperty('--extra-columns');
     d.headers.order.textContent = this.query.mode === 'suspects' ? 'Rank' : '#';
     d.headers.order.title = this.query.mode === 'suspects' ? 'Most confident disagreement first' : 'The order the scan wrote results in (cached images first); differs between scans';
   }
@@ -386,6 +454,7 @@ export class DatasetView {
       this.layout.toggle(position);
       return this.render();
     }
+    if (target.closest('.find-similar')) return this.post({ type: 'findSimilar', generation: this.generation, row });
     if (target.matches('input[type=checkbox]')) {
       this.toggleSelected(row, (target as HTMLInputElement).checked);
       this.anchor = position;
@@ -542,6 +611,7 @@ export class DatasetView {
     d.empty.hidden = !(this.totalKnown && this.total === 0);
     d.empty.textContent = this.emptyText();
     this.askThumbnails(needThumbnails);
+    this.duplicates.syncSelection();
   }
 
   private emptyText(): string {
@@ -553,6 +623,8 @@ export class DatasetView {
 
   /** Asks for the thumbnails of the rows on screen (after scrolling settles a little). */
   private askThumbnails(rows: number[]): void {
+    // A hidden table asks for nothing: its request would cancel the shown tab's (the extension keeps one).
+    if (this.tabs.selected !== 'table') return;
     const fresh = rows.filter((r) => !this.thumbnailsAsked.has(r));
     if (fresh.length === 0) return;
     window.clearTimeout(this.thumbnailTimer);
@@ -599,6 +671,7 @@ export class DatasetView {
         el('input', { type: 'checkbox', class: 'select', 'aria-label': `Select ${r.name}`, checked: selected, tabindex: -1 }),
         el('button', { type: 'button', class: 'expand', 'aria-label': expanded ? `Hide the top-5 of ${r.name}` : `Show the top-5 of ${r.name}`, 'aria-expanded': String(expanded), tabindex: -1, disabled: r.error !== undefined }, [expanded ? '▾' : '▸']),
         el('span', { class: 'position muted' }, [String(position + 1)]),
+        el('button', { type: 'button', class: 'find-similar', 'aria-label': `Find images similar to ${r.name}`, title: 'Find similar images', tabindex: -1, hidden: r.error !== undefined || this.similarity?.status !== 'ready' }, ['≈']),
       ]),
       el('span', { class: 'cell c-thumb', role: 'gridcell' }, [picture]),
       // The folder column already names the class folder: the path cell adds the directory only when it says more.
@@ -608,6 +681,8 @@ export class DatasetView {
       scoreCell,
       el('span', { class: `cell c-check${suspect ? ' flagged' : ''}`, role: 'gridcell', title: r.error !== undefined ? (r.errorCode ?? 'error') : [check, checkTitle].filter(Boolean).join(': ') }, [r.error !== undefined ? (r.errorCode ?? 'error') : check]),
       qualityCell(r),
+      el('span', { class: 'cell c-sim num', role: 'gridcell', title: r.similarity !== undefined ? `cosine similarity ${r.similarity}` : '' }, [r.similarity !== undefined ? r.similarity.toFixed(3) : '']),
+      el('span', { class: 'cell c-uniq num', role: 'gridcell' }, r.uniqueness !== undefined ? [el('span', { class: 'score-text' }, [r.uniqueness.toFixed(3)]), scoreBar(r.uniqueness)] : []),
     ]);
     if (expanded && r.top) {
       row.append(
@@ -743,6 +818,11 @@ export class DatasetView {
   private post(message: DatasetViewMessage): void {
     this.api.postMessage(message);
   }
+}
+
+function withoutRowSet(query: DatasetQueryDto): DatasetQueryDto {
+  const { rowSet: _gone, ...rest } = query;
+  return rest.sort.key === 'given' ? { ...rest, sort: defaultSort(rest.mode) } : rest;
 }
 
 function scoreBar(value: number): HTMLElement {

@@ -19,6 +19,12 @@ export interface DatasetDom {
   folderSelect: HTMLSelectElement;
   qualitySelect: HTMLSelectElement;
   clearFilters: HTMLButtonElement;
+  /** "Similar to X (N) ×": the row set the table is restricted to (a Find Similar result, a duplicate group). */
+  rowSetChip: HTMLElement;
+  rowSetText: HTMLElement;
+  clearRowSet: HTMLButtonElement;
+  mostUnique: HTMLButtonElement;
+  leastUnique: HTMLButtonElement;
   resultCount: HTMLElement;
   selectionCount: HTMLElement;
   copyPaths: HTMLButtonElement;
@@ -28,7 +34,7 @@ export interface DatasetDom {
   exportView: HTMLButtonElement;
   exportSelection: HTMLButtonElement;
   thumbnailSize: HTMLSelectElement;
-  headers: Record<'order' | 'path' | 'folder' | 'label' | 'score', HTMLButtonElement>;
+  headers: Record<'order' | 'path' | 'folder' | 'label' | 'score' | 'given' | 'uniqueness', HTMLButtonElement>;
   table: HTMLElement;
   viewport: HTMLElement;
   spacer: HTMLElement;
@@ -68,6 +74,11 @@ export function buildDom(root: HTMLElement): DatasetDom {
   const folderSelect = el('select', { id: 'filter-folder', 'aria-label': 'Folder' });
   const qualitySelect = qualityFilter();
   const clearFilters = el('button', { id: 'clear-filters', type: 'button' }, ['Clear filters']);
+  const rowSetText = el('span', { class: 'chip-text' });
+  const clearRowSet = el('button', { id: 'clear-row-set', class: 'chip-clear', type: 'button', 'aria-label': 'Show all rows again', title: 'Show all rows again' }, ['×']);
+  const rowSetChip = el('span', { id: 'row-set', class: 'chip', role: 'status', hidden: true }, [rowSetText, clearRowSet]);
+  const mostUnique = el('button', { id: 'most-unique', type: 'button', hidden: true, title: 'Sort by uniqueness, most unique first (mean distance to the nearest neighbours)' }, ['Most unique']);
+  const leastUnique = el('button', { id: 'least-unique', type: 'button', hidden: true, title: 'Sort by uniqueness, least unique first: near-duplicates and over-represented images' }, ['Least unique']);
   const toolbar = el('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Filters' }, [
     el('div', { class: 'modes', role: 'group', 'aria-label': 'Rows' }, [modes.all, modes.suspects, modes.errors]),
     labelText,
@@ -75,6 +86,9 @@ export function buildDom(root: HTMLElement): DatasetDom {
     folderSelect,
     qualitySelect,
     clearFilters,
+    mostUnique,
+    leastUnique,
+    rowSetChip,
   ]);
 
   const resultCount = el('span', { id: 'result-count' });
@@ -109,7 +123,11 @@ export function buildDom(root: HTMLElement): DatasetDom {
     folder: headerCell('folder', 'Folder', 'c-folder'),
     label: headerCell('label', 'Top-1 label', 'c-label'),
     score: headerCell('score', 'Score', 'c-score'),
+    // Shown only while they mean something: a Find Similar result, and a dataset with embeddings.
+    given: headerCell('given', 'Similarity', 'c-sim'),
+    uniqueness: headerCell('uniqueness', 'Uniqueness', 'c-uniq'),
   };
+  headers.uniqueness.title = 'Mean cosine distance to the nearest neighbours (FiftyOne’s uniqueness)';
   const thead = el('div', { class: 'thead', role: 'row' }, [
     headers.order,
     el('span', { class: 'th c-thumb', role: 'columnheader' }, ['Image']),
@@ -119,6 +137,8 @@ export function buildDom(root: HTMLElement): DatasetDom {
     headers.score,
     el('span', { class: 'th c-check', role: 'columnheader' }, ['Check']),
     qualityHeader(),
+    headers.given,
+    headers.uniqueness,
   ]);
   const rows = el('div', { id: 'rows', class: 'rows', role: 'rowgroup' });
   const spacer = el('div', { id: 'spacer', class: 'spacer' }, [rows]);
@@ -173,6 +193,11 @@ export function buildDom(root: HTMLElement): DatasetDom {
     folderSelect,
     qualitySelect,
     clearFilters,
+    rowSetChip,
+    rowSetText,
+    clearRowSet,
+    mostUnique,
+    leastUnique,
     resultCount,
     selectionCount,
     copyPaths,

@@ -1,5 +1,5 @@
 import { isQualityFlagList as isFlagList } from '../../core/quality/flags';
-import type { DatasetHostMessage, DatasetQueryDto, DatasetRowDto, FolderMappingDto, LabelCheckDto, ScanStateDto } from '../../shared/protocol';
+import type { DatasetHostMessage, DatasetQueryDto, DatasetRowDto, DuplicateGroupDto, FolderMappingDto, LabelCheckDto, RowSetDto, ScanStateDto, SimilarityStateDto } from '../../shared/protocol';
 
 /**
  * Shape checks for what the extension posts to the dataset view (by hand, to keep zod out of the bundle).
@@ -47,6 +47,8 @@ export function isRow(v: unknown): v is DatasetRowDto {
     isOptional(v.errorCode, isString) &&
     (v.check === undefined || isCheck(v.check)) &&
     (v.flags === undefined || isFlagList(v.flags)) &&
+    isOptional(v.similarity, isNumber) &&
+    isOptional(v.uniqueness, isNumber) &&
     (v.top !== undefined || v.error !== undefined)
   );
 }
@@ -99,6 +101,39 @@ function isLabelCheck(v: unknown): v is LabelCheckDto {
   );
 }
 
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+
+function isSimilarityState(v: unknown): v is SimilarityStateDto {
+  return (
+    isObject(v) &&
+    ['unavailable', 'loading', 'ready', 'failed'].includes(v.status as string) &&
+    isIndex(v.images) &&
+    isIndex(v.missing) &&
+    isStrings(v.splits) &&
+    isNumber(v.threshold) &&
+    isOptional(v.message, isString)
+  );
+}
+
+function isRowSet(v: unknown): v is RowSetDto {
+  return isObject(v) && isIndex(v.id) && (v.kind === 'similar' || v.kind === 'group') && isString(v.label) && isIndex(v.count);
+}
+
+function isGroup(v: unknown): v is DuplicateGroupDto {
+  return (
+    isObject(v) &&
+    (v.kind === 'exact' || v.kind === 'near') &&
+    isNumber(v.similarity) &&
+    Array.isArray(v.rows) &&
+    v.rows.length >= 2 &&
+    v.rows.every(isIndex) &&
+    isStrings(v.images) &&
+    v.images.length === v.rows.length &&
+    isStrings(v.splits) &&
+    typeof v.leakage === 'boolean'
+  );
+}
+
 export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
   if (!isObject(data) || !isString(data.type)) return undefined;
   const m = data;
@@ -134,6 +169,12 @@ export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
       return ok(isString(m.file) && isIndex(m.count) && (m.format === 'csv' || m.format === 'jsonl'));
     case 'copied':
       return ok(isIndex(m.count));
+    case 'similarity':
+      return ok(isIndex(m.generation) && isSimilarityState(m.state));
+    case 'rowSet':
+      return ok(isIndex(m.generation) && isRowSet(m.set));
+    case 'duplicates':
+      return ok(isIndex(m.requestId) && isIndex(m.generation) && isNumber(m.threshold) && Array.isArray(m.groups) && m.groups.every(isGroup) && isIndex(m.total) && isIndex(m.leakage));
     case 'error':
       return ok(isOptional(m.requestId, isIndex) && isString(m.message));
     default:
@@ -164,7 +205,8 @@ export function restoreQuery(stored: unknown): DatasetQueryDto {
   if (isNullableString(f.folderLabel)) filter.folderLabel = f.folderLabel;
   if (isFlagList(f.flags) && f.flags.length > 0) filter.flags = f.flags;
   const s = isObject(stored.sort) ? stored.sort : {};
-  if (!['order', 'path', 'folder', 'label', 'score'].includes(s.key as string)) return { mode, filter, sort: defaultSort(mode) };
+  // Not 'given': the row set it ordered is gone after a reload (the extension holds row sets only while it runs).
+  if (!['order', 'path', 'folder', 'label', 'score', 'uniqueness'].includes(s.key as string)) return { mode, filter, sort: defaultSort(mode) };
   return { mode, filter, sort: { key: s.key as DatasetQueryDto['sort']['key'], descending: s.descending === true } };
 }
 
