@@ -17,6 +17,7 @@ import type {
 import { el } from '../dom';
 import { type DatasetDom } from './dom';
 import { checkText, count, scanText, score } from './format';
+import { MapTab } from './mapTab';
 import { asHostMessage, defaultSort, restoreThumbnailSize, THUMBNAIL_SIZES } from './messages';
 import { PageCache } from './pageCache';
 import { RowLayout } from './rowLayout';
@@ -85,6 +86,7 @@ export class DatasetView {
 
   /** The tab bar; features with a tab of their own (Duplicates, Map) mount into dom.panels and enable theirs. */
   readonly tabs: TabBar;
+  private readonly map: MapTab;
 
   constructor(
     private readonly dom: DatasetDom,
@@ -94,6 +96,10 @@ export class DatasetView {
     private thumbnailSize: number = THUMBNAIL_SIZES[0],
   ) {
     this.tabs = new TabBar(dom);
+    // The map's selection chip sits with the filters: it is one more restriction on the table's rows.
+    this.map = new MapTab(dom.panels.map, { post: (m) => this.post(m), generation: () => this.generation, onTableRestricted: () => this.newQuery(), chipParent: dom.clearFilters.parentElement ?? dom.panels.table });
+    this.tabs.enable('map');
+    this.tabs.onChange((tab) => this.map.setVisible(tab === 'map'));
     this.layout = new RowLayout(thumbnailSize + ROW_MARGIN, thumbnailSize + ROW_MARGIN + TOP5_HEIGHT);
     this.applyThumbnailSize();
     this.bindControls();
@@ -146,8 +152,14 @@ export class DatasetView {
         if (m.requestId !== this.searchRequest) return;
         this.searchResults = m.results;
         return this.renderLabelCheck();
+      case 'mapProgress':
+      case 'mapPoints':
+      case 'mapEnded':
+      case 'mapSelection':
+        return this.map.handle(m);
       case 'thumbnail':
         if (m.generation !== this.generation) return;
+        this.map.handle(m);
         this.thumbnails.set(m.row, m.src);
         if (this.thumbnails.size > MAX_THUMBNAILS) {
           this.thumbnails.delete(this.thumbnails.keys().next().value as number);
@@ -178,6 +190,7 @@ export class DatasetView {
       this.thumbnailsAsked = new Set();
       this.selection.clear();
       this.renderLabelCheck();
+      this.map.reset();
       this.newQuery();
       return;
     }

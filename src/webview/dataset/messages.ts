@@ -1,4 +1,4 @@
-import type { DatasetHostMessage, DatasetQueryDto, DatasetRowDto, FolderMappingDto, LabelCheckDto, ScanStateDto } from '../../shared/protocol';
+import type { DatasetHostMessage, DatasetQueryDto, DatasetRowDto, FolderMappingDto, LabelCheckDto, MapPointsDto, ScanStateDto } from '../../shared/protocol';
 
 /**
  * Shape checks for what the extension posts to the dataset view (by hand, to keep zod out of the bundle).
@@ -97,6 +97,23 @@ function isLabelCheck(v: unknown): v is LabelCheckDto {
   );
 }
 
+/** Every array the right length and kind: a short or non-numeric array would draw points at the wrong rows. */
+function isMapPoints(v: unknown): v is MapPointsDto {
+  if (!isObject(v) || (v.method !== 'pca' && v.method !== 'umap') || !Array.isArray(v.rows) || !Array.isArray(v.points) || !Array.isArray(v.colourings)) return false;
+  const n = v.rows.length;
+  return (
+    v.rows.every(isIndex) &&
+    v.points.length === 2 * n &&
+    v.points.every(isNumber) &&
+    Array.isArray(v.paths) &&
+    v.paths.length === n &&
+    v.paths.every(isString) &&
+    v.colourings.every(
+      (c) => isObject(c) && isString(c.key) && isString(c.title) && Array.isArray(c.names) && c.names.every(isString) && Array.isArray(c.values) && c.values.length === n && c.values.every((x) => Number.isInteger(x) && (x as number) >= -1 && (x as number) < (c.names as unknown[]).length),
+    )
+  );
+}
+
 export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
   if (!isObject(data) || !isString(data.type)) return undefined;
   const m = data;
@@ -133,6 +150,14 @@ export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
       return ok(isIndex(m.count));
     case 'error':
       return ok(isOptional(m.requestId, isIndex) && isString(m.message));
+    case 'mapProgress':
+      return ok(isIndex(m.requestId) && isIndex(m.generation) && ['pca', 'neighbours', 'layout'].includes(m.phase as string) && isIndex(m.done) && isIndex(m.total));
+    case 'mapPoints':
+      return ok(isIndex(m.requestId) && isIndex(m.generation) && isMapPoints(m.map));
+    case 'mapEnded':
+      return ok(isIndex(m.requestId) && isIndex(m.generation) && ['done', 'cancelled', 'failed'].includes(m.status as string) && isOptional(m.message, isString));
+    case 'mapSelection':
+      return ok(isIndex(m.generation) && isIndex(m.count));
     default:
       return undefined;
   }
