@@ -148,10 +148,20 @@ describe('projection thread', () => {
   it('answers what the in-process projection answers, with progress', async () => {
     for (const method of ['pca', 'umap'] as const) {
       const phases = new Set<string>();
-      const onThread = await projectOnThread(vectors, count, 64, { method, seed: 11, onProgress: (p) => phases.add(p.phase) });
+      const onThread = await projectOnThread(vectors, count, 64, { methods: [method], seed: 11, onProgress: (p) => phases.add(p.phase) });
       assert.deepEqual(onThread, projectEmbeddings(vectors, count, 64, { method, seed: 11 }));
       assert.ok(phases.has(method === 'pca' ? 'pca' : 'layout'), [...phases].join());
     }
+  });
+
+  it('answers each method as it is done, and can take the vectors instead of copying them', async () => {
+    const copy = vectors.slice();
+    const answers: Array<[string, Float32Array]> = [];
+    const last = await projectOnThread(copy, count, 64, { methods: ['pca', 'umap'], seed: 11, transfer: true, onPoints: (method, points) => answers.push([method, points]) });
+    assert.equal(copy.length, 0, 'the transferred array is detached');
+    assert.deepEqual(answers.map(([m]) => m), ['pca', 'umap']);
+    assert.deepEqual(answers[0][1], projectEmbeddings(vectors, count, 64, { method: 'pca', seed: 11 }));
+    assert.equal(last, answers[1][1]);
   });
 
   it('cancel terminates the thread at once, even mid-layout', async () => {
@@ -159,7 +169,7 @@ describe('projection thread', () => {
     const controller = new AbortController();
     let aborted = 0;
     const job = projectOnThread(big.vectors, big.labels.length, 64, {
-      method: 'umap',
+      methods: ['umap'],
       signal: controller.signal,
       onProgress: (p) => {
         if (p.phase === 'layout' && !aborted) {
@@ -170,6 +180,6 @@ describe('projection thread', () => {
     });
     await assert.rejects(job, (err: Error & { code?: string }) => err.code === 'CANCELLED');
     assert.ok(performance.now() - aborted < 1000);
-    await assert.rejects(projectOnThread(vectors, count, 64, { method: 'pca', signal: AbortSignal.abort() }), (err: Error & { code?: string }) => err.code === 'CANCELLED');
+    await assert.rejects(projectOnThread(vectors, count, 64, { methods: ['pca'], signal: AbortSignal.abort() }), (err: Error & { code?: string }) => err.code === 'CANCELLED');
   });
 });

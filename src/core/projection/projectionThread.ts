@@ -19,7 +19,14 @@ export function defaultProjectionWorkerScript(): string {
 }
 
 export interface ProjectionThreadOptions {
-  method: ProjectionMethod;
+  /** Computed in this order; `onPoints` hears each as it is done. */
+  methods: ProjectionMethod[];
+  onPoints?: (method: ProjectionMethod, points: Float32Array) => void;
+  /**
+   * Moves `vectors` to the thread instead of copying it (the caller's array is detached): a copy of 100,000 x 768
+   * floats would hold the calling thread for a fraction of a second and double the memory meanwhile.
+   */
+  transfer?: boolean;
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (progress: ProjectionProgress) => void;
@@ -28,10 +35,7 @@ export interface ProjectionThreadOptions {
   script?: string;
 }
 
-/**
- * Row-major [count, 2] points. `vectors` is copied to the thread (the caller keeps its set); at 100,000 x 768
- * that is 300 MB for the projection's duration, which is why callers pass the embeddings once per projection.
- */
+/** Row-major [count, 2] points of the last method. */
 export function projectOnThread(vectors: Float32Array, count: number, dim: number, options: ProjectionThreadOptions): Promise<Float32Array> {
   const { signal } = options;
   if (signal?.aborted) return Promise.reject(new BeitLensError('CANCELLED', 'the projection was cancelled'));
@@ -49,13 +53,18 @@ export function projectOnThread(vectors: Float32Array, count: number, dim: numbe
     };
     const onAbort = () => finish(() => reject(new BeitLensError('CANCELLED', 'the projection was cancelled')));
     signal?.addEventListener('abort', onAbort, { once: true });
+    let last: Float32Array | undefined;
     worker.on('message', (reply: ProjectionReply) => {
       if (reply.type === 'progress') options.onProgress?.(reply.progress);
-      else if (reply.type === 'done') finish(() => resolve(reply.points));
+      else if (reply.type === 'points') {
+        last = reply.points;
+        options.onPoints?.(reply.method, reply.points);
+      } else if (reply.type === 'done') finish(() => (last ? resolve(last) : reject(new Error('the projection thread answered no points'))));
       else finish(() => reject(reply.code === 'CANCELLED' ? new BeitLensError('CANCELLED', reply.message) : new Error(reply.message)));
     });
     worker.on('error', (err) => finish(() => reject(err)));
     worker.on('exit', (code) => finish(() => reject(new Error(`the projection thread exited (code ${code}) before answering`))));
-    worker.postMessage({ vectors, count, dim, method: options.method, seed: options.seed } satisfies ProjectionJob);
+    const job: ProjectionJob = { vectors, count, dim, methods: options.methods, seed: options.seed };
+    worker.postMessage(job, options.transfer ? [vectors.buffer as ArrayBuffer] : []);
   });
 }

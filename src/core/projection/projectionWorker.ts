@@ -11,23 +11,31 @@ export interface ProjectionJob {
   vectors: Float32Array;
   count: number;
   dim: number;
-  method: ProjectionMethod;
+  /** Computed in this order, each answered as soon as it is done (the map shows PCA while UMAP runs). */
+  methods: ProjectionMethod[];
   seed?: number;
 }
 
-export type ProjectionReply = { type: 'progress'; progress: ProjectionProgress } | { type: 'done'; points: Float32Array } | { type: 'error'; message: string; code?: string };
+export type ProjectionReply =
+  | { type: 'progress'; progress: ProjectionProgress }
+  | { type: 'points'; method: ProjectionMethod; points: Float32Array }
+  | { type: 'done' }
+  | { type: 'error'; message: string; code?: string };
 
 const port = parentPort;
 if (port) {
   lowerThreadPriority((workerData as { niceness?: number } | undefined)?.niceness ?? 0);
   port.once('message', (job: ProjectionJob) => {
     try {
-      const points = projectEmbeddings(job.vectors, job.count, job.dim, {
-        method: job.method,
-        seed: job.seed,
-        onProgress: (progress) => port.postMessage({ type: 'progress', progress } satisfies ProjectionReply),
-      });
-      port.postMessage({ type: 'done', points } satisfies ProjectionReply, [points.buffer as ArrayBuffer]);
+      for (const method of job.methods) {
+        const points = projectEmbeddings(job.vectors, job.count, job.dim, {
+          method,
+          seed: job.seed,
+          onProgress: (progress) => port.postMessage({ type: 'progress', progress } satisfies ProjectionReply),
+        });
+        port.postMessage({ type: 'points', method, points } satisfies ProjectionReply, [points.buffer as ArrayBuffer]);
+      }
+      port.postMessage({ type: 'done' } satisfies ProjectionReply);
     } catch (err) {
       const e = err as { message?: string; code?: string };
       port.postMessage({ type: 'error', message: String(e?.message ?? err), code: e?.code } satisfies ProjectionReply);
