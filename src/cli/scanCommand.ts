@@ -35,6 +35,7 @@ interface ScanFlags {
   workers?: number;
   fast?: boolean;
   exif: boolean;
+  embeddings: boolean;
   provider: ProviderPreference;
 }
 
@@ -65,7 +66,9 @@ export function defaultScanCacheFile(): string {
 export function registerScanCommand(program: Command): Command {
   return program
     .command('scan')
-    .description('classify every image under folders or globs, with a persistent cache, progress and an optional label check')
+    .description(
+      "classify every image under folders or globs, with a persistent cache, progress and an optional label check; each image's embedding is stored in the cache beside its predictions (float16, about 2.2 kB per image) for similar and duplicates",
+    )
     .argument('<paths...>', 'folders, image files or glob patterns (quote globs)')
     .option('--model <dir>', 'converted model folder (default: the official model, downloaded on first use)')
     .option('--out <file>', 'write results to a .jsonl or .csv file (default: JSONL on stdout)')
@@ -81,6 +84,7 @@ export function registerScanCommand(program: Command): Command {
     .option('--workers <n>', 'preprocessing worker threads (0: on the main thread)', nonNegativeInt('--workers'))
     .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
     .option('--no-exif', 'ignore EXIF orientation')
+    .option('--no-embeddings', "classify only: do not store embeddings in the cache (a later similar or duplicates run then embeds again)")
     .addOption(new Option('--provider <name>', 'execution provider').choices(['auto', ...EXECUTION_PROVIDERS]).default('auto'))
     .action(async (paths: string[], flags: ScanFlags) => runScan(paths, flags));
 }
@@ -148,6 +152,8 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
       roots: paths,
       model,
       store,
+      // Without a cache nothing would keep them: the scan's own output has no embeddings.
+      embeddings: flags.embeddings && store !== undefined,
       topK: flags.topK,
       batchSize: flags.batch,
       exclude: flags.exclude,
@@ -172,6 +178,9 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
     process.stderr.write(
       `${summary.cancelled ? 'cancelled after' : 'scanned'} ${summary.done} files in ${seconds.toFixed(1)} s: ${summary.classified} classified, ${summary.cached} from cache, ${summary.errors} errors (${summary.imagesPerSecond.toFixed(1)} images/s)${skipped ? `; ${skipped}` : ''}${flags.out ? `; results in ${terminalText(flags.out)}` : ''}\n`,
     );
+    if (summary.embeddings === 'unavailable') {
+      process.stderr.write(`note: this model's graph has no pooled_output, so no embeddings were stored (convert the model again for similar and duplicates)\n`);
+    }
     if (checker) printLabelCheck(checker, flags.out ? process.stdout : process.stderr);
     if (summary.cancelled) {
       process.stderr.write('beit-lens: scan cancelled; run the same command again to resume from the cache\n');

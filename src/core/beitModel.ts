@@ -159,12 +159,28 @@ export class BeitModel {
     this.requireEmbedding();
     const size = this.directory.config.imageSize;
     const out = await this.classifySession.run(pixelValues, [n, 3, size, size], [EMBEDDING_OUTPUT]);
-    const dims = out[EMBEDDING_OUTPUT].dims;
+    this.checkEmbeddingDims(out[EMBEDDING_OUTPUT].dims, n);
+    return out[EMBEDDING_OUTPUT].data;
+  }
+
+  /**
+   * Logits and embeddings of one batch from a single session run: the scan stores both, and the embedding is
+   * the head's input, so fetching it beside the logits costs an output copy, not a second forward pass.
+   */
+  async logitsAndEmbeddings(pixelValues: Float32Array, n: number): Promise<{ logits: Float32Array; embeddings: Float32Array }> {
+    this.requireEmbedding();
+    const size = this.directory.config.imageSize;
+    const out = await this.classifySession.run(pixelValues, [n, 3, size, size], ['logits', EMBEDDING_OUTPUT]);
+    checkLogits(out.logits.dims, n, this.directory.config.numLabels, this.directory.classifyModel);
+    this.checkEmbeddingDims(out[EMBEDDING_OUTPUT].dims, n);
+    return { logits: out.logits.data, embeddings: out[EMBEDDING_OUTPUT].data };
+  }
+
+  private checkEmbeddingDims(dims: readonly number[], n: number): void {
     const hidden = this.embeddingSize;
     if (dims.length !== 2 || dims[0] !== n || dims[1] !== hidden) {
       throw new BeitLensError('MODEL_INVALID', `model returned ${EMBEDDING_OUTPUT} [${dims.join(',')}], expected [${n},${hidden}] (config.json and the graph disagree)`, this.directory.classifyModel);
     }
-    return out[EMBEDDING_OUTPUT].data;
   }
 
   /**

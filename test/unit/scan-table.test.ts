@@ -13,7 +13,7 @@ const FOLDERS = ['tabby', 'river_otters', 'balloon', null] as const;
 
 function result(i: number): ScanResult {
   const folderLabel = FOLDERS[i % 4];
-  const base = { image: `/data/${folderLabel ?? ''}/img_${String(i).padStart(4, '0')}.png`, folder: folderLabel ?? '', folderLabel, seq: i, source: 'model' as const };
+  const base = { image: `/data/${folderLabel ?? ''}/img_${String(i).padStart(4, '0')}.png`, folder: folderLabel ?? '', folderLabel, seq: i, root: 0, rootName: '/data', source: 'model' as const };
   if (i % 50 === 7) return { ...base, error: 'file is empty (0 bytes)', errorCode: 'IMAGE_DECODE' };
   const top1 = (i * 7) % 4;
   const score = ((i * 37) % 100) / 100;
@@ -135,11 +135,13 @@ describe('scan output writers', () => {
     top: [{ index: 3, label: 'crème brûlée, burnt cream', score: 0.5 }, ...Array.from({ length: 6 }, (_, i) => ({ index: i + 10, label: `l${i}`, score: 0.01 }))],
   };
 
-  it('JSONL keeps the classify --json schema plus the folder, and round-trips odd bytes', async () => {
-    const line = toJsonLine({ ...tricky, seq: 4, source: 'cache' } as ScanResult);
-    assert.deepEqual(Object.keys(JSON.parse(line)), ['image', 'folder', 'folderLabel', 'top']);
+  it('JSONL keeps the classify --json schema plus the folder, the content hash and the root, and round-trips odd bytes', async () => {
+    const hash = 'ab'.repeat(32);
+    const line = toJsonLine({ ...tricky, hash, root: 1, rootName: 'val/', seq: 4, source: 'cache' } satisfies ScanResult);
+    assert.deepEqual(Object.keys(JSON.parse(line)), ['image', 'folder', 'folderLabel', 'top', 'sha256', 'root']);
     assert.ok(line.includes('\\udce9'));
-    assert.deepEqual(parseJsonLine(line), tricky);
+    assert.deepEqual(parseJsonLine(line), { ...tricky, sha256: hash, root: 'val/' });
+    assert.deepEqual(Object.keys(JSON.parse(toJsonLine({ ...tricky, root: 0, rootName: 'x', seq: 0, source: 'model' }))), ['image', 'folder', 'folderLabel', 'top', 'root'], 'no sha256 for a file never read');
     const error = toJsonLine({ image: 'a.png', folder: '', folderLabel: null, error: 'permission denied', errorCode: 'FILE_UNREADABLE' });
     assert.deepEqual(JSON.parse(error), { image: 'a.png', folder: '', folderLabel: null, error: 'permission denied', errorCode: 'FILE_UNREADABLE' });
     const out = new PassThrough();

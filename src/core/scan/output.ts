@@ -2,8 +2,10 @@
  * Scan results as files: JSONL (one line per image in the `classify --json` schema plus the folder) and CSV.
  * The CLI's `--out` and the dataset view's export both write through these, so the two always agree.
  *
- * JSONL line: {"image", "folder", "folderLabel", "top": [{index, label, score}]}  or  {..., "error", "errorCode"}
- * CSV columns: image, folder_label, top1_index, top1_label, top1_score, top5 (JSON array), error
+ * JSONL line: {"image", "folder", "folderLabel", "top": [{index, label, score}]}  or  {..., "error", "errorCode"},
+ *   then "sha256" (of the content, when the file was read or its hash was cached) and "root" (the scan argument
+ *   the file was found under, as given): what ties a row to its stored embedding and tells train/ from val/.
+ * CSV columns: image, folder_label, top1_index, top1_label, top1_score, top5 (JSON array), error, sha256
  *
  * Names with bytes that are not UTF-8 appear in JSONL as `\udcXX` escapes (lossless, see fileNames.ts) and in
  * CSV as U+FFFD (CSV is for people and spreadsheets; JSONL is the exact record).
@@ -27,14 +29,25 @@ export interface ScanRecord {
   top?: Prediction[];
   error?: string;
   errorCode?: ErrorCode;
+  /** Content sha256 (hex); absent for files never read (and in files written before it existed). */
+  sha256?: string;
+  /** The scan argument the file was found under, as given. */
+  root?: string;
 }
 
-export const CSV_COLUMNS = ['image', 'folder_label', 'top1_index', 'top1_label', 'top1_score', 'top5', 'error'] as const;
+export const CSV_COLUMNS = ['image', 'folder_label', 'top1_index', 'top1_label', 'top1_score', 'top5', 'error', 'sha256'] as const;
+
+function isScanResult(result: ScanResult | ScanRecord): result is ScanResult {
+  return typeof (result as ScanResult).root === 'number';
+}
 
 export function toRecord(result: ScanResult | ScanRecord): ScanRecord {
   const base = { image: result.image, folder: result.folder, folderLabel: result.folderLabel };
-  if (result.error !== undefined) return { ...base, error: result.error, ...(result.errorCode ? { errorCode: result.errorCode } : {}) };
-  return { ...base, top: result.top ?? [] };
+  const sha256 = isScanResult(result) ? result.hash : result.sha256;
+  const root = isScanResult(result) ? result.rootName : result.root;
+  const tail = { ...(sha256 !== undefined ? { sha256 } : {}), ...(root !== undefined ? { root } : {}) };
+  if (result.error !== undefined) return { ...base, error: result.error, ...(result.errorCode ? { errorCode: result.errorCode } : {}), ...tail };
+  return { ...base, top: result.top ?? [], ...tail };
 }
 
 export function toJsonLine(result: ScanResult | ScanRecord): string {
@@ -58,6 +71,8 @@ export function parseJsonLine(line: string): ScanRecord | undefined {
     folder: typeof r.folder === 'string' ? r.folder : '',
     folderLabel: typeof r.folderLabel === 'string' ? r.folderLabel : null,
     ...(Array.isArray(r.top) ? { top: r.top } : { error: r.error, ...(r.errorCode ? { errorCode: r.errorCode } : {}) }),
+    ...(typeof r.sha256 === 'string' && /^[0-9a-f]{64}$/.test(r.sha256) ? { sha256: r.sha256 } : {}),
+    ...(typeof r.root === 'string' ? { root: r.root } : {}),
   };
 }
 
@@ -71,6 +86,7 @@ export function toCsvRow(result: ScanResult | ScanRecord): Array<string | number
     top1 ? top1.score : '',
     result.top ? JSON.stringify(result.top.slice(0, 5)) : '',
     result.error ?? '',
+    (isScanResult(result) ? result.hash : result.sha256) ?? '',
   ];
 }
 

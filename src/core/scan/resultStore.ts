@@ -10,6 +10,11 @@
  *                doubt costs only a re-hash: predictions are keyed by content, never by path.
  *  - prediction: (sha256, model key) -> top-K (index, score) pairs, or a decode error that the same bytes
  *                would always produce again (corrupt or unsupported images are not re-decoded on every scan).
+ *  - embedding:  (sha256, model key) -> the model's pooled output as float16, little-endian, base64 in the
+ *                JSON: 768 floats take 2,048 characters, a record about 2.2 kB (JSON numbers would take ~7 kB).
+ *                In the log rather than in a binary file beside it, so it shares the log's checksum, torn-tail
+ *                recovery, compaction and lock: a damaged record fails its checksum and is missing, never a
+ *                wrong vector. A separate record from the prediction, so a prediction lookup stays small.
  *
  * Line format: 8 hex digits of the payload's sha256, a space, the JSON payload, '\n'. The first line is a
  * header naming the format, so `--cache` pointed at some other file is refused instead of truncated.
@@ -30,6 +35,7 @@ import { fdatasync, writeSync } from 'node:fs';
 import { link, mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
+import { halfToFloatTable } from '../halfFloat';
 import type { FileSignature } from './walk';
 
 const HEADER = { beitLensScanCache: 1 };
@@ -52,6 +58,15 @@ interface FileRecord {
   h: string;
 }
 
+interface EmbeddingRecord {
+  e: string;
+  model: string;
+  /** Floats. */
+  d: number;
+  /** float16 little-endian, base64. */
+  v: string;
+}
+
 interface PredictionRecord {
   p: string;
   model: string;
@@ -72,6 +87,7 @@ export interface StoreStats {
   /** Live keys: files and predictions. */
   files: number;
   predictions: number;
+  embeddings: number;
 }
 
 export interface ResultStoreOptions {
@@ -117,6 +133,7 @@ const openForWriting = new Set<string>();
 export class ResultStore {
   private readonly files = new Map<string, number>();
   private readonly predictions = new Map<string, number>();
+  private readonly embeddings = new Map<string, number>();
   private readonly modelNumbers = new Map<string, number>();
   private end: number;
   private closed = false;
@@ -252,13 +269,17 @@ export class ResultStore {
     if (typeof payload !== 'object' || payload === null) return false;
     if (offset >= MAX_OFFSET || length >= LENGTH_BITS) return true;
     const position = offset * LENGTH_BITS + length;
-    const r = payload as Partial<FileRecord & PredictionRecord>;
+    const r = payload as Partial<FileRecord & PredictionRecord & EmbeddingRecord>;
     if (typeof r.f === 'string' && typeof r.h === 'string') {
       this.files.set(r.f, position);
       return true;
     }
     if (typeof r.p === 'string' && typeof r.model === 'string') {
       this.predictions.set(this.predictionKey(r.p, r.model), position);
+      return true;
+    }
+    if (typeof r.e === 'string' && typeof r.model === 'string' && typeof r.v === 'string') {
+      this.embeddings.set(this.predictionKey(r.e, r.model), position);
       return true;
     }
     return false;
@@ -291,6 +312,24 @@ export class ResultStore {
     if (r.code !== undefined && r.error !== undefined) return { kind: 'error', code: r.code, error: r.error };
     if (!Array.isArray(r.top) || (r.k ?? 0) < k) return undefined;
     return { kind: 'top', k: r.k ?? r.top.length, top: r.top };
+  }
+
+  /**
+   * The stored embedding for these bytes and this model, as float32 (float16-exact values); undefined when
+   * there is none, or its record is damaged or has another width, or a value is not finite.
+   */
+  async lookupEmbedding(hash: string, model: string, dim: number): Promise<Float32Array | undefined> {
+    const position = this.embeddings.get(this.predictionKey(hash, model));
+    if (position === undefined) return undefined;
+    const r = (await this.readAt(position)) as EmbeddingRecord | undefined;
+    if (!r || r.e !== hash || r.model !== model || r.d !== dim || typeof r.v !== 'string') return undefined;
+    return decodeHalfVector(r.v, dim);
+  }
+
+  /** `half`: the embedding's float16 bits (toFloat16 in halfFloat.ts). */
+  embeddingRecord(hash: string, model: string, half: Uint16Array): object {
+    const r: EmbeddingRecord = { e: hash, model, d: half.length, v: encodeHalfVector(half) };
+    return r;
   }
 
   fileRecord(absolutePath: string, signature: FileSignature, hash: string): object {
@@ -339,7 +378,7 @@ export class ResultStore {
   }
 
   get stats(): StoreStats {
-    return { ...this.openStats, readOnly: !this.writable, files: this.files.size, predictions: this.predictions.size };
+    return { ...this.openStats, readOnly: !this.writable, files: this.files.size, predictions: this.predictions.size, embeddings: this.embeddings.size };
   }
 
   get isReadOnly(): boolean {
@@ -365,7 +404,7 @@ export class ResultStore {
   private async rewrite(before: number, keepFile: (absolutePath: string) => boolean): Promise<{ before: number; after: number }> {
     const temp = `${this.file}.compact-${process.pid}`;
     const out = await open(temp, 'w');
-    const positions: Array<[string, number, 'f' | 'p']> = [];
+    const positions: Array<[string, number, Map<string, number>]> = [];
     let after = 0;
     try {
       const header = encodeRecord(HEADER);
@@ -377,16 +416,18 @@ export class ResultStore {
         if (!r) continue;
         const line = encodeRecord(r);
         await out.write(line);
-        positions.push([key, after * LENGTH_BITS + line.length, 'f']);
+        positions.push([key, after * LENGTH_BITS + line.length, this.files]);
         after += line.length;
       }
-      for (const [key, position] of this.predictions) {
-        const r = await this.readAt(position);
-        if (!r) continue;
-        const line = encodeRecord(r);
-        await out.write(line);
-        positions.push([key, after * LENGTH_BITS + line.length, 'p']);
-        after += line.length;
+      for (const map of [this.predictions, this.embeddings]) {
+        for (const [key, position] of map) {
+          const r = await this.readAt(position);
+          if (!r) continue;
+          const line = encodeRecord(r);
+          await out.write(line);
+          positions.push([key, after * LENGTH_BITS + line.length, map]);
+          after += line.length;
+        }
       }
       await out.sync();
     } finally {
@@ -399,7 +440,8 @@ export class ResultStore {
     await old.close();
     this.files.clear();
     this.predictions.clear();
-    for (const [key, position, kind] of positions) (kind === 'f' ? this.files : this.predictions).set(key, position);
+    this.embeddings.clear();
+    for (const [key, position, map] of positions) map.set(key, position);
     this.end = after;
     return { before, after };
   }
@@ -416,6 +458,26 @@ export class ResultStore {
       if (this.lock) await releaseLock(this.lock.file, this.lock.id);
     }
   }
+}
+
+/** float16 bits as little-endian bytes in base64, whatever the machine's byte order. */
+function encodeHalfVector(half: Uint16Array): string {
+  const bytes = Buffer.allocUnsafe(half.length * 2);
+  for (let i = 0; i < half.length; i++) bytes.writeUInt16LE(half[i], i * 2);
+  return bytes.toString('base64');
+}
+
+function decodeHalfVector(base64: string, dim: number): Float32Array | undefined {
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.length !== dim * 2) return undefined;
+  const table = halfToFloatTable();
+  const out = new Float32Array(dim);
+  for (let i = 0; i < dim; i++) {
+    const v = table[bytes.readUInt16LE(i * 2)];
+    if (!Number.isFinite(v)) return undefined;
+    out[i] = v;
+  }
+  return out;
 }
 
 /**

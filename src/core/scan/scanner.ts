@@ -14,10 +14,16 @@
  *   cancellation, a model that fails on every image, or a worker script that cannot start.
  *
  * Results are reported in completion order (cache hits first); `seq` gives the walk order.
+ *
+ * Embeddings: a model that can embed gives its logits and its pooled output from one session run, and both are
+ * cached under the same key. A cached prediction without its embedding (an older cache, a damaged record) is
+ * not a cache hit while embeddings are wanted: the image goes to the model again, so no result lacks one.
+ * Fresh embeddings are rounded through float16, as stored, so a fresh and a cached scan give the same vectors.
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_DECODE_BUDGET_BYTES, processDecodeBudget } from '../decodeBudget';
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
+import { halfToFloatTable, toFloat16 } from '../halfFloat';
 import { checkFiniteLogits, topKPredictions, type Prediction } from '../predictions';
 import type { PreprocessOptions } from '../preprocess';
 import { modelInputSize, type PreprocessorConfig } from '../preprocessorConfig';
@@ -39,6 +45,12 @@ export interface ScanModel {
     readonly manifest?: { readonly source: { readonly revision?: string; readonly commit?: string } };
   };
   logits(pixelValues: Float32Array, n: number): Promise<Float32Array>;
+  /** Whether {@link logitsAndEmbeddings} works (BeitModel: the graph has the embedding output). */
+  readonly canEmbed?: boolean;
+  /** Floats per embedding. */
+  readonly embeddingSize?: number;
+  /** Logits and `[n, embeddingSize]` embeddings from one model run; without it the scan stores no embeddings. */
+  logitsAndEmbeddings?(pixelValues: Float32Array, n: number): Promise<{ logits: Float32Array; embeddings: Float32Array }>;
   /** How the model's files were checked (BeitModel.integrity); an 'unverified' model never uses the cache. */
   readonly integrity?: { readonly state: 'verified' | 'nothing-to-verify' | 'unverified' };
 }
@@ -53,6 +65,14 @@ export interface ScanResult {
   top?: Prediction[];
   error?: string;
   errorCode?: ErrorCode;
+  /** sha256 (hex) of the file's content, whenever the file was read or its hash is known from the cache. */
+  hash?: string;
+  /** Index into {@link ScanOptions.roots} of the argument the file was found under. */
+  root: number;
+  /** That argument, as given (what results files record). */
+  rootName: string;
+  /** The model's pooled output (`embeddingSize` floats, float16-exact); absent for errors or when not stored. */
+  embedding?: Float32Array;
   /** Not exported: whether the answer came from the cache or the model (errors: where it was found). */
   source: 'model' | 'cache' | 'file';
   /** Not exported: position in walk order, 0-based. */
@@ -89,6 +109,11 @@ export interface ScanSummary {
   imagesPerSecond: number;
   /** What the walk left out on its own: links leading outside the roots, link loops, folders reached twice. */
   skipped: WalkSkipCounts;
+  /**
+   * 'stored': results carry embeddings and the cache keeps them; 'off': not asked for; 'unavailable': the model
+   * cannot embed (a graph converted before the embedding output existed), so the scan only classified.
+   */
+  embeddings: 'stored' | 'off' | 'unavailable';
 }
 
 export interface ScanOptions {
@@ -97,6 +122,8 @@ export interface ScanOptions {
   model: ScanModel;
   /** The persistent cache; without one every file is read and classified. */
   store?: ResultStore;
+  /** Fetch, cache and report each image's embedding where the model can embed (default true). */
+  embeddings?: boolean;
   topK?: number;
   batchSize?: number;
   exclude?: readonly string[];
@@ -162,6 +189,25 @@ interface PreparedItem {
   pixelValues?: Float32Array;
 }
 
+/** A cache hit: the prediction, and the embedding when the scan wants embeddings. */
+interface CacheHit {
+  cached: CachedPrediction;
+  embedding?: Float32Array;
+}
+
+/** float16 bits and their float32 values; undefined for a vector with a value float16 cannot hold. */
+function roundToHalf(values: Float32Array): { half: Uint16Array; floats: Float32Array } | undefined {
+  const half = toFloat16(values);
+  const table = halfToFloatTable();
+  const floats = new Float32Array(half.length);
+  for (let i = 0; i < half.length; i++) {
+    const v = table[half[i]];
+    if (!Number.isFinite(v)) return undefined;
+    floats[i] = v;
+  }
+  return { half, floats };
+}
+
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -212,6 +258,10 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   const modelFile = model.directory.classifyModel ?? model.modelId;
   const { width, height } = modelInputSize(model.directory.preprocessor);
   const inputValues = 3 * width * height;
+  const canEmbed = !!model.canEmbed && typeof model.logitsAndEmbeddings === 'function' && (model.embeddingSize ?? 0) > 0;
+  const embed = options.embeddings !== false && canEmbed;
+  const dim = embed ? model.embeddingSize! : 0;
+  const rootIndex = (entry: WalkEntry) => (entry.rootIndex >= 0 && entry.rootIndex < options.roots.length ? entry.rootIndex : 0);
 
   const ownsPool = !(options.pool instanceof PreprocessPool);
   const pool = options.pool instanceof PreprocessPool ? options.pool : new PreprocessPool({ preprocessor: model.directory.preprocessor, options: preprocess, ...options.pool });
@@ -290,17 +340,32 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
     );
   }
 
-  const base = (entry: WalkEntry, seq: number) => ({ image: entry.path, folder: entry.folder, folderLabel: entry.folderLabel, seq });
-  const errorRow = (entry: WalkEntry, seq: number, code: ErrorCode, error: string, source: ScanResult['source']): ScanResult => ({
-    ...base(entry, seq),
+  const base = (entry: WalkEntry, seq: number, hash: string | undefined) => {
+    const root = rootIndex(entry);
+    return { image: entry.path, folder: entry.folder, folderLabel: entry.folderLabel, ...(hash ? { hash } : {}), root, rootName: options.roots[root] ?? entry.root, seq };
+  };
+  const errorRow = (entry: WalkEntry, seq: number, code: ErrorCode, error: string, source: ScanResult['source'], hash?: string): ScanResult => ({
+    ...base(entry, seq, hash),
     error,
     errorCode: code,
     source,
   });
-  const fromCache = (entry: WalkEntry, seq: number, cached: CachedPrediction): ScanResult =>
+  const fromCache = (entry: WalkEntry, seq: number, hash: string, { cached, embedding }: CacheHit): ScanResult =>
     cached.kind === 'error'
-      ? errorRow(entry, seq, cached.code, cached.error, 'cache')
-      : { ...base(entry, seq), top: cached.top.slice(0, topK).map(([index, score]) => ({ index, label: labels[index] ?? `class ${index}`, score })), source: 'cache' };
+      ? errorRow(entry, seq, cached.code, cached.error, 'cache', hash)
+      : {
+          ...base(entry, seq, hash),
+          top: cached.top.slice(0, topK).map(([index, score]) => ({ index, label: labels[index] ?? `class ${index}`, score })),
+          ...(embedding ? { embedding } : {}),
+          source: 'cache',
+        };
+  const lookup = async (hash: string): Promise<CacheHit | undefined> => {
+    const cached = await store?.lookupPrediction(hash, modelKey, topK);
+    if (!cached) return undefined;
+    if (!embed || cached.kind === 'error') return { cached };
+    const embedding = await store!.lookupEmbedding(hash, modelKey, dim);
+    return embedding ? { cached, embedding } : undefined;
+  };
 
   /** Read, hash, look up by content, preprocess. Holds one slot, released here unless the item is batched. */
   const processFile = async (entry: WalkEntry, seq: number, signature: FileSignature, knownHash: string | undefined): Promise<void> => {
@@ -330,10 +395,10 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
       if (stopped()) return;
       const hash = knownHash ?? sha256(data);
       const fileRecord = store?.fileRecord(entry.absolute, signature, hash);
-      const cached = await store?.lookupPrediction(hash, modelKey, topK);
-      if (cached) {
+      const hit = await lookup(hash);
+      if (hit) {
         store!.append([fileRecord!]);
-        await emit(fromCache(entry, seq, cached));
+        await emit(fromCache(entry, seq, hash, hit));
         return;
       }
       const outcome = await pool.run(data);
@@ -345,11 +410,11 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         if (store && CONTENT_ERRORS.has(outcome.code)) {
           store.append([fileRecord!, store.predictionRecord(hash, modelKey, { kind: 'error', code: outcome.code, error: outcome.error })]);
         }
-        await emit(errorRow(entry, seq, outcome.code, outcome.error, 'file'));
+        await emit(errorRow(entry, seq, outcome.code, outcome.error, 'file', hash));
         return;
       }
       if (outcome.pixelValues.length !== inputValues) {
-        await emit(errorRow(entry, seq, 'INTERNAL', `preprocessing produced ${outcome.pixelValues.length} values, expected ${inputValues}`, 'file'));
+        await emit(errorRow(entry, seq, 'INTERNAL', `preprocessing produced ${outcome.pixelValues.length} values, expected ${inputValues}`, 'file', hash));
         return;
       }
       prepared.push({ entry, seq, hash, pixelValues: outcome.pixelValues });
@@ -382,9 +447,9 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
         // Unchanged since a scan with this model: answered from the log without opening the file.
         const knownHash = store ? await store.lookupFile(entry.absolute, entry.signature) : undefined;
         if (knownHash) {
-          const cached = await store!.lookupPrediction(knownHash, modelKey, topK);
-          if (cached) {
-            await emit(fromCache(entry, seq, cached));
+          const hit = await lookup(knownHash);
+          if (hit) {
+            await emit(fromCache(entry, seq, knownHash, hit));
             continue;
           }
         }
@@ -411,39 +476,48 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
       input.set(item.pixelValues!, i * inputValues);
       item.pixelValues = undefined;
     });
-    const runModel = async (values: Float32Array, count: number): Promise<Float32Array> => {
+    interface ModelOutput {
+      logits: Float32Array;
+      embeddings?: Float32Array;
+    }
+    const runModel = async (values: Float32Array, count: number): Promise<ModelOutput> => {
       const t = now();
       try {
-        const logits = await model.logits(values, count);
-        if (logits.length !== count * numLabels) throw new BeitLensError('MODEL_INVALID', `model returned ${logits.length} logits for ${count} images of ${numLabels} labels`);
-        return logits;
+        const out: ModelOutput = embed ? await model.logitsAndEmbeddings!(values, count) : { logits: await model.logits(values, count) };
+        if (out.logits.length !== count * numLabels) throw new BeitLensError('MODEL_INVALID', `model returned ${out.logits.length} logits for ${count} images of ${numLabels} labels`);
+        if (out.embeddings && out.embeddings.length !== count * dim) throw new BeitLensError('MODEL_INVALID', `model returned ${out.embeddings.length} embedding values for ${count} images of ${dim}`);
+        return out;
       } finally {
         counters.modelMs += now() - t;
         counters.batches++;
       }
     };
-    const answered: Array<{ item: PreparedItem; top?: Prediction[]; error?: string; code?: ErrorCode }> = [];
-    /** Non-finite logits are this image's error row, never a result (nor a cache record). */
-    const answer = (item: PreparedItem, logits: Float32Array, offset: number) => {
+    const answered: Array<{ item: PreparedItem; top?: Prediction[]; embedding?: { half: Uint16Array; floats: Float32Array }; error?: string; code?: ErrorCode }> = [];
+    /**
+     * Non-finite logits are this image's error row, never a result (nor a cache record). An embedding float16
+     * cannot hold is left out (the image is still classified; the next scan tries it again).
+     */
+    const answer = (item: PreparedItem, out: ModelOutput, k: number) => {
       try {
-        checkFiniteLogits(logits, modelFile, offset, numLabels);
-        answered.push({ item, top: topKPredictions(logits, labels, topK, offset, numLabels) });
+        checkFiniteLogits(out.logits, modelFile, k * numLabels, numLabels);
+        const top = topKPredictions(out.logits, labels, topK, k * numLabels, numLabels);
+        answered.push({ item, top, embedding: out.embeddings ? roundToHalf(out.embeddings.subarray(k * dim, (k + 1) * dim)) : undefined });
       } catch (err) {
         if (!(err instanceof BeitLensError)) throw err;
         answered.push({ item, error: err.message, code: err.code });
       }
     };
     try {
-      const logits = await runModel(input, n);
-      batch.forEach((item, i) => answer(item, logits, i * numLabels));
+      const out = await runModel(input, n);
+      batch.forEach((item, i) => answer(item, out, i));
     } catch (err) {
       if (n === 1) throw err;
       // The batch failed as a whole: find out whether one image is to blame or the model fails on anything.
       let failures = 0;
       for (let i = 0; i < n; i++) {
         try {
-          const logits = await runModel(input.subarray(i * inputValues, (i + 1) * inputValues).slice(), 1);
-          answer(batch[i], logits, 0);
+          const out = await runModel(input.subarray(i * inputValues, (i + 1) * inputValues).slice(), 1);
+          answer(batch[i], out, 0);
         } catch (single) {
           failures++;
           answered.push({ item: batch[i], error: `model failed on this image: ${errorMessage(single)}` });
@@ -453,19 +527,20 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
     }
     if (store) {
       const records: object[] = [];
-      for (const { item, top } of answered) {
+      for (const { item, top, embedding } of answered) {
         if (!top) continue;
         records.push(store.fileRecord(item.entry.absolute, item.entry.signature!, item.hash));
         records.push(store.predictionRecord(item.hash, modelKey, { kind: 'top', k: topK, top: top.map((p) => [p.index, p.score] as const) }));
+        if (embedding) records.push(store.embeddingRecord(item.hash, modelKey, embedding.half));
       }
       store.append(records);
     }
-    for (const { item, top, error, code } of answered) {
+    for (const { item, top, embedding, error, code } of answered) {
       if (top) {
         counters.classified++;
-        await emit({ ...base(item.entry, item.seq), top, source: 'model' });
+        await emit({ ...base(item.entry, item.seq, item.hash), top, ...(embedding ? { embedding: embedding.floats } : {}), source: 'model' });
       } else {
-        await emit(errorRow(item.entry, item.seq, code ?? 'INTERNAL', error!, 'file'));
+        await emit(errorRow(item.entry, item.seq, code ?? 'INTERNAL', error!, 'file', item.hash));
       }
     }
   };
@@ -514,5 +589,6 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
     modelMs: counters.modelMs,
     imagesPerSecond: elapsedMs > 0 ? counters.done / (elapsedMs / 1000) : 0,
     skipped,
+    embeddings: embed ? 'stored' : canEmbed || options.embeddings === false ? 'off' : 'unavailable',
   };
 }

@@ -50,6 +50,8 @@ export interface WalkEntry {
   absolute: string;
   /** The folder argument (or a glob's literal base) this file was found under. */
   root: string;
+  /** Which argument of the walk (0-based) found this file: what tells train/ from val/ even when both are globs. */
+  rootIndex: number;
   /** Path below the root, '/'-separated. */
   relative: string;
   /** Parent folder below the root, '/'-separated; '' for a file directly in the root. */
@@ -254,12 +256,12 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
   const insideRoots: string[] = roots.flatMap((r) => (r.kind !== 'file' && r.real !== undefined ? [r.real] : []));
   const inside = (real: string) => insideRoots.some((folder) => isWithin(real, folder));
 
-  for (const root of roots) {
+  for (const [rootIndex, root] of roots.entries()) {
     if (options.signal?.aborted) return;
     if (root.kind === 'file') {
       const parent = path.dirname(root.display);
       const name = path.basename(root.display);
-      const entry: WalkEntry = { path: root.display, absolute: root.absolute, source: root.absolute, root: parent, relative: name, folder: '', folderLabel: null };
+      const entry: WalkEntry = { path: root.display, absolute: root.absolute, source: root.absolute, root: parent, rootIndex, relative: name, folder: '', folderLabel: null };
       if (wantStats) {
         await fsp.stat(fsPath(root.display)).then(
           (s) => (entry.signature = signatureOf(s)),
@@ -314,7 +316,7 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
             subdirs.push({ absolute: path.join(job.absolute, name), real: path.join(job.real, name), display: joinDisplay(job.display, name), relative, levels: jobLevels });
           }
         } else if (hasExtension(name, extensions) && !isIgnored(jobLevels, relative, false) && !excluded(relative) && (!root.glob || root.glob(relative))) {
-          files.push(makeEntry(root, job, name, relative, path.join(job.real, name)));
+          files.push(makeEntry(root, rootIndex, job, name, relative, path.join(job.real, name)));
         }
       }
       // Links are resolved to learn whether they lead to a folder and whether they stay inside the roots; a
@@ -332,7 +334,7 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
           else subdirs.push({ absolute: path.join(job.absolute, name), real: real!, display, relative, levels: jobLevels });
         } else if (hasExtension(name, extensions) && !isIgnored(jobLevels, relative, false) && !excluded(relative) && (!root.glob || root.glob(relative))) {
           if (real !== undefined && !inside(real)) warn(display, `skipped: symbolic link to ${real}, outside the scanned folders`, 'outsideRoots');
-          else files.push(makeEntry(root, job, name, relative, real ?? link));
+          else files.push(makeEntry(root, rootIndex, job, name, relative, real ?? link));
         }
       }
       if (linksToResolve.length > 0) files.sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0));
@@ -357,13 +359,14 @@ export async function* walkImages(args: readonly string[], options: WalkOptions 
   }
 }
 
-function makeEntry(root: Root, job: DirJob, name: string, relative: string, source: string): WalkEntry {
+function makeEntry(root: Root, rootIndex: number, job: DirJob, name: string, relative: string, source: string): WalkEntry {
   const folderLabel = job.relative === '' ? null : job.relative.slice(job.relative.lastIndexOf('/') + 1);
   return {
     path: joinDisplay(job.display, name),
     absolute: path.join(job.absolute, name),
     source,
     root: root.display,
+    rootIndex,
     relative,
     folder: job.relative,
     folderLabel,

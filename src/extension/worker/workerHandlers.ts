@@ -260,6 +260,10 @@ export class InferenceWorkerHandlers {
       directory: model.directory,
       integrity: model.integrity,
       logits: (pixelValues, n) => this.turns.run(() => model.logits(pixelValues, n)),
+      // The dataset's embeddings come from the same turn as its logits (similarity, duplicates and the map read them).
+      canEmbed: model.canEmbed,
+      embeddingSize: model.embeddingSize,
+      logitsAndEmbeddings: (pixelValues, n) => this.turns.run(() => model.logitsAndEmbeddings(pixelValues, n)),
     };
     const job = (previous ?? Promise.resolve())
       .catch(() => undefined)
