@@ -192,6 +192,7 @@ export class DatasetPanel {
         set: (value) => deps.memento.update(OVERRIDES_KEY, { ...deps.memento.get<Record<string, FolderOverrides>>(OVERRIDES_KEY, {}), [folder]: value }),
       },
       log: deps.log,
+      cacheFile: deps.cacheFile,
     });
     const subscriptions = [
       webview.onDidReceiveMessage((message: unknown) => void this.session.receive(message)),

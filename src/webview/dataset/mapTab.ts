@@ -16,8 +16,10 @@ type Maybe<T> = T | undefined;
 /** Categories beyond this many share the "other" grey; more distinct hues would not be told apart. */
 const MAX_COLOURS = 20;
 const OTHER: readonly [number, number, number] = [128, 128, 128];
-/** Side of a point's square, in CSS pixels. */
-const POINT_SIZE = 3;
+/** Side of a point's square, in CSS pixels: bigger while few points leave room, down to 2 px for 100,000. */
+function pointSize(points: number): number {
+  return points <= 2_000 ? 5 : points <= 20_000 ? 3 : 2;
+}
 /** How near (CSS px) the pointer must be to a point for its hover card. */
 const HOVER_RADIUS = 6;
 /** Pointer travel (CSS px) before a press counts as a drag. */
@@ -50,6 +52,7 @@ interface MapElements {
   hoverImage: HTMLImageElement;
   hoverPath: HTMLElement;
   selectionText: HTMLElement;
+  clearSelection: HTMLButtonElement;
   chip: HTMLButtonElement;
 }
 
@@ -85,6 +88,7 @@ export class MapTab {
     for (const tool of Object.keys(e.tools) as Tool[]) e.tools[tool].addEventListener('click', () => this.setTool(tool));
     e.resetView.addEventListener('click', () => this.fit());
     e.chip.addEventListener('click', () => this.clearSelection());
+    e.clearSelection.addEventListener('click', () => this.clearSelection());
     e.canvas.addEventListener('wheel', (event) => this.onWheel(event), { passive: false });
     e.canvas.addEventListener('pointerdown', (event) => this.onPointerDown(event));
     e.canvas.addEventListener('pointermove', (event) => this.onPointerMove(event));
@@ -181,7 +185,6 @@ export class MapTab {
     this.running = running;
     this.els.cancel.hidden = !running;
     this.els.progress.hidden = !running;
-    this.els.recompute.disabled = running;
   }
 
   private show(map: MapPointsDto, generation: number): void {
@@ -364,7 +367,7 @@ export class MapTab {
     const image = new ImageData(width, height);
     const data = image.data;
     const dpr = window.devicePixelRatio || 1;
-    const side = Math.max(1, Math.round(POINT_SIZE * dpr));
+    const side = Math.max(1, Math.round(pointSize(map.rows.length) * dpr));
     const half = Math.floor(side / 2);
     const { scale, tx, ty } = this.view;
     const selecting = this.selected.size > 0;
@@ -452,23 +455,23 @@ export class MapTab {
     if (picked.size === 0) return this.draw();
     this.selected = picked;
     this.paint();
-    this.els.selectionText.textContent = `${picked.size.toLocaleString('en')} selected`;
     this.deps.post({ type: 'mapSelection', generation: this.deps.generation(), rows: [...picked].map((i) => this.map!.rows[i]) });
   }
 
   private clearSelection(): void {
     this.selected.clear();
-    this.els.selectionText.textContent = '';
     this.paint();
     this.deps.post({ type: 'mapSelection', generation: this.deps.generation(), rows: null });
   }
 
+  /** The selection as the host applied it: the table's chip, and the count and Clear button on the map. */
   private showChip(count: number): void {
     this.els.chip.hidden = count === 0;
     this.els.chip.textContent = `Map selection (${count.toLocaleString('en')}) ×`;
+    this.els.clearSelection.hidden = count === 0;
+    this.els.selectionText.textContent = count === 0 ? '' : `${count.toLocaleString('en')} selected; the table shows only these`;
     if (count === 0 && this.selected.size > 0) {
       this.selected.clear();
-      this.els.selectionText.textContent = '';
       this.paint();
     }
   }
@@ -567,11 +570,13 @@ function buildMapDom(panel: HTMLElement, chipParent: HTMLElement): MapElements {
   };
   const resetView = el('button', { id: 'map-reset', type: 'button' }, ['Fit']);
   const selectionText = el('span', { id: 'map-selection', class: 'muted' });
+  const clearSelection = el('button', { id: 'map-clear-selection', type: 'button', hidden: true, title: 'Show every row in the table again' }, ['Clear selection']);
   const toolbar = el('div', { class: 'toolbar map-toolbar', role: 'toolbar', 'aria-label': 'Map' }, [
     el('label', {}, ['Colour by ', colourBy]),
     el('div', { class: 'modes', role: 'group', 'aria-label': 'Pointer tool' }, [tools.pan, tools.box, tools.lasso]),
     resetView,
     selectionText,
+    clearSelection,
     el('span', { class: 'spring' }),
     progress,
     status,
@@ -587,5 +592,5 @@ function buildMapDom(panel: HTMLElement, chipParent: HTMLElement): MapElements {
   panel.replaceChildren(toolbar, el('div', { class: 'map-body' }, [stage, legend]));
   const chip = el('button', { id: 'map-selection-chip', class: 'chip', type: 'button', hidden: true, title: 'The table shows only the points selected on the map; click to show every row' });
   chipParent.append(chip);
-  return { status, progress, cancel, recompute, colourBy, tools, resetView, stage, canvas, legend, hover, hoverImage, hoverPath, selectionText, chip };
+  return { status, progress, cancel, recompute, colourBy, tools, resetView, stage, canvas, legend, hover, hoverImage, hoverPath, selectionText, clearSelection, chip };
 }
