@@ -218,6 +218,7 @@ export class DatasetSession {
         return;
       case 'map':
         if (table) await this.runMap(table, message.requestId);
+        else this.post({ type: 'mapEnded', requestId: message.requestId, generation: this.generation, status: 'failed', message: 'Scan the folder first: the map shows the scan’s images' });
         return;
       case 'cancelMap':
         if (this.mapJob?.requestId === message.requestId) this.mapJob.controller.abort();
