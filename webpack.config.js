@@ -31,7 +31,8 @@ module.exports = [
   {
     ...nodeBase,
     name: 'extension',
-    entry: { extension: './src/extension/extension.ts', inferenceWorker: './src/extension/worker/inferenceWorker.ts' },
+    // The inference worker runs map projections on a thread that loads dist/projectionWorker.js next to it.
+    entry: { extension: './src/extension/extension.ts', inferenceWorker: './src/extension/worker/inferenceWorker.ts', projectionWorker: './src/core/projection/projectionWorker.ts' },
     output: { path: path.resolve(__dirname, 'dist'), filename: '[name].js', libraryTarget: 'commonjs2' },
     externals: { vscode: 'commonjs vscode', ...nativeExternals },
   },

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { relativePositionTableRows } from './onnx/relativePosition';
 import { writeSafetensors } from './weights/safetensors';
 import { StateDict } from './weights/stateDict';
+import { seededNormal } from './seededRandom';
 
 export type RandomModelSize = 'base' | 'tiny';
 
@@ -23,19 +24,6 @@ const SIZES: Record<RandomModelSize, Dimensions> = {
   tiny: { hidden: 32, layers: 2, heads: 4, intermediate: 128, labelKeys: [...Array(10).keys()] },
 };
 
-/** mulberry32 with Box-Muller: deterministic per seed, so benchmarks and tests see the same weights. */
-function normalGenerator(seed: number): () => number {
-  let state = seed >>> 0;
-  const uniform = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
 /**
  * Writes a Hugging Face BEiT folder with random weights but the real structure: config.json,
  * preprocessor_config.json in the official legacy form, and model.safetensors.
@@ -43,7 +31,7 @@ function normalGenerator(seed: number): () => number {
 export async function writeRandomBeit(out: string, size: RandomModelSize, seed = 1234): Promise<void> {
   const d = SIZES[size];
   const H = d.hidden;
-  const gaussian = normalGenerator(seed);
+  const gaussian = seededNormal(seed);
   const normal = (shape: number[], std: number, mean = 0) => {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < data.length; i++) data[i] = mean + std * gaussian();

@@ -282,6 +282,34 @@ export interface SimilarityStateDto {
   message?: string;
 }
 
+// ---- the Map tab ---------------------------------------------------------------------------
+
+export type MapMethod = 'pca' | 'umap';
+export type MapPhase = 'pca' | 'neighbours' | 'layout';
+
+/**
+ * One way to colour the map: a category per point (an index into `names`, or -1 for none). Folder, top-1 label
+ * and suspect status come from the results table; another feature (quality flags) adds its own the same way.
+ */
+export interface MapColouringDto {
+  key: string;
+  title: string;
+  names: string[];
+  /** Per point, in the order of the map's `rows`. */
+  values: number[];
+}
+
+export interface MapPointsDto {
+  method: MapMethod;
+  /** Row id of each point (rows without an embedding, such as decode errors, are not points). */
+  rows: number[];
+  /** x0, y0, x1, y1, ...: two per row. */
+  points: number[];
+  /** Each point's path for its hover card, as the table shows it. */
+  paths: string[];
+  colourings: MapColouringDto[];
+}
+
 // ---- extension -> dataset webview ----------------------------------------------------------
 
 export type DatasetHostMessage =
@@ -298,7 +326,13 @@ export type DatasetHostMessage =
   /** Show this row set (the view switches its query to it). */
   | { type: 'rowSet'; generation: number; set: RowSetDto }
   | { type: 'duplicates'; requestId: number; generation: number; threshold: number; groups: DuplicateGroupDto[]; total: number; leakage: number }
-  | { type: 'error'; requestId?: number; message: string };
+  | { type: 'error'; requestId?: number; message: string }
+  | { type: 'mapProgress'; requestId: number; generation: number; phase: MapPhase; done: number; total: number }
+  | { type: 'mapPoints'; requestId: number; generation: number; map: MapPointsDto }
+  /** The map request is over: UMAP done, cancelled (the PCA view stays), or failed with the reason. */
+  | { type: 'mapEnded'; requestId: number; generation: number; status: 'done' | 'cancelled' | 'failed'; message?: string }
+  /** The rows the table is restricted to by a Map selection (0: none), after the host applied it. */
+  | { type: 'mapSelection'; generation: number; count: number };
 
 // ---- dataset webview -> extension ----------------------------------------------------------
 
@@ -342,6 +376,11 @@ export const DatasetViewMessageSchema = z.discriminatedUnion('type', [
   // A duplicate group clicked in the Duplicates tab: the table shows just these rows.
   z.object({ type: z.literal('showRows'), generation, rows: z.array(rowId).min(1).max(10_000), label: z.string().min(1).max(200) }).strict(),
   z.object({ type: z.literal('copyPaths'), generation, rows: z.array(rowId).min(1).max(MAX_ROWS_PER_MESSAGE) }).strict(),
+  // The Map tab: a PCA view at once, then UMAP; a new request supersedes (cancels) the one before.
+  z.object({ type: z.literal('map'), requestId, generation }).strict(),
+  z.object({ type: z.literal('cancelMap'), requestId }).strict(),
+  // A box or lasso selection restricts the table to these rows; null clears it.
+  z.object({ type: z.literal('mapSelection'), generation, rows: z.array(rowId).max(MAX_ROWS_PER_MESSAGE).nullable() }).strict(),
   z
     .object({
       type: z.literal('export'),

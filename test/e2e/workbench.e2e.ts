@@ -44,6 +44,7 @@ import { classifyOutputImages, explainOutputImage, NotebookChecks, notebookHover
 import { hoverFits, hoverNotFound, hoverPredictionRows, hoverWithoutModel } from './scenarios/hover';
 import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
 import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
+import { mapSelectionFiltersTable } from './scenarios/map';
 import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit } from './scenarios/offline';
 import { qualityColumnAndFilter } from './scenarios/quality';
 import { duplicatesTabShowsCopy, findSimilarFromExplorer, type SimilarityScenarioDeps } from './scenarios/simui';
@@ -433,6 +434,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('D1. a rescan of the folder (all from the cache) lists the rows in path order', () => rescanKeepsPathOrder(workbench(), datasetDeps()));
   step('D2. clicking two rows opens both images in one group beside the dataset view', () => rowsOpenBesideInOneGroup(workbench()));
   step('D3. several images → Classify Image opens the results as a .csv file with Save As…', () => selectionResultsAsCsvFile(workbench(), datasetDeps()));
+  step('MAP1. the Dataset view Map tab shows every image as a point; a box selection filters the table, its chip clears it', () => mapSelectionFiltersTable(workbench(), datasetDeps()));
 
   step('H1. the hover fits without scrolling: thumbnail beside the top-5, the Explain link in view, dimensions, size and format', async () => {
     const height = await hoverFits(workbench(), fx, expectedFor(path.join(fx.workspace, fx.pythonImage)), 'H1-hover-fits');

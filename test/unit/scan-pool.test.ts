@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { encodePng } from '../../src/core/image';
 import { loadPreprocessorConfig } from '../../src/core/preprocessorConfig';
 import { defaultWorkerCount, PreprocessPool } from '../../src/core/scan/preprocessPool';
-import { lowerThreadPriority } from '../../src/core/scan/preprocessWorker';
+import { lowerThreadPriority } from '../../src/core/workerThreads';
 import { FIXTURE_DIR } from '../helpers/fixtures';
 
 /** tid -> nice value of every thread of this process (field 19 of /proc/self/task/TID/stat). */

@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { type BudgetRelease, type DecodeBudget, processDecodeBudget } from '../decodeBudget';
 import { BeitLensError, errorMessage } from '../errors';
+import { sourceWorkerEnv, sourceWorkerExecArgv as defaultExecArgv } from '../workerThreads';
 import type { PreprocessOutcome, PreprocessSetup } from './preprocessJob';
 import type { BudgetGrant, WorkerJob, WorkerReply } from './preprocessWorker';
 
@@ -35,26 +36,6 @@ export const BUNDLED_WORKER_FILE = 'scanWorker.js';
 
 export function defaultWorkerScript(): string {
   return __filename.endsWith('.ts') ? path.join(__dirname, 'preprocessWorker.ts') : path.join(__dirname, BUNDLED_WORKER_FILE);
-}
-
-/**
- * A .ts worker (tests, `node --import tsx`) needs tsx's require hook: Node 20 workers do not inherit the
- * parent's `--import tsx` loader, and the CommonJS hook is what these sources compile to. A bundled .js worker
- * inherits the parent's flags as Node does by default.
- */
-function defaultExecArgv(script: string): string[] | undefined {
-  return script.endsWith('.ts') ? ['--require', 'tsx/cjs'] : undefined;
-}
-
-/**
- * The environment of a .ts worker: NODE_OPTIONS without `--import tsx`. Workers read NODE_OPTIONS too, and in
- * Node 20 tsx's ESM hooks do not work inside a worker thread ("Unknown file extension .ts"), so a process
- * started with NODE_OPTIONS="--import tsx" (the extension tests' inference worker) could not start its pool.
- */
-function sourceWorkerEnv(script: string): NodeJS.ProcessEnv | undefined {
-  const options = process.env.NODE_OPTIONS;
-  if (!script.endsWith('.ts') || !options?.includes('tsx')) return undefined;
-  return { ...process.env, NODE_OPTIONS: options.replace(/--import[= ](tsx|"tsx"|'tsx')(?=\s|$)/g, '').trim() };
 }
 
 export const DEFAULT_WORKER_NICENESS = 19;

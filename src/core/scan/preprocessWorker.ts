@@ -3,11 +3,9 @@
  * back the model input, moving both buffers rather than copying them. Bundled as dist/scanWorker.js; run from
  * source (tsx) as this .ts file.
  */
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
-import * as path from 'node:path';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { BudgetRelease, DecodeBudget } from '../decodeBudget';
+import { lowerThreadPriority } from '../workerThreads';
 import { preprocessBytes, type PreprocessSetup } from './preprocessJob';
 
 export interface WorkerJob {
@@ -104,23 +102,6 @@ export class ParentBudget implements DecodeBudget {
     if (!this.returning || this.creditUsed > 0) return;
     this.returning = false;
     this.port.postMessage({ type: 'credit-returned' } satisfies WorkerReply);
-  }
-}
-
-/**
- * Lowers this thread's scheduling priority. Only on Linux, where a nice value belongs to a thread: elsewhere
- * setPriority re-prioritises the whole process, model included. Best effort: without it preprocessing merely
- * competes with inference for the cores.
- */
-export function lowerThreadPriority(niceness: number, platform: NodeJS.Platform = process.platform): boolean {
-  if (platform !== 'linux' || !(niceness > 0)) return false;
-  try {
-    const tid = Number(path.basename(readlinkSync('/proc/thread-self')));
-    if (!Number.isInteger(tid) || tid <= 0) return false;
-    setPriority(tid, Math.min(19, Math.round(niceness)));
-    return true;
-  } catch {
-    return false;
   }
 }
 

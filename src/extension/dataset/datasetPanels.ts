@@ -229,6 +229,7 @@ export class DatasetPanel {
       // The similarity index is persisted beside the dataset's results (datasets/<key>.index).
       embeddings: { resultsFile: deps.resultsFile, cacheFile: deps.cacheFile, indexFile: deps.resultsFile.replace(/\.jsonl$/, '.index') },
       similarTopK: () => deps.settings().similarTopK,
+      cacheFile: deps.cacheFile,
     });
     const subscriptions = [
       webview.onDidReceiveMessage((message: unknown) => void this.session.receive(message)),

@@ -24,13 +24,15 @@ import {
   type ExportScope,
   type DuplicateGroupDto,
   type RowSetDto,
+  type MapColouringDto,
+  type MapPointsDto,
   type ScanStateDto,
   type SimilarityStateDto,
 } from '../../shared/protocol';
 import { LruCache } from '../hover/lruCache';
 import { InferenceService, isInferenceError } from '../inference/inferenceClient';
 import { Logger } from '../util/logger';
-import type { FolderOverrides } from '../worker/workerProtocol';
+import type { FolderOverrides, ProjectionAnswer } from '../worker/workerProtocol';
 import { DatasetLabelCheck } from './datasetLabelCheck';
 import { DatasetSimilarity, splitFolders, splitOf } from './datasetSimilarity';
 
@@ -54,6 +56,8 @@ export interface DatasetSessionDeps {
   embeddings?: { resultsFile: string; cacheFile: string; indexFile: string };
   /** How many neighbours Find Similar shows (the beitLens.similar.topK setting). */
   similarTopK?: () => number;
+  /** The scan cache holding this dataset's embeddings (the Map tab reads them there); none: no map. */
+  cacheFile?: string;
 }
 
 /** Rows the extension picked for the view; the view's query names one by id (RowSetDto). */
@@ -72,6 +76,8 @@ const MAX_GROUPS_SENT = 1000;
 const IDLE: ScanStateDto = { status: 'idle', done: 0, imagesPerSecond: 0, classified: 0, cached: 0, errors: 0 };
 const READ_PAGE = 500;
 const THUMBNAIL_CACHE_BYTES = 16 * 1024 * 1024;
+/** One seed for every map, so the same scan gives the same picture each time it is opened. */
+const MAP_SEED = 42;
 
 let sessions = 0;
 
@@ -87,6 +93,10 @@ export class DatasetSession {
   private infoTimer?: NodeJS.Timeout;
   private lastInfoAt = 0;
   private disposed = false;
+  /** The map being computed; a new request (or a new table) cancels it. */
+  private mapJob?: { requestId: number; controller: AbortController };
+  /** Row ids of a Map selection: the table shows only these until it is cleared. */
+  private mapSelection?: number[];
   /** One fair-queue lane per view: its thumbnails take turns with hovers and panels. */
   private readonly lane = `dataset-view-${++sessions}`;
   private readonly similarity?: DatasetSimilarity;
@@ -126,6 +136,9 @@ export class DatasetSession {
     this.generation++;
     this.labelCheck.reset();
     this.suspectsMemo = undefined;
+    this.mapJob?.controller.abort();
+    this.mapJob = undefined;
+    this.mapSelection = undefined;
     for (const controller of this.pendingThumbnails.values()) controller.abort();
     this.pendingThumbnails.clear();
     this.forgetSimilarity();
@@ -217,6 +230,7 @@ export class DatasetSession {
     if (this.disposed) return;
     this.disposed = true;
     clearTimeout(this.infoTimer);
+    this.mapJob?.controller.abort();
     for (const controller of this.pendingThumbnails.values()) controller.abort();
     this.pendingThumbnails.clear();
     this.similarity?.dispose();
@@ -262,7 +276,7 @@ export class DatasetSession {
         return;
       case 'histogram': {
         if (!table) return;
-        const all = message.query.mode === 'errors' ? [] : table.histogram({ ...tableFilter(message.query), errors: 'exclude' });
+        const all = message.query.mode === 'errors' ? [] : table.histogram({ ...this.filterOf(message.query), errors: 'exclude' });
         this.post({ type: 'histogram', requestId: message.requestId, generation: this.generation, total: all.reduce((n, b) => n + b.count, 0), bars: all.slice(0, message.limit) });
         return;
       }
@@ -296,17 +310,116 @@ export class DatasetSession {
       case 'export':
         if (table) await this.export(table, message.scope, message.format, message.query, message.rows);
         return;
+      case 'map':
+        if (table) await this.runMap(table, message.requestId);
+        else this.post({ type: 'mapEnded', requestId: message.requestId, generation: this.generation, status: 'failed', message: 'Scan the folder first: the map shows the scan’s images' });
+        return;
+      case 'cancelMap':
+        if (this.mapJob?.requestId === message.requestId) this.mapJob.controller.abort();
+        return;
+      case 'mapSelection': {
+        if (!table) return;
+        const rows = message.rows ? [...new Set(message.rows.filter((r) => r < table.size))] : [];
+        this.mapSelection = rows.length > 0 ? rows : undefined;
+        this.suspectsMemo = undefined;
+        this.post({ type: 'mapSelection', generation: this.generation, count: rows.length });
+        return;
+      }
     }
+  }
+
+  /** The table filter of a query, restricted to the Map selection when there is one. */
+  private filterOf(query: DatasetQueryDto): TableFilter {
+    const filter = tableFilter(query);
+    if (this.mapSelection) filter.rows = this.mapSelection;
+    return filter;
+  }
+
+  /**
+   * The Map tab's points: the worker projects the stored embeddings (PCA, then UMAP) on a thread of its own;
+   * each answer is posted with its colourings as it comes. Replies for a superseded request or an older table are
+   * dropped here, so the webview only ever hears about its latest request.
+   */
+  private async runMap(table: ResultTable, requestId: number): Promise<void> {
+    this.mapJob?.controller.abort();
+    const job = { requestId, controller: new AbortController() };
+    this.mapJob = job;
+    const generation = this.generation;
+    const current = () => this.mapJob === job && generation === this.generation && !this.disposed;
+    const ended = (status: 'done' | 'cancelled' | 'failed', message?: string) => current() && this.post({ type: 'mapEnded', requestId, generation, status, ...(message ? { message } : {}) });
+    const cacheFile = this.deps.cacheFile;
+    if (!cacheFile) return void ended('failed', 'This view has no scan cache, so it has no stored embeddings to map');
+    let details: Promise<MapDetails> | undefined;
+    let delivered = Promise.resolve();
+    const send = (answer: ProjectionAnswer) => {
+      delivered = delivered.then(async () => {
+        details ??= this.mapDetails(table, answer.rows);
+        const d = await details;
+        if (current()) this.post({ type: 'mapPoints', requestId, generation, map: { method: answer.method, rows: Array.from(answer.rows), points: Array.from(answer.points), ...d } });
+      });
+      return delivered;
+    };
+    try {
+      const result = await this.deps.inference.call(
+        'project',
+        { resultsFile: table.file, cacheFile, methods: ['pca', 'umap'], seed: MAP_SEED },
+        {
+          lane: this.lane,
+          signal: job.controller.signal,
+          timeoutMs: 0,
+          onProgress: (event) => {
+            if (!current()) return;
+            if (event.kind === 'projection') this.post({ type: 'mapProgress', requestId, generation, phase: event.progress.phase, done: event.progress.done, total: event.progress.total });
+            else if (event.kind === 'projectionPoints') void send(event.answer);
+          },
+        },
+      );
+      await send(result);
+      ended('done');
+    } catch (err) {
+      if (isInferenceError(err, 'CANCELLED') || job.controller.signal.aborted) return void ended('cancelled');
+      const message = err instanceof Error ? err.message : String(err);
+      this.deps.log.warn(`dataset view: map: ${message}`);
+      ended('failed', message);
+    } finally {
+      if (this.mapJob === job) this.mapJob = undefined;
+    }
+  }
+
+  /** Per point: its path (relative to the dataset folder) and its folder, top-1 label and suspect status. */
+  private async mapDetails(table: ResultTable, rows: ArrayLike<number>): Promise<MapDetails> {
+    await this.labelCheck.update(table);
+    const suspects = this.labelCheck.suspectMask(table.size);
+    const paths: string[] = [];
+    const folder = new Categories();
+    const label = new Categories();
+    const suspect: number[] = [];
+    for await (const row of readRows(table, rows)) {
+      const shown = displayPath(row.image);
+      const relative = path.relative(this.folder, shown);
+      paths.push(relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : shown);
+      folder.add(row.folderLabel ?? '(root)');
+      label.add(row.top?.[0]?.label);
+      suspect.push(suspects[row.row] === 1 ? 0 : 1);
+    }
+    const colourings: MapColouringDto[] = [
+      { key: 'folder', title: 'Folder', ...folder.dto() },
+      { key: 'label', title: 'Top-1 label', ...label.dto() },
+      { key: 'suspect', title: 'Suspect', names: ['suspect', 'not suspect'], values: suspect },
+    ];
+    return { paths, colourings };
   }
 
   /** Row ids for a view's query, in its order. Suspects: the ranked suspects that also pass the filter. */
   private async idsFor(table: ResultTable, query: DatasetQueryDto): Promise<Int32Array> {
-    const filter = tableFilter(query);
+    const filter = this.filterOf(query);
     if (query.rowSet !== undefined) {
       const set = this.rowSets.get(query.rowSet);
       // Row sets live only while the extension runs (and only the last few): say so rather than show all rows.
       if (!set) throw new Error('this result is no longer held; run Find Similar again, or clear it');
-      filter.rows = set.rows;
+      // A Map selection and a row set both restrict the rows: the set's order, the selection's members.
+      const selected = filter.rows ? new Set(filter.rows) : undefined;
+      filter.rows = selected ? set.rows.filter((row) => selected.has(row)) : set.rows;
     }
     if (query.mode !== 'suspects') return this.sortedIds(table, filter, query.sort);
     await this.labelCheck.update(table);
@@ -549,6 +662,28 @@ export function tableFilter(query: DatasetQueryDto): TableFilter {
 async function topLevelFolders(folder: string): Promise<string[]> {
   const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+}
+
+type MapDetails = Pick<MapPointsDto, 'paths' | 'colourings'>;
+
+/** Names to small indices, in the order met; undefined is "none" (-1). */
+class Categories {
+  private readonly index = new Map<string, number>();
+  readonly values: number[] = [];
+
+  add(name: string | undefined): void {
+    if (name === undefined) {
+      this.values.push(-1);
+      return;
+    }
+    let i = this.index.get(name);
+    if (i === undefined) this.index.set(name, (i = this.index.size));
+    this.values.push(i);
+  }
+
+  dto(): { names: string[]; values: number[] } {
+    return { names: [...this.index.keys()], values: this.values };
+  }
 }
 
 function maskOf(ids: Int32Array, size: number): Uint8Array {

@@ -21,6 +21,7 @@ import { scanModelKey } from '../../core/scan/scanner';
 import { DatasetEmbeddingsHandles, EmbeddingsGoneError } from './datasetEmbeddings';
 import { ModelTurns } from './modelTurns';
 import { runScanJob } from './scanJob';
+import { projectDataset } from './projectJob';
 import { CallArgs, CallName, CallResult, ExplanationSummary, HoverThumbnail, LoadModelArgs, ProgressEvent, ScanJobSummary } from './workerProtocol';
 
 export class WorkerCallError extends Error {
@@ -152,6 +153,8 @@ export class InferenceWorkerHandlers {
       return { ok: report.ok, text: report.text };
     },
     scan: (args, ctx) => this.withModel((model) => this.scan(model, args, ctx)),
+    // Not a model turn: the projection runs on its own thread, so hovers and classifications go on meanwhile.
+    project: (args, ctx) => this.withModel((model) => projectDataset(args, { model, preprocess: this.preprocess, ...ctx })),
     mapFolders: ({ folders, overrides }) =>
       this.withModel(async (model) => {
         if (!Array.isArray(folders) || !folders.every((f) => typeof f === 'string')) throw new WorkerCallError('BAD_REQUEST', 'folders must be a list of names');

@@ -9,6 +9,7 @@ import type { ProviderAttempt, ProviderPreference } from '../../core/backend/onn
 import type { ClassifyResult } from '../../core/beitModel';
 import type { DownloadProgress } from '../../core/hub';
 import type { Prediction } from '../../core/predictions';
+import type { ProjectionMethod, ProjectionProgress } from '../../core/projection/projection';
 import type { HeadFusion } from '../../core/rollout';
 import type { FolderMapping } from '../../core/scan/labelCheck';
 import type { LabelMatch } from '../../core/scan/labelSearch';
@@ -126,12 +127,34 @@ export interface DatasetDuplicateGroup {
   rows: number[];
 }
 
+/**
+ * A map of a scanned dataset: its stored embeddings (results file + scan cache) projected to 2-D on a worker
+ * thread, each method in turn ('pca' first for an instant view, then 'umap').
+ */
+export interface ProjectArgs {
+  resultsFile: string;
+  cacheFile: string;
+  methods: ProjectionMethod[];
+  seed?: number;
+}
+
+export interface ProjectionAnswer {
+  method: ProjectionMethod;
+  /** The results table row id of each point. */
+  rows: Int32Array;
+  /** x0, y0, x1, y1, ... */
+  points: Float32Array;
+}
+
 export type ProgressEvent =
   | { kind: 'download'; progress: DownloadProgress }
   | { kind: 'log'; message: string }
   | { kind: 'scan'; progress: ScanProgress }
   /** A similarity call's work (loading and indexing embeddings, the duplicate search). */
-  | { kind: 'similarity'; stage: string; done: number; total: number };
+  | { kind: 'similarity'; stage: string; done: number; total: number }
+  | { kind: 'projection'; progress: ProjectionProgress }
+  /** A method other than the last is done: its points, before the call's result (the last method's). */
+  | { kind: 'projectionPoints'; answer: ProjectionAnswer };
 
 /** Every call the worker answers: its arguments and its result. */
 export interface WorkerCalls {
@@ -160,6 +183,7 @@ export interface WorkerCalls {
   convertFolder: { args: { from: string; cacheDir: string }; result: { dir: string; warnings: string[] } };
   doctor: { args: { modelDir?: string; cacheDir: string; provider: ProviderPreference }; result: { ok: boolean; text: string } };
   scan: { args: ScanJobArgs; result: ScanJobSummary };
+  project: { args: ProjectArgs; result: ProjectionAnswer };
   /** Folder names -> model labels for the label check (the worker holds the labels and their index). */
   mapFolders: { args: { folders: string[]; overrides: FolderOverrides }; result: FolderMappingResult[] };
   searchLabels: { args: { query: string; limit: number }; result: LabelMatch[] };
@@ -189,10 +213,10 @@ export type CallResult<K extends CallName> = WorkerCalls[K]['result'];
  * batch (see ModelTurns). They wait for the model like queued calls, have no timeout, and answer a cancel
  * with their partial result instead of an error.
  */
-export const JOB_CALLS: ReadonlySet<CallName> = new Set<CallName>(['scan']);
+export const JOB_CALLS: ReadonlySet<CallName> = new Set<CallName>(['scan', 'project']);
 
 /** Calls that need the model (or its labels): they wait for it to be ready. */
-export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBytes', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'mapFolders', 'searchLabels', 'modelInfo', 'loadEmbeddings', 'similarImages', 'duplicateGroups', 'uniqueness']);
+export const MODEL_CALLS: ReadonlySet<CallName> = new Set<CallName>(['classify', 'classifyBytes', 'classifyBatch', 'preview', 'explain', 'rollout', 'classHeatmap', 'patchAttention', 'scan', 'project', 'mapFolders', 'searchLabels', 'modelInfo', 'loadEmbeddings', 'similarImages', 'duplicateGroups', 'uniqueness']);
 
 /**
  * Similarity calls need the model (its key picks the embeddings; a file query is embedded) but not the fair

@@ -20,6 +20,7 @@ import type {
 import { el } from '../dom';
 import { type DatasetDom } from './dom';
 import { checkText, count, scanText, score } from './format';
+import { MapTab } from './mapTab';
 import { asHostMessage, defaultSort, restoreThumbnailSize, THUMBNAIL_SIZES } from './messages';
 import { PageCache } from './pageCache';
 import { flagsFromFilterValue, qualityCell, renderQualityFilter } from './qualityColumn';
@@ -95,6 +96,7 @@ export class DatasetView {
   private similarity?: SimilarityStateDto;
   /** The row set the query names (query.rowSet), as the extension described it. */
   private rowSet?: RowSetDto;
+  private readonly map: MapTab;
 
   constructor(
     private readonly dom: DatasetDom,
@@ -121,6 +123,10 @@ export class DatasetView {
         this.requestVisible();
       }
     });
+    // The map's selection chip sits with the filters: it is one more restriction on the table's rows.
+    this.map = new MapTab(dom.panels.map, { post: (m) => this.post(m), generation: () => this.generation, onTableRestricted: () => this.newQuery(), chipParent: dom.clearFilters.parentElement ?? dom.panels.table });
+    this.tabs.enable('map');
+    this.tabs.onChange((tab) => this.map.setVisible(tab === 'map'));
     this.layout = new RowLayout(thumbnailSize + ROW_MARGIN, thumbnailSize + ROW_MARGIN + TOP5_HEIGHT);
     this.applyThumbnailSize();
     this.bindControls();
@@ -173,8 +179,14 @@ export class DatasetView {
         if (m.requestId !== this.searchRequest) return;
         this.searchResults = m.results;
         return this.renderLabelCheck();
+      case 'mapProgress':
+      case 'mapPoints':
+      case 'mapEnded':
+      case 'mapSelection':
+        return this.map.handle(m);
       case 'thumbnail':
         if (m.generation !== this.generation) return;
+        this.map.handle(m);
         this.thumbnails.set(m.row, m.src);
         if (this.thumbnails.size > MAX_THUMBNAILS) {
           this.thumbnails.delete(this.thumbnails.keys().next().value as number);
@@ -230,6 +242,7 @@ export class DatasetView {
       // Row sets name rows of the old table.
       this.rowSet = undefined;
       if (this.query.rowSet !== undefined) this.query = withoutRowSet(this.query);
+      this.map.reset();
       this.newQuery();
       return;
     }

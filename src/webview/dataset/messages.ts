@@ -1,5 +1,5 @@
 import { isQualityFlagList as isFlagList } from '../../core/quality/flags';
-import type { DatasetHostMessage, DatasetQueryDto, DatasetRowDto, DuplicateGroupDto, FolderMappingDto, LabelCheckDto, RowSetDto, ScanStateDto, SimilarityStateDto } from '../../shared/protocol';
+import type { DatasetHostMessage, DatasetQueryDto, DatasetRowDto, DuplicateGroupDto, FolderMappingDto, LabelCheckDto, MapPointsDto, RowSetDto, ScanStateDto, SimilarityStateDto } from '../../shared/protocol';
 
 /**
  * Shape checks for what the extension posts to the dataset view (by hand, to keep zod out of the bundle).
@@ -134,6 +134,23 @@ function isGroup(v: unknown): v is DuplicateGroupDto {
   );
 }
 
+/** Every array the right length and kind: a short or non-numeric array would draw points at the wrong rows. */
+function isMapPoints(v: unknown): v is MapPointsDto {
+  if (!isObject(v) || (v.method !== 'pca' && v.method !== 'umap') || !Array.isArray(v.rows) || !Array.isArray(v.points) || !Array.isArray(v.colourings)) return false;
+  const n = v.rows.length;
+  return (
+    v.rows.every(isIndex) &&
+    v.points.length === 2 * n &&
+    v.points.every(isNumber) &&
+    Array.isArray(v.paths) &&
+    v.paths.length === n &&
+    v.paths.every(isString) &&
+    v.colourings.every(
+      (c) => isObject(c) && isString(c.key) && isString(c.title) && Array.isArray(c.names) && c.names.every(isString) && Array.isArray(c.values) && c.values.length === n && c.values.every((x) => Number.isInteger(x) && (x as number) >= -1 && (x as number) < (c.names as unknown[]).length),
+    )
+  );
+}
+
 export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
   if (!isObject(data) || !isString(data.type)) return undefined;
   const m = data;
@@ -177,6 +194,14 @@ export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
       return ok(isIndex(m.requestId) && isIndex(m.generation) && isNumber(m.threshold) && Array.isArray(m.groups) && m.groups.every(isGroup) && isIndex(m.total) && isIndex(m.leakage));
     case 'error':
       return ok(isOptional(m.requestId, isIndex) && isString(m.message));
+    case 'mapProgress':
+      return ok(isIndex(m.requestId) && isIndex(m.generation) && ['pca', 'neighbours', 'layout'].includes(m.phase as string) && isIndex(m.done) && isIndex(m.total));
+    case 'mapPoints':
+      return ok(isIndex(m.requestId) && isIndex(m.generation) && isMapPoints(m.map));
+    case 'mapEnded':
+      return ok(isIndex(m.requestId) && isIndex(m.generation) && ['done', 'cancelled', 'failed'].includes(m.status as string) && isOptional(m.message, isString));
+    case 'mapSelection':
+      return ok(isIndex(m.generation) && isIndex(m.count));
     default:
       return undefined;
   }
