@@ -63,3 +63,15 @@ export function fromFloat16(half: Uint16Array): Float32Array {
   const table = halfToFloatTable();
   return Float32Array.from(half, (h) => table[h]);
 }
+
+/** float16 bits to float32 values, or undefined when one is infinite or NaN (a vector that cannot be used as one). */
+export function finiteFromFloat16(half: Uint16Array): Float32Array | undefined {
+  const table = halfToFloatTable();
+  const out = new Float32Array(half.length);
+  for (let i = 0; i < half.length; i++) {
+    const v = table[half[i]];
+    if (!Number.isFinite(v)) return undefined;
+    out[i] = v;
+  }
+  return out;
+}

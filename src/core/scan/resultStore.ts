@@ -38,7 +38,7 @@ import { link, mkdir, open, rename, stat, unlink, writeFile, type FileHandle } f
 import * as path from 'node:path';
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
 import { parseQualityMeasures, type QualityMeasures } from '../quality/measures';
-import { halfToFloatTable } from '../halfFloat';
+import { finiteFromFloat16 } from '../halfFloat';
 import type { FileSignature } from './walk';
 
 const HEADER = { beitLensScanCache: 1 };
@@ -500,14 +500,9 @@ function encodeHalfVector(half: Uint16Array): string {
 function decodeHalfVector(base64: string, dim: number): Float32Array | undefined {
   const bytes = Buffer.from(base64, 'base64');
   if (bytes.length !== dim * 2) return undefined;
-  const table = halfToFloatTable();
-  const out = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) {
-    const v = table[bytes.readUInt16LE(i * 2)];
-    if (!Number.isFinite(v)) return undefined;
-    out[i] = v;
-  }
-  return out;
+  const half = new Uint16Array(dim);
+  for (let i = 0; i < dim; i++) half[i] = bytes.readUInt16LE(i * 2);
+  return finiteFromFloat16(half);
 }
 
 /**

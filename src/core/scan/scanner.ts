@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { DEFAULT_DECODE_BUDGET_BYTES, processDecodeBudget } from '../decodeBudget';
 import { BeitLensError, errorMessage, type ErrorCode } from '../errors';
-import { halfToFloatTable, toFloat16 } from '../halfFloat';
+import { finiteFromFloat16, toFloat16 } from '../halfFloat';
 import { checkFiniteLogits, topKPredictions, type Prediction } from '../predictions';
 import type { PreprocessOptions } from '../preprocess';
 import { modelInputSize, type PreprocessorConfig } from '../preprocessorConfig';
@@ -208,14 +208,8 @@ interface CacheHit {
 /** float16 bits and their float32 values; undefined for a vector with a value float16 cannot hold. */
 function roundToHalf(values: Float32Array): { half: Uint16Array; floats: Float32Array } | undefined {
   const half = toFloat16(values);
-  const table = halfToFloatTable();
-  const floats = new Float32Array(half.length);
-  for (let i = 0; i < half.length; i++) {
-    const v = table[half[i]];
-    if (!Number.isFinite(v)) return undefined;
-    floats[i] = v;
-  }
-  return { half, floats };
+  const floats = finiteFromFloat16(half);
+  return floats && { half, floats };
 }
 
 function sha256(bytes: Uint8Array): string {
