@@ -1,0 +1,336 @@
+import type { DatasetRowDto } from '../../shared/protocol';
+import { thumbnailSideFor } from '../../shared/thumbnailSides';
+import { el } from '../dom';
+import { type DatasetDom } from './dom';
+import { score } from './format';
+import { GALLERY_SIZE } from './messages';
+
+/** Space between cells and around the grid, in CSS pixels. */
+export const GALLERY_GAP = 8;
+/** Under each picture: the top-1 label and its score, one line each. media/dataset.css sizes the caption to match. */
+export const CAPTION_HEIGHT = 36;
+/** Rows of cells drawn beyond the viewport on each side, so a scroll by a row never shows a blank. */
+const OVERSCAN_ROWS = 1;
+
+/**
+ * Where the gallery's cells go: a grid of equal cells, as many columns as fit the width, filled row by row in
+ * the query's order. Like RowLayout it is arithmetic only, so a 100,000-image dataset costs nothing to lay out
+ * and only the cells on screen are ever built. DOM-free.
+ */
+export class GridLayout {
+  count = 0;
+
+  constructor(
+    public cell: number,
+    public width: number,
+  ) {}
+
+  get columns(): number {
+    return Math.max(1, Math.floor((this.width - GALLERY_GAP) / (this.cell + GALLERY_GAP)));
+  }
+
+  get rowPitch(): number {
+    return this.cell + CAPTION_HEIGHT + GALLERY_GAP;
+  }
+
+  get rows(): number {
+    return Math.ceil(this.count / this.columns);
+  }
+
+  get totalHeight(): number {
+    return this.rows * this.rowPitch + GALLERY_GAP;
+  }
+
+  offsetOf(position: number): { left: number; top: number } {
+    const columns = this.columns;
+    return { left: GALLERY_GAP + (position % columns) * (this.cell + GALLERY_GAP), top: GALLERY_GAP + Math.floor(position / columns) * this.rowPitch };
+  }
+
+  /** The first position of the grid row drawn at `y` (clamped into the grid). */
+  positionAt(y: number): number {
+    if (this.count === 0) return -1;
+    const row = Math.max(0, Math.min(this.rows - 1, Math.floor((y - GALLERY_GAP) / this.rowPitch)));
+    return row * this.columns;
+  }
+
+  /** Positions of the cells intersecting [top, top + height), plus `overscanRows` grid rows on each side. */
+  visibleRange(top: number, height: number, overscanRows = 0): { first: number; last: number } {
+    if (this.count === 0) return { first: 0, last: -1 };
+    const columns = this.columns;
+    const firstRow = Math.max(0, Math.floor((top - GALLERY_GAP) / this.rowPitch) - overscanRows);
+    const lastRow = Math.min(this.rows - 1, Math.floor((top + Math.max(1, height) - 1) / this.rowPitch) + overscanRows);
+    return { first: Math.min(this.count - 1, firstRow * columns), last: Math.min(this.count - 1, (lastRow + 1) * columns - 1) };
+  }
+}
+
+/** What the gallery reads of the view: the same query's rows, thumbnails, selection and cursor as the table. */
+export interface GallerySource {
+  readonly total: number;
+  readonly totalKnown: boolean;
+  readonly active: number;
+  row(position: number): DatasetRowDto | undefined;
+  /** The best picture held for a row, and the side it was made at (0 when none is held). */
+  thumbnail(row: number): { src: string; side: number } | undefined;
+  isSelected(row: number): boolean;
+}
+
+/** What the gallery asks of the view; selection and opening are the table's, so both behave alike. */
+export interface GalleryActions {
+  /** A click on a cell, with the table's selection rules (Shift: range from the anchor, Ctrl/Cmd: toggle). */
+  select(position: number, modifiers: { shiftKey: boolean; ctrlKey: boolean; metaKey: boolean }): void;
+  /** Double-click or Enter: the explanation panel, as a click on a table row. */
+  open(position: number): void;
+  toggleSelected(position: number): void;
+  moveTo(position: number): void;
+  /** The cells on screen changed (scroll, resize, size): ask for their pages and thumbnails. */
+  visibleChanged(): void;
+  sizeChanged(size: number): void;
+}
+
+export interface GalleryDom {
+  /** Table / Gallery, on the actions line. */
+  layoutButtons: { table: HTMLButtonElement; gallery: HTMLButtonElement };
+  sizeLabel: HTMLElement;
+  size: HTMLInputElement;
+  root: HTMLElement;
+  viewport: HTMLElement;
+  spacer: HTMLElement;
+  cells: HTMLElement;
+  empty: HTMLElement;
+}
+
+/** Builds the gallery's elements into the table tab: its controls beside the table's size, its grid beside the table. */
+export function buildGalleryDom(dom: Pick<DatasetDom, 'table' | 'thumbnailSize'>): GalleryDom {
+  const layoutButtons = {
+    table: el('button', { id: 'layout-table', class: 'mode', type: 'button', 'aria-pressed': 'true', title: 'One row per image' }, ['Table']),
+    gallery: el('button', { id: 'layout-gallery', class: 'mode', type: 'button', 'aria-pressed': 'false', title: 'A grid of thumbnails with the top-1 label and score' }, ['Gallery']),
+  };
+  const size = el('input', {
+    id: 'gallery-size',
+    type: 'range',
+    min: GALLERY_SIZE.min,
+    max: GALLERY_SIZE.max,
+    step: GALLERY_SIZE.step,
+    value: GALLERY_SIZE.default,
+    'aria-label': 'Gallery thumbnail size',
+    title: 'Thumbnail size',
+  });
+  const sizeLabel = el('label', { class: 'gallery-size', hidden: true }, ['Size ', size]);
+  dom.thumbnailSize.before(el('span', { class: 'modes layout', role: 'group', 'aria-label': 'Layout' }, [layoutButtons.table, layoutButtons.gallery]), sizeLabel);
+
+  const cells = el('div', { id: 'gallery-cells', class: 'gallery-cells' });
+  const spacer = el('div', { id: 'gallery-spacer', class: 'spacer' }, [cells]);
+  const viewport = el(
+    'div',
+    {
+      id: 'gallery-viewport',
+      class: 'viewport',
+      tabindex: 0,
+      role: 'listbox',
+      'aria-multiselectable': 'true',
+      'aria-label': 'Scan results as thumbnails; arrow keys move, Enter explains, Space selects',
+    },
+    [spacer],
+  );
+  const empty = el('div', { id: 'gallery-empty', class: 'empty', hidden: true });
+  const root = el('div', { id: 'gallery', class: 'gallery', hidden: true }, [viewport, empty]);
+  dom.table.after(root);
+  return { layoutButtons, sizeLabel, size, root, viewport, spacer, cells, empty };
+}
+
+/**
+ * Gallery mode of the table tab: the table's query (filters, sort, a Find Similar or Map restriction) as a
+ * virtualised grid of thumbnails. Only the cells on screen are in the DOM; the view fetches their pages and,
+ * once scrolling settles, their thumbnails at the side the cell size needs (and the host drops requests for
+ * cells scrolled away). The cell size is the slider's, kept in the webview state by the view.
+ */
+export class Gallery {
+  private readonly layout: GridLayout;
+
+  constructor(
+    readonly dom: GalleryDom,
+    private readonly source: GallerySource,
+    private readonly actions: GalleryActions,
+    size: number,
+  ) {
+    this.layout = new GridLayout(size, 0);
+    this.applySize();
+    dom.size.addEventListener('input', () => this.setSize(Number(dom.size.value)));
+    dom.viewport.addEventListener('scroll', () => actions.visibleChanged());
+    dom.cells.addEventListener('click', (event) => {
+      const position = this.positionOf(event.target);
+      if (position !== undefined) actions.select(position, event);
+    });
+    dom.cells.addEventListener('dblclick', (event) => {
+      const position = this.positionOf(event.target);
+      if (position !== undefined) actions.open(position);
+    });
+    dom.viewport.addEventListener('keydown', (event) => this.onKey(event));
+  }
+
+  get size(): number {
+    return this.layout.cell;
+  }
+
+  /** The thumbnail side (one of THUMBNAIL_SIDES) that fills a cell on this screen. */
+  get thumbnailSide(): number {
+    return thumbnailSideFor(this.layout.cell, window.devicePixelRatio);
+  }
+
+  get shown(): boolean {
+    return !this.dom.root.hidden;
+  }
+
+  show(on: boolean): void {
+    this.dom.root.hidden = !on;
+    this.dom.sizeLabel.hidden = !on;
+    this.dom.layoutButtons.table.setAttribute('aria-pressed', String(!on));
+    this.dom.layoutButtons.gallery.setAttribute('aria-pressed', String(on));
+  }
+
+  /** Positions to fetch pages for: the cells on screen and a row of cells each side. */
+  visibleRange(): { first: number; last: number } {
+    this.measure();
+    return this.layout.visibleRange(this.dom.viewport.scrollTop, this.viewportHeight(), OVERSCAN_ROWS);
+  }
+
+  /** Rows on screen (not error rows) without a picture of the side their cell needs. */
+  rowsNeedingThumbnails(): number[] {
+    const side = this.thumbnailSide;
+    return [...this.dom.cells.querySelectorAll<HTMLElement>('.g-cell[data-row]:not(.error)')]
+      .map((cell) => Number(cell.dataset.row))
+      .filter((row) => (this.source.thumbnail(row)?.side ?? 0) < side);
+  }
+
+  /** A new query: back to the top. */
+  reset(): void {
+    this.dom.viewport.scrollTop = 0;
+  }
+
+  scrollIntoView(position: number): void {
+    if (position < 0) return;
+    this.measure();
+    const { top } = this.layout.offsetOf(position);
+    const bottom = top + this.layout.rowPitch;
+    const viewport = this.dom.viewport;
+    if (top < viewport.scrollTop) viewport.scrollTop = Math.max(0, top - GALLERY_GAP);
+    else if (bottom > viewport.scrollTop + this.viewportHeight()) viewport.scrollTop = bottom - this.viewportHeight();
+  }
+
+  render(emptyText: string): void {
+    this.measure();
+    const d = this.dom;
+    d.spacer.style.height = `${this.layout.totalHeight}px`;
+    const { first, last } = this.layout.visibleRange(d.viewport.scrollTop, this.viewportHeight(), OVERSCAN_ROWS);
+    const cells: HTMLElement[] = [];
+    for (let p = first; p <= last; p++) cells.push(this.cell(p, this.source.row(p)));
+    d.cells.replaceChildren(...cells);
+    d.viewport.setAttribute('aria-setsize', String(this.source.total));
+    d.empty.hidden = !(this.source.totalKnown && this.source.total === 0);
+    d.empty.textContent = emptyText;
+  }
+
+  private setSize(size: number): void {
+    // The cell at the top of the viewport stays there, as the table's rows do when their size changes.
+    this.measure();
+    const top = this.layout.positionAt(this.dom.viewport.scrollTop);
+    this.layout.cell = size;
+    this.applySize();
+    if (top >= 0) this.dom.viewport.scrollTop = this.layout.offsetOf(top).top - GALLERY_GAP;
+    this.actions.sizeChanged(size);
+    this.actions.visibleChanged();
+  }
+
+  private applySize(): void {
+    this.dom.root.style.setProperty('--cell', `${this.layout.cell}px`);
+    this.dom.size.value = String(this.layout.cell);
+  }
+
+  private measure(): void {
+    this.layout.count = this.source.totalKnown ? this.source.total : 0;
+    this.layout.width = this.dom.viewport.clientWidth || 800;
+  }
+
+  private viewportHeight(): number {
+    return this.dom.viewport.clientHeight || 400;
+  }
+
+  private positionOf(target: EventTarget | null): number | undefined {
+    const cell = (target as HTMLElement | null)?.closest<HTMLElement>('.g-cell[data-row]');
+    return cell ? Number(cell.dataset.position) : undefined;
+  }
+
+  private cell(position: number, r: DatasetRowDto | undefined): HTMLElement {
+    const { left, top } = this.layout.offsetOf(position);
+    const place = (node: HTMLElement) => {
+      node.style.left = `${left}px`;
+      node.style.top = `${top}px`;
+      return node;
+    };
+    if (!r) return place(el('div', { class: 'g-cell loading', role: 'option', 'aria-busy': 'true', 'aria-posinset': position + 1, 'aria-selected': 'false', 'data-position': position }, [el('div', { class: 'g-thumb' }), el('div', { class: 'g-caption muted' }, ['…'])]));
+    const selected = this.source.isSelected(r.row);
+    const failed = r.error !== undefined;
+    const suspect = (r.check?.reasons.length ?? 0) > 0;
+    const top1 = r.top?.[0];
+    const held = this.source.thumbnail(r.row);
+    const picture = held?.src ? el('img', { src: held.src, alt: '', draggable: 'false' }) : el('span', { class: 'no-thumb', 'aria-hidden': 'true' });
+    const badges: HTMLElement[] = [];
+    if (failed) badges.push(el('span', { class: 'g-badge g-error', title: r.errorCode ? `${r.errorCode}: ${r.error}` : r.error }, ['!']));
+    else if (suspect) badges.push(el('span', { class: 'g-badge g-suspect', title: 'Suspect: see the Check column of the table' }, ['?']));
+    const caption = failed
+      ? [el('span', { class: 'g-label error-text', title: r.error }, [r.errorCode ?? 'error']), el('span', { class: 'g-name muted', title: r.image }, [r.name])]
+      : [el('span', { class: 'g-label', title: top1?.label ?? '' }, [top1?.label ?? '']), el('span', { class: 'g-score' }, [score(top1?.score)])];
+    const classes = ['g-cell', failed ? 'error' : '', suspect ? 'suspect' : '', selected ? 'selected' : '', position === this.source.active ? 'active' : ''].filter(Boolean).join(' ');
+    return place(
+      el('div', { class: classes, role: 'option', 'data-row': r.row, 'data-position': position, 'aria-posinset': position + 1, 'aria-selected': String(selected), title: r.image }, [
+        el('div', { class: 'g-thumb' }, [picture, ...badges]),
+        el('div', { class: 'g-caption' }, caption),
+      ]),
+    );
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    const total = this.source.total;
+    if (event.target !== this.dom.viewport || total === 0) return;
+    this.measure();
+    const columns = this.layout.columns;
+    const current = this.source.active < 0 ? 0 : this.source.active;
+    const screen = Math.max(1, Math.floor(this.viewportHeight() / this.layout.rowPitch)) * columns;
+    const move = (to: number) => this.actions.moveTo(Math.max(0, Math.min(total - 1, to)));
+    switch (event.key) {
+      case 'ArrowRight':
+        move(this.source.active < 0 ? 0 : current + 1);
+        break;
+      case 'ArrowLeft':
+        move(current - 1);
+        break;
+      case 'ArrowDown':
+        move(this.source.active < 0 ? 0 : current + columns);
+        break;
+      case 'ArrowUp':
+        move(current - columns);
+        break;
+      case 'PageDown':
+        move(current + screen);
+        break;
+      case 'PageUp':
+        move(current - screen);
+        break;
+      case 'Home':
+        move(0);
+        break;
+      case 'End':
+        move(total - 1);
+        break;
+      case 'Enter':
+        this.actions.open(current);
+        break;
+      case ' ':
+        this.actions.toggleSelected(current);
+        break;
+      default:
+        return;
+    }
+    event.preventDefault();
+  }
+}
