@@ -34,7 +34,7 @@ export interface GalleryActions {
 }
 
 export interface GalleryDom {
-  /** Table / Gallery, on the actions line. */
+  /** Table / Gallery, on the filter line. */
   layoutButtons: { table: HTMLButtonElement; gallery: HTMLButtonElement };
   sizeLabel: HTMLElement;
   size: HTMLInputElement;
@@ -45,8 +45,8 @@ export interface GalleryDom {
   empty: HTMLElement;
 }
 
-/** Builds the gallery's elements into the table tab: its controls beside the table's size, its grid beside the table. */
-export function buildGalleryDom(dom: Pick<DatasetDom, 'table' | 'thumbnailSize'>): GalleryDom {
+/** Builds the gallery's elements into the table tab: its controls on the filter line, its grid beside the table. */
+export function buildGalleryDom(dom: Pick<DatasetDom, 'table' | 'clearFilters'>): GalleryDom {
   const layoutButtons = {
     table: el('button', { id: 'layout-table', class: 'mode', type: 'button', 'aria-pressed': 'true', title: 'One row per image' }, ['Table']),
     gallery: el('button', { id: 'layout-gallery', class: 'mode', type: 'button', 'aria-pressed': 'false', title: 'A grid of thumbnails with the top-1 label and score' }, ['Gallery']),
@@ -62,7 +62,8 @@ export function buildGalleryDom(dom: Pick<DatasetDom, 'table' | 'thumbnailSize'>
     title: 'Thumbnail size',
   });
   const sizeLabel = el('label', { class: 'gallery-size', hidden: true }, ['Size ', size]);
-  dom.thumbnailSize.before(el('span', { class: 'modes layout', role: 'group', 'aria-label': 'Layout' }, [layoutButtons.table, layoutButtons.gallery]), sizeLabel);
+  // On the filter line, which wraps: the actions line is kept to one line down to about 760 px.
+  dom.clearFilters.after(el('span', { class: 'modes layout', role: 'group', 'aria-label': 'Layout' }, [layoutButtons.table, layoutButtons.gallery]), sizeLabel);
 
   const cells = el('div', { id: 'gallery-cells', class: 'gallery-cells' });
   const spacer = el('div', { id: 'gallery-spacer', class: 'spacer' }, [cells]);
