@@ -39,11 +39,11 @@ describe('model actions', () => {
       shown.push({ message, items });
       return title;
     };
-    assert.equal(await offerModelActions(pick('Convert a Hugging Face Folder…'), 'no model', noModelActions(), (c) => ran.push(c)), Command.convertModel);
+    assert.equal(await offerModelActions(pick('Convert a Hugging Face Folder…'), 'no model', noModelActions(), (c) => ran.push(c)), Command.convertModel as string);
     assert.deepEqual(shown[0], { message: 'no model', items: ['Download Model', 'Convert a Hugging Face Folder…', 'Select Model Folder…'] });
-    assert.deepEqual(ran, [Command.convertModel]);
+    assert.deepEqual(ran, [Command.convertModel as string]);
     // Dismissed: nothing runs.
     assert.equal(await offerModelActions(pick(undefined), 'no model', noModelActions(), (c) => ran.push(c)), undefined);
-    assert.deepEqual(ran, [Command.convertModel]);
+    assert.deepEqual(ran, [Command.convertModel as string]);
   });
 });
