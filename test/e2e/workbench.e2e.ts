@@ -24,6 +24,8 @@
  *      tried; the thumbnail and model state without a model (test/e2e/scenarios/hover.ts)
  *   O1–O3 (scenarios/offline.ts): Download Model with no network offers Convert/Select and converting the
  *      fixture puts it to use; the doctor is a read-only document with Copy; a settings.json edit on disk applies
+ *   G1–G2 (scenarios/gallery.ts): the Dataset view's Gallery (thumbnails, the CLI's top-1, the size slider,
+ *      double-click explains); the Model view restored after Developer: Reload Window
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -45,6 +47,7 @@ import { hoverFits, hoverNotFound, hoverPredictionRows, hoverWithoutModel } from
 import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
 import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
 import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit } from './scenarios/offline';
+import { galleryShowsThumbnails, modelViewSurvivesReload } from './scenarios/gallery';
 import { CHROMIUM, closedPort, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
@@ -453,6 +456,11 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('O3. editing the remote machine settings.json on disk switches the model, and removing the value brings the user one back', async () => {
     await settingsFileEdit(workbench(), fx, server!.userData);
   });
+
+  step('G1. Dataset view → Gallery: thumbnails with the CLI\'s top-1, the size slider brings larger ones, a double-click explains', () =>
+    galleryShowsThumbnails(workbench(), { dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER, expectedFor: (file) => expectedFor(file) }),
+  );
+  step('G2. the Model view comes back after Developer: Reload Window', () => modelViewSurvivesReload(workbench(), fx));
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();
