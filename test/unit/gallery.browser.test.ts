@@ -265,7 +265,8 @@ describe('dataset view gallery in Chromium', { skip: skipReason }, () => {
     const big = await cells(page);
     assert.ok(big.length < small, `${big.length} cells at 256 px, ${small} at 64 px`);
     assert.equal(big[0].width, 256);
-    assert.equal(await page.locator('#gallery-cells .g-cell[data-row] .g-thumb').first().evaluate((t: any) => t.offsetHeight), 256);
+    // (Read in one go: arriving thumbnails re-render the cells, so a located element may be gone a moment later.)
+    assert.equal(await page.evaluate(() => document.querySelector('#gallery-cells .g-cell[data-row] .g-thumb').offsetHeight), 256);
     await page.waitForFunction(() => (window.__vscode.posted as Posted[]).some((m) => m.type === 'thumbnails' && m.side === 320));
     const state = await lastState(page);
     assert.equal(state.gallerySize, 256);
@@ -330,7 +331,7 @@ describe('dataset view gallery in Chromium', { skip: skipReason }, () => {
     await finish(view);
   });
 
-  it("follows the table's filters and sort", async () => {
+  it("follows the table's filters and sort, and sorts from its own menu", async () => {
     const view = await openView({ state: { folder: '/workspace/data', layout: 'table' } });
     const { page } = view;
     await page.locator('.th[data-sort="score"]').click();
@@ -342,6 +343,17 @@ describe('dataset view gallery in Chromium', { skip: skipReason }, () => {
     assert.ok(shown.every((c) => results[c.row].folderLabel === 'balloon'));
     const scores = shown.map((c) => results[c.row].top?.[0].score ?? -1);
     assert.deepEqual(scores, [...scores].sort((a, b) => b - a), 'highest score first, as the table was sorted');
+    assert.equal(await page.locator('#gallery-sort').inputValue(), 'score-desc', "the gallery's sort menu shows the table's order");
+
+    // The gallery's own sort menu (it has no column headers) sets the same query's sort.
+    await page.selectOption('#gallery-sort', 'label');
+    assert.deepEqual((await posted(page, 'query')).at(-1)!.query.sort, { key: 'label', descending: false });
+    await page.waitForFunction(() => document.querySelectorAll('#gallery-cells .g-cell[data-row]').length > 0 && !document.querySelector('#gallery-cells .g-cell.loading') && document.querySelector('#gallery-cells .g-cell[data-position="0"] .g-label')?.textContent === 'label 0');
+    const labels = (await cells(page)).map((c) => c.label);
+    assert.deepEqual(labels, [...labels].sort(), 'top-1 label order');
+    await page.locator('#layout-table').click();
+    assert.equal(await page.locator('.th[data-sort="label"]').getAttribute('aria-sort'), 'ascending', 'the table shows the order chosen in the gallery');
+    await page.locator('#layout-gallery').click();
 
     // Errors only: every cell carries the error badge and its code.
     await page.locator('#mode-errors').click();

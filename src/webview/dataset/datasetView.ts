@@ -376,6 +376,7 @@ export class DatasetView {
       button.setAttribute('aria-sort', on ? (this.query.sort.descending ? 'descending' : 'ascending') : 'none');
       button.dataset.direction = on ? (this.query.sort.descending ? 'desc' : 'asc') : '';
     }
+    this.gallery.syncSort(this.query.sort, this.query.mode);
     d.headers.order.textContent = this.query.mode === 'suspects' ? 'Rank' : '#';
     d.headers.order.title = this.query.mode === 'suspects' ? 'Most confident disagreement first' : 'The order the scan wrote results in (cached images first); differs between scans';
   }
@@ -652,6 +653,7 @@ export class DatasetView {
           this.requestVisible();
         },
         sizeChanged: () => this.saveState(),
+        sort: (sort) => this.setQuery({ sort }),
       },
       size,
     );

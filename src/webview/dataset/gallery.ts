@@ -1,4 +1,4 @@
-import type { DatasetRowDto } from '../../shared/protocol';
+import type { DatasetMode, DatasetQueryDto, DatasetRowDto } from '../../shared/protocol';
 import { thumbnailSideFor } from '../../shared/thumbnailSides';
 import { el } from '../dom';
 import { type DatasetDom } from './dom';
@@ -31,13 +31,28 @@ export interface GalleryActions {
   /** The cells on screen changed (scroll, resize, size): ask for their pages and thumbnails. */
   visibleChanged(): void;
   sizeChanged(size: number): void;
+  /** The gallery has no column headers: its sort menu sets the query's sort, as a header click does. */
+  sort(sort: DatasetQueryDto['sort']): void;
 }
+
+/** The orders the gallery's menu offers; the table's headers offer these and the reverse of each. */
+const SORTS: Array<{ value: string; text: string; sort: DatasetQueryDto['sort'] }> = [
+  { value: 'path', text: 'Path', sort: { key: 'path', descending: false } },
+  { value: 'folder', text: 'Folder', sort: { key: 'folder', descending: false } },
+  { value: 'label', text: 'Top-1 label', sort: { key: 'label', descending: false } },
+  { value: 'score-desc', text: 'Score, highest first', sort: { key: 'score', descending: true } },
+  { value: 'score-asc', text: 'Score, lowest first', sort: { key: 'score', descending: false } },
+  { value: 'order', text: 'Scan order', sort: { key: 'order', descending: false } },
+];
+/** Shown when the table's order is none of {@link SORTS} (a reversed column, a Find Similar ranking). */
+const OTHER_SORT = 'other';
 
 export interface GalleryDom {
   /** Table / Gallery, on the filter line. */
   layoutButtons: { table: HTMLButtonElement; gallery: HTMLButtonElement };
   sizeLabel: HTMLElement;
   size: HTMLInputElement;
+  sort: HTMLSelectElement;
   root: HTMLElement;
   viewport: HTMLElement;
   spacer: HTMLElement;
@@ -61,7 +76,11 @@ export function buildGalleryDom(dom: Pick<DatasetDom, 'table' | 'clearFilters'>)
     'aria-label': 'Gallery thumbnail size',
     title: 'Thumbnail size',
   });
-  const sizeLabel = el('label', { class: 'gallery-size', hidden: true }, ['Size ', size]);
+  const sort = el('select', { id: 'gallery-sort', 'aria-label': 'Sort the gallery', title: 'Sort' }, [
+    ...SORTS.map((s) => el('option', { value: s.value }, [s.text])),
+    el('option', { value: OTHER_SORT, disabled: true }, ["The table's order"]),
+  ]);
+  const sizeLabel = el('span', { class: 'gallery-size', hidden: true }, [sort, el('label', {}, ['Size ', size])]);
   // On the filter line, which wraps: the actions line is kept to one line down to about 760 px.
   dom.clearFilters.after(el('span', { class: 'modes layout', role: 'group', 'aria-label': 'Layout' }, [layoutButtons.table, layoutButtons.gallery]), sizeLabel);
 
@@ -82,7 +101,7 @@ export function buildGalleryDom(dom: Pick<DatasetDom, 'table' | 'clearFilters'>)
   const empty = el('div', { id: 'gallery-empty', class: 'empty', hidden: true });
   const root = el('div', { id: 'gallery', class: 'gallery', hidden: true }, [viewport, empty]);
   dom.table.after(root);
-  return { layoutButtons, sizeLabel, size, root, viewport, spacer, cells, empty };
+  return { layoutButtons, sizeLabel, size, sort, root, viewport, spacer, cells, empty };
 }
 
 /**
@@ -103,6 +122,10 @@ export class Gallery {
     this.layout = new GridLayout(size, 0);
     this.applySize();
     dom.size.addEventListener('input', () => this.setSize(Number(dom.size.value)));
+    dom.sort.addEventListener('change', () => {
+      const chosen = SORTS.find((s) => s.value === dom.sort.value);
+      if (chosen) actions.sort(chosen.sort);
+    });
     dom.viewport.addEventListener('scroll', () => actions.visibleChanged());
     // A double-click is the second click's count, not a dblclick event: the first click re-renders the
     // cells, and a dblclick is only sent when both clicks hit the same element.
@@ -147,6 +170,14 @@ export class Gallery {
     return [...this.dom.cells.querySelectorAll<HTMLElement>('.g-cell[data-row]:not(.error)')]
       .map((cell) => Number(cell.dataset.row))
       .filter((row) => (this.source.thumbnail(row)?.side ?? 0) < side);
+  }
+
+  /** Puts the query's order into the sort menu ("Rank" for the ranked Suspects). */
+  syncSort(sort: DatasetQueryDto['sort'], mode: DatasetMode): void {
+    const match = SORTS.find((s) => s.sort.key === sort.key && s.sort.descending === sort.descending);
+    this.dom.sort.value = match?.value ?? OTHER_SORT;
+    const order = [...this.dom.sort.options].find((o) => o.value === 'order');
+    if (order) order.textContent = mode === 'suspects' ? 'Rank' : 'Scan order';
   }
 
   /** A new query: back to the top. */

@@ -35,7 +35,6 @@ export async function galleryShowsThumbnails(w: Workbench, deps: GalleryScenario
   await w.page.locator('.tab.active', { hasText: 'Dataset: dataset' }).waitFor();
   const view = await w.webview('#rows');
   await view.locator('#scan-status[data-status="done"]').waitFor({ timeout: 120_000 });
-  await w.runCommand('View: Toggle Maximize Editor Group');
   await view.locator('#layout-gallery').click();
   await view.locator('#gallery-viewport').waitFor();
   assert.equal(await view.locator('#table').isVisible(), false, 'the table stays on screen in Gallery mode');
@@ -75,7 +74,6 @@ export async function galleryShowsThumbnails(w: Workbench, deps: GalleryScenario
   await w.page.mouse.move(0, 0);
   const shot = await w.screenshot('G1-dataset-gallery');
   await copyFile(shot, path.join(ROOT, 'media', 'screenshots', 'dataset-gallery.png'));
-  await w.runCommand('View: Toggle Maximize Editor Group');
 
   // Double-click: the explanation panel of that image, beside the view.
   const name = path.basename(LARGE);
