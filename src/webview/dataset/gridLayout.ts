@@ -48,7 +48,7 @@ export class GridLayout {
     if (this.count === 0) return { first: 0, last: -1 };
     const columns = this.columns;
     const firstRow = Math.max(0, Math.floor((top - GALLERY_GAP) / this.rowPitch) - overscanRows);
-    const lastRow = Math.min(this.rows - 1, Math.floor((top + Math.max(1, height) - 1) / this.rowPitch) + overscanRows);
+    const lastRow = Math.min(this.rows - 1, Math.floor((top + Math.max(1, height) - 1 - GALLERY_GAP) / this.rowPitch) + overscanRows);
     return { first: Math.min(this.count - 1, firstRow * columns), last: Math.min(this.count - 1, (lastRow + 1) * columns - 1) };
   }
 }
