@@ -609,7 +609,8 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     await page.locator('#rows .row[data-position="40"] .expand').click();
     await screenshot(page, 'thumbnails-large-1440');
     const state = await page.evaluate(() => window.__vscode.states.at(-1));
-    assert.deepEqual(state, { folder: '/workspace/data', query: { mode: 'all', filter: {}, sort: { key: 'path', descending: false } }, thumbnailSize: 96 });
+    // The layout and the gallery's size (gallery.browser.test.ts) are kept beside the table's thumbnail size.
+    assert.deepEqual(state, { folder: '/workspace/data', query: { mode: 'all', filter: {}, sort: { key: 'path', descending: false } }, thumbnailSize: 96, layout: 'table', gallerySize: 128 });
     await finish(view);
 
     // A reopened view (VS Code restores the state) comes back with large thumbnails; a forged size is ignored.
