@@ -9,7 +9,7 @@ import { registerDoctorCommand } from './commands/doctorCommand';
 import { registerExplainImageCommand } from './commands/explainImageCommand';
 import { registerFindSimilarCommand } from './commands/findSimilarCommand';
 import { registerConvertModelCommand, registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
-import { Command, DATASET_VIEW_TYPE, EXPLANATION_VIEW_TYPE } from './commandIds';
+import { Command, DATASET_VIEW_TYPE, EXPLANATION_VIEW_TYPE, MODEL_VIEW_TYPE } from './commandIds';
 import { DatasetPanels } from './dataset/datasetPanels';
 import { FileHasher } from './hover/fileHasher';
 import { HoverPreviews } from './hover/hoverPreviews';
@@ -73,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(registerConvertModelCommand(inference, models, log));
   register(registerDoctorCommand(inference, models, context.extension));
   const modelPanels = register(new ModelPanels({ extensionUri: context.extensionUri, inference, log }));
+  register(vscode.window.registerWebviewPanelSerializer(MODEL_VIEW_TYPE, modelPanels));
   register(vscode.commands.registerCommand(Command.showModel, () => modelPanels.show()));
 
   models.start();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Command } from '../extension/commandIds';
 import { QUALITY_FLAGS, type QualityFlag } from '../core/quality/flags';
+import { THUMBNAIL_SIDES } from './thumbnailSides';
 
 /**
  * Every message between the explanation panel's webview and the extension, both directions, as
@@ -319,7 +320,8 @@ export type DatasetHostMessage =
   | { type: 'histogram'; requestId: number; generation: number; total: number; bars: HistogramBarDto[] }
   | { type: 'labelCheck'; generation: number; check: LabelCheckDto }
   | { type: 'labels'; requestId: number; results: LabelChoiceDto[] }
-  | { type: 'thumbnail'; generation: number; row: number; src: string }
+  /** `side`: the longest side it was made at (a request without one gets DEFAULT_THUMBNAIL_SIDE). */
+  | { type: 'thumbnail'; generation: number; row: number; src: string; side?: number }
   | { type: 'exported'; file: string; count: number; format: ExportFormat }
   | { type: 'copied'; count: number }
   | { type: 'similarity'; generation: number; state: SimilarityStateDto }
@@ -369,7 +371,8 @@ export const DatasetViewMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('searchLabels'), requestId, query: z.string().max(200), limit: z.number().int().min(1).max(100) }).strict(),
   // labels: accepted label indices; null: the folder has no label; 'auto': forget the correction.
   z.object({ type: z.literal('setMapping'), folder: z.string().min(1).max(4096), labels: z.union([z.array(z.number().int().nonnegative().max(10_000_000)).min(1).max(100), z.null(), z.literal('auto')]) }).strict(),
-  z.object({ type: z.literal('thumbnails'), generation, rows: z.array(rowId).max(200) }).strict(),
+  // side: the gallery's larger pictures; one of THUMBNAIL_SIDES, so the host's cache holds a few sizes, not any.
+  z.object({ type: z.literal('thumbnails'), generation, rows: z.array(rowId).max(200), side: z.number().refine((s) => (THUMBNAIL_SIDES as readonly number[]).includes(s), { message: `not one of the thumbnail sides ${THUMBNAIL_SIDES.join(', ')}` }).optional() }).strict(),
   z.object({ type: z.literal('open'), generation, row: rowId }).strict(),
   z.object({ type: z.literal('findSimilar'), generation, row: rowId }).strict(),
   z.object({ type: z.literal('duplicates'), requestId, generation, threshold: z.number().min(0.5).max(1) }).strict(),
@@ -411,7 +414,13 @@ export interface DatasetPanelState {
   query?: DatasetQueryDto;
   /** Thumbnail side in CSS pixels (one of the view's sizes); rows are this plus a margin high. */
   thumbnailSize?: number;
+  /** Table or gallery (a grid of thumbnails) on the table tab. */
+  layout?: DatasetLayout;
+  /** The gallery's cell size in CSS pixels (its slider). */
+  gallerySize?: number;
 }
+
+export type DatasetLayout = 'table' | 'gallery';
 
 // ---- model view --------------------------------------------------------------------------------
 

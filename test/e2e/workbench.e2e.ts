@@ -24,6 +24,8 @@
  *      tried; the thumbnail and model state without a model (test/e2e/scenarios/hover.ts)
  *   O1–O3 (scenarios/offline.ts): Download Model with no network offers Convert/Select and converting the
  *      fixture puts it to use; the doctor is a read-only document with Copy; a settings.json edit on disk applies
+ *   G1–G2 (scenarios/gallery.ts): the Dataset view's Gallery (thumbnails, the CLI's top-1, the size slider,
+ *      double-click explains); the Model view restored after Developer: Reload Window
  *   8. an untrusted workspace's beitLens.modelPath is not used (and is once trusted); its hovers read only
  *      images inside the workspace folders (and any once trusted)
  *
@@ -48,6 +50,7 @@ import { mapSelectionFiltersTable } from './scenarios/map';
 import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit } from './scenarios/offline';
 import { qualityColumnAndFilter } from './scenarios/quality';
 import { duplicatesTabShowsCopy, findSimilarFromExplorer, type SimilarityScenarioDeps } from './scenarios/simui';
+import { galleryShowsThumbnails, modelViewSurvivesReload } from './scenarios/gallery';
 import { CHROMIUM, closedPort, CodeServer, codeServerEntry, launchChromium, QuickPickRow, Workbench } from './workbench';
 
 const SCREENSHOTS = path.join(ROOT, 'test-results', 'e2e');
@@ -472,6 +475,10 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('U1. explorer → Find Similar Images: the Dataset view lists beit-lens similar’s neighbours with their cosines', () => findSimilarFromExplorer(workbench(), similarity()));
 
   step('U2. an exact copy added to the dataset shows in the Duplicates tab beside its original', () => duplicatesTabShowsCopy(workbench(), similarity()));
+  step('G1. Dataset view → Gallery: thumbnails with the CLI\'s top-1, the size slider brings larger ones, a double-click explains', () =>
+    galleryShowsThumbnails(workbench(), { dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER, expectedFor: (file) => expectedFor(file) }),
+  );
+  step('G2. the Model view comes back after Developer: Reload Window', () => modelViewSurvivesReload(workbench(), fx));
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();

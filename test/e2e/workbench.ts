@@ -343,6 +343,23 @@ export class Workbench {
     return this.page.locator('.quick-input-widget');
   }
 
+  /**
+   * Developer: Reload Window, as a user would, then waits for the workbench to come back: the page navigates,
+   * the workbench and the explorer render again (a trusted folder asks nothing this time).
+   */
+  async reloadWindow(): Promise<void> {
+    const navigated = this.page.waitForEvent('framenavigated', { predicate: (frame) => frame === this.page.mainFrame(), timeout: 60_000 });
+    const input = this.page.locator('.quick-input-widget input.input');
+    await this.page.locator('.command-center-center').click();
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill('>Developer: Reload Window');
+    const row = this.page.locator('.quick-input-widget .monaco-list-row', { has: this.page.locator('.label-name', { hasText: /^Developer: Reload Window$/ }) });
+    await row.first().click();
+    await navigated;
+    await this.page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+    await this.page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
+  }
+
   /** The rows of the visible QuickPick, once it shows at least `minRows`. */
   async quickPickRows(minRows = 1): Promise<{ title: string; rows: QuickPickRow[] }> {
     const widget = this.quickInput();

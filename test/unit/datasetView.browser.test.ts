@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import webpack, { type Configuration } from 'webpack';
 import { BeitModel } from '../../src/core/beitModel';
 import { makeThumbnailDataUri } from '../../src/core/image';
 import { LabelChecker, mapFolders, type LabelOverrides } from '../../src/core/scan/labelCheck';
@@ -28,6 +27,7 @@ import { silentLogger } from '../../src/extension/util/logger';
 import type { FolderOverrides } from '../../src/extension/worker/workerProtocol';
 import { parseDatasetViewMessage, type DatasetHostMessage } from '../../src/shared/protocol';
 import { convertedTinyModel } from '../helpers/fixtures';
+import { buildDatasetBundle } from '../webview/datasetBundle';
 import { serveDatasetView, type TestServer } from '../webview/server';
 
 // Page-side callbacks run in Chromium; the root tsconfig has no DOM lib, so they see the page untyped.
@@ -43,20 +43,6 @@ const CLASSES = ['tabby', 'river_otters', 'balloon', 'xyz'];
 const ROW_HEIGHT = 56;
 
 type Posted = { type: string; [key: string]: any };
-
-async function buildDatasetBundle(outDir: string): Promise<string> {
-  const configs = require(path.join(ROOT, 'webpack.config.js')) as Configuration[];
-  const config = configs.find((c) => c.name === 'webview');
-  assert.ok(config, 'webpack.config.js has no "webview" configuration');
-  await new Promise<void>((resolve, reject) =>
-    webpack({ ...config, mode: 'production', output: { ...config.output, path: outDir } }, (err, stats) => {
-      if (err) reject(err);
-      else if (stats?.hasErrors()) reject(new Error(stats.toString('errors-only')));
-      else resolve();
-    }),
-  );
-  return path.join(outDir, 'datasetView.js');
-}
 
 describe('dataset view webview in Chromium', { skip: skipReason }, () => {
   let tmp: string;
@@ -623,7 +609,8 @@ describe('dataset view webview in Chromium', { skip: skipReason }, () => {
     await page.locator('#rows .row[data-position="40"] .expand').click();
     await screenshot(page, 'thumbnails-large-1440');
     const state = await page.evaluate(() => window.__vscode.states.at(-1));
-    assert.deepEqual(state, { folder: '/workspace/data', query: { mode: 'all', filter: {}, sort: { key: 'path', descending: false } }, thumbnailSize: 96 });
+    // The layout and the gallery's size (gallery.browser.test.ts) are kept beside the table's thumbnail size.
+    assert.deepEqual(state, { folder: '/workspace/data', query: { mode: 'all', filter: {}, sort: { key: 'path', descending: false } }, thumbnailSize: 96, layout: 'table', gallerySize: 128 });
     await finish(view);
 
     // A reopened view (VS Code restores the state) comes back with large thumbnails; a forged size is ignored.

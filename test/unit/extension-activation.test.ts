@@ -318,6 +318,9 @@ describe('activate()', () => {
     assert.deepEqual(hoverProviders[0].selector, [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }]);
     assert.ok(serializers.has('beitLens.explanation'));
     assert.ok(serializers.has('beitLens.dataset'));
+    assert.ok(serializers.has('beitLens.model'), 'the Model view comes back after a reload');
+    // VS Code restores a panel only once something activates the extension for its view type.
+    for (const viewType of serializers.keys()) assert.ok(pkg.activationEvents.includes(`onWebviewPanel:${viewType}`), `no activation event for ${viewType}`);
     assert.equal(statusItems[0].command, 'beitLens.doctor');
     assert.ok(subscriptions.length >= 10);
   });
@@ -332,6 +335,23 @@ describe('activate()', () => {
     assert.ok(messages.some((m) => /modelPath from the workspace settings is ignored until the workspace is trusted/.test(m)));
     assert.ok(messages.some((m) => /executionProvider from the workspace settings is ignored/.test(m)));
     assert.equal(statusItems[0].text, '$(eye) BEiT: CPU');
+  });
+
+  it('restores the Model view after a reload: the serializer adopts the panel, and it describes the loaded model', async () => {
+    const serializer = serializers.get('beitLens.model') as { deserializeWebviewPanel(panel: unknown, state: unknown): Promise<void> };
+    const restored = vscode.window.createWebviewPanel('beitLens.model', 'BEiT Lens: Model', 1, {}) as unknown as FakeWebviewPanel & { webview: { options?: { enableScripts?: boolean } } };
+    await serializer.deserializeWebviewPanel(restored, undefined);
+    assert.match(restored.html, /modelView\.js/);
+    assert.equal(restored.webview.options?.enableScripts, true);
+    restored.receive({ type: 'ready' });
+    await waitUntil(() => restored.posted.some((m) => (m as { type: string }).type === 'modelInfo'));
+    const info = restored.posted.find((m) => (m as { type: string }).type === 'modelInfo') as { info: { dir: string } };
+    assert.equal(info.info.dir, modelDir);
+    // Show Model now reveals the restored view instead of opening a second one.
+    const before = panels.length;
+    await commands.get('beitLens.showModel')!();
+    assert.equal(panels.length, before);
+    restored.dispose();
   });
 
   it('hovers: "classifying…" or the result at first, then the cached result at once', async () => {
@@ -578,3 +598,11 @@ describe('activate()', () => {
     assert.throws(() => process.kill(pid, 0), /ESRCH/);
   });
 });
+
+async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { loadModelDirectory } from '../../core/modelDirectory';
 import { Command } from '../commandIds';
 import { InferenceService } from '../inference/inferenceClient';
+import { OFFLINE_MODEL_ACTIONS, offerModelActions } from '../model/modelActions';
 import { ModelController } from '../model/modelController';
 import { OFFICIAL_MODEL_ID } from '../../core/modelStore';
 import { isInferenceError } from '../inference/inferenceClient';
@@ -46,18 +47,15 @@ export function registerDownloadModelCommand(inference: InferenceService, models
 
 /** The command that fetches the official model's files on another machine (what the converter reads). */
 export const OFFLINE_DOWNLOAD_COMMAND = `huggingface-cli download ${OFFICIAL_MODEL_ID} config.json preprocessor_config.json model.safetensors --local-dir beit-base`;
-export const CONVERT_CHOICE = 'Convert a Hugging Face Folder…';
-export const SELECT_CHOICE = 'Select Model Folder…';
 
 /** No network: the ways to a model that need none, and how to get the files elsewhere. */
 async function offerOfflineWays(reason: string): Promise<void> {
-  const choice = await vscode.window.showErrorMessage(
+  await offerModelActions(
+    (text, ...items) => vscode.window.showErrorMessage(text, ...items),
     `BEiT Lens: downloading the model: ${reason}. On a machine with network, run \`${OFFLINE_DOWNLOAD_COMMAND}\`, copy the folder here and convert it; or select a folder with an already converted model.`,
-    CONVERT_CHOICE,
-    SELECT_CHOICE,
+    OFFLINE_MODEL_ACTIONS,
+    (command) => vscode.commands.executeCommand(command),
   );
-  if (choice === CONVERT_CHOICE) void vscode.commands.executeCommand(Command.convertModel);
-  if (choice === SELECT_CHOICE) void vscode.commands.executeCommand(Command.selectModel);
 }
 
 /**

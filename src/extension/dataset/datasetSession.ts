@@ -29,6 +29,7 @@ import {
   type ScanStateDto,
   type SimilarityStateDto,
 } from '../../shared/protocol';
+import { DEFAULT_THUMBNAIL_SIDE } from '../../shared/thumbnailSides';
 import { LruCache } from '../hover/lruCache';
 import { InferenceService, isInferenceError } from '../inference/inferenceClient';
 import { Logger } from '../util/logger';
@@ -48,7 +49,7 @@ export interface DatasetSessionDeps {
   overrides: { get(): FolderOverrides; set(value: FolderOverrides): unknown };
   log: Logger;
   lowScore?: number;
-  /** Longest side of table thumbnails, in pixels (the webview shows them at 48 CSS px). */
+  /** Longest side of thumbnails asked for without a side (the table's), in pixels; DEFAULT_THUMBNAIL_SIDE if unset. */
   thumbnailSide?: number;
   /** Minimum time between two "rows changed" notices while a scan streams in. */
   infoIntervalMs?: number;
@@ -81,14 +82,17 @@ const MAP_SEED = 42;
 
 let sessions = 0;
 
+const pendingKey = (row: number, side: number) => `${side}:${row}`;
+
 export class DatasetSession {
   private table?: ResultTable;
   private generation = 0;
   private scanState: ScanStateDto = IDLE;
   private readonly labelCheck: DatasetLabelCheck;
-  /** Keyed by path, so a re-scan of the same folder shows its thumbnails at once. */
+  /** Keyed by side and path, so a re-scan of the same folder shows its thumbnails at once. */
   private readonly thumbnails = new LruCache<string, string>({ maxEntries: 4000, maxWeight: THUMBNAIL_CACHE_BYTES, weigh: (v) => v.length });
-  private readonly pendingThumbnails = new Map<number, AbortController>();
+  /** Keyed by {@link pendingKey}: the table and the gallery may want one row at two sizes. */
+  private readonly pendingThumbnails = new Map<string, AbortController>();
   private suspectsMemo?: { key: string; ids: Int32Array };
   private infoTimer?: NodeJS.Timeout;
   private lastInfoAt = 0;
@@ -291,7 +295,7 @@ export class DatasetSession {
       case 'setMapping':
         return this.setMapping(message.folder, message.labels);
       case 'thumbnails':
-        if (table) await this.requestThumbnails(table, message.rows);
+        if (table) await this.requestThumbnails(table, message.rows, message.side ?? this.deps.thumbnailSide ?? DEFAULT_THUMBNAIL_SIDE);
         return;
       case 'open': {
         if (!table || message.row >= table.size) return;
@@ -560,40 +564,42 @@ export class DatasetSession {
    * Thumbnails for the rows the webview shows now. Requests for rows that scrolled out of view are
    * cancelled (they are still in the fair queue, so nothing was read for them).
    */
-  private async requestThumbnails(table: ResultTable, rows: number[]): Promise<void> {
-    const wanted = new Set(rows);
-    for (const [row, controller] of this.pendingThumbnails) {
-      if (wanted.has(row)) continue;
+  private async requestThumbnails(table: ResultTable, rows: number[], side: number): Promise<void> {
+    const wanted = new Set(rows.map((row) => pendingKey(row, side)));
+    for (const [key, controller] of this.pendingThumbnails) {
+      if (wanted.has(key)) continue;
       controller.abort();
-      this.pendingThumbnails.delete(row);
+      this.pendingThumbnails.delete(key);
     }
     const generation = this.generation;
-    const records = await table.read(rows.filter((r) => r < table.size && !this.pendingThumbnails.has(r)));
+    const records = await table.read(rows.filter((r) => r < table.size && !this.pendingThumbnails.has(pendingKey(r, side))));
     for (const record of records) {
       if (record.error !== undefined) continue;
-      const cached = this.thumbnails.get(record.image);
+      const cacheKey = `${side}\0${record.image}`;
+      const cached = this.thumbnails.get(cacheKey);
       if (cached) {
-        this.post({ type: 'thumbnail', generation, row: record.row, src: cached });
+        this.post({ type: 'thumbnail', generation, row: record.row, src: cached, side });
         continue;
       }
+      const key = pendingKey(record.row, side);
       const controller = new AbortController();
-      this.pendingThumbnails.set(record.row, controller);
+      this.pendingThumbnails.set(key, controller);
       this.deps.inference
-        .call('thumbnail', { file: record.image, maxSide: this.deps.thumbnailSide ?? 96 }, { lane: this.lane, signal: controller.signal })
+        .call('thumbnail', { file: record.image, maxSide: side }, { lane: this.lane, signal: controller.signal })
         .then(
           (src) => {
-            this.thumbnails.set(record.image, src);
-            if (generation === this.generation) this.post({ type: 'thumbnail', generation, row: record.row, src });
+            this.thumbnails.set(cacheKey, src);
+            if (generation === this.generation) this.post({ type: 'thumbnail', generation, row: record.row, src, side });
           },
           (err: unknown) => {
             if (isInferenceError(err, 'CANCELLED') || controller.signal.aborted) return;
             // The row stays without a picture; the reason is the scan's (an error row) or the log's.
             this.deps.log.debug(`dataset view: no thumbnail for ${displayPath(record.image)}: ${(err as Error).message}`);
-            if (generation === this.generation) this.post({ type: 'thumbnail', generation, row: record.row, src: '' });
+            if (generation === this.generation) this.post({ type: 'thumbnail', generation, row: record.row, src: '', side });
           },
         )
         .finally(() => {
-          if (this.pendingThumbnails.get(record.row) === controller) this.pendingThumbnails.delete(record.row);
+          if (this.pendingThumbnails.get(key) === controller) this.pendingThumbnails.delete(key);
         });
     }
   }

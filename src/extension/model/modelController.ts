@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { Command } from '../commandIds';
 import { InferenceClient, ModelState } from '../inference/inferenceClient';
+import { noModelActions, offerModelActions, SELECT_ACTION } from './modelActions';
 import { CONFIG_SECTION, describeScope, ModelSettings, readModelSettings } from '../settings';
 import { LoadModelArgs } from '../worker/workerProtocol';
 
@@ -90,21 +91,20 @@ export class ModelController implements vscode.Disposable {
   private offerDownload(): void {
     if (this.offeredDownload) return;
     this.offeredDownload = true;
-    const download = 'Download (~350 MB)';
-    const select = 'Select Model Folder…';
-    void vscode.window
-      .showInformationMessage('BEiT Lens needs the BEiT model (microsoft/beit-base-patch16-224-pt22k-ft22k). Download it from Hugging Face and convert it locally?', download, select)
-      .then((choice) => {
-        if (choice === download) void vscode.commands.executeCommand(Command.downloadModel);
-        if (choice === select) void vscode.commands.executeCommand(Command.selectModel);
-      });
+    void offerModelActions(
+      (message, ...items) => vscode.window.showInformationMessage(message, ...items),
+      'BEiT Lens needs the BEiT model (microsoft/beit-base-patch16-224-pt22k-ft22k). Download it from Hugging Face and convert it locally, or convert or select a model folder you already have?',
+      noModelActions('Download (~350 MB)'),
+      (command) => vscode.commands.executeCommand(command),
+    );
   }
 
   private async reportBadModelPath(message: string): Promise<void> {
-    const select = 'Select Model Folder…';
-    const doctor = 'Run Doctor';
-    const choice = await vscode.window.showErrorMessage(`BEiT Lens could not load the model in beitLens.modelPath: ${message}`, select, doctor);
-    if (choice === select) void vscode.commands.executeCommand(Command.selectModel);
-    if (choice === doctor) void vscode.commands.executeCommand(Command.doctor);
+    await offerModelActions(
+      (text, ...items) => vscode.window.showErrorMessage(text, ...items),
+      `BEiT Lens could not load the model in beitLens.modelPath: ${message}`,
+      [SELECT_ACTION, { title: 'Run Doctor', command: Command.doctor }],
+      (command) => vscode.commands.executeCommand(command),
+    );
   }
 }

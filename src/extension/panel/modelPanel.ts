@@ -2,7 +2,8 @@
  * The Model view (`beitLens.showModel`): one webview panel describing the loaded model — what Netron does not
  * say: the BEiT configuration, the graphs' inputs and outputs, the parameter count, precision, the provider in
  * use, file sizes and a searchable label list with the id2label gaps. The data comes from the worker (modelInfo)
- * and is sent again whenever the model is reloaded (another folder, another provider).
+ * and is sent again whenever the model is reloaded (another folder, another provider). It is its own
+ * serializer, so a window reload brings the view back (it keeps no state: it describes whatever is loaded).
  */
 import * as vscode from 'vscode';
 import { MODEL_VIEW_TYPE } from '../commandIds';
@@ -17,7 +18,7 @@ export interface ModelPanelDeps {
   log: vscode.LogOutputChannel;
 }
 
-export class ModelPanels implements vscode.Disposable {
+export class ModelPanels implements vscode.Disposable, vscode.WebviewPanelSerializer {
   private panel: vscode.WebviewPanel | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
   private ready = false;
@@ -35,12 +36,30 @@ export class ModelPanels implements vscode.Disposable {
       this.panel.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(MODEL_VIEW_TYPE, 'BEiT Lens: Model', vscode.ViewColumn.Active, {
+    this.adopt(vscode.window.createWebviewPanel(MODEL_VIEW_TYPE, 'BEiT Lens: Model', vscode.ViewColumn.Active, this.webviewOptions()));
+  }
+
+  /** After a window reload: the restored panel becomes the view (a second one, from another window state, goes). */
+  async deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel): Promise<void> {
+    if (this.panel) {
+      webviewPanel.dispose();
+      this.panel.reveal();
+      return;
+    }
+    webviewPanel.webview.options = this.webviewOptions();
+    this.adopt(webviewPanel);
+  }
+
+  private webviewOptions(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return {
       enableScripts: true,
       enableCommandUris: false,
       enableForms: false,
       localResourceRoots: [vscode.Uri.joinPath(this.deps.extensionUri, 'dist'), vscode.Uri.joinPath(this.deps.extensionUri, 'media')],
-    });
+    };
+  }
+
+  private adopt(panel: vscode.WebviewPanel): void {
     this.panel = panel;
     this.ready = false;
     const webview = panel.webview;

@@ -3,6 +3,7 @@ import { DuplicatesTab } from './duplicatesTab';
 import type {
   DatasetHostMessage,
   DatasetInfoDto,
+  DatasetLayout,
   DatasetMode,
   DatasetPanelState,
   DatasetQueryDto,
@@ -20,8 +21,9 @@ import type {
 import { el } from '../dom';
 import { type DatasetDom } from './dom';
 import { checkText, count, scanText, score } from './format';
+import { Gallery, buildGalleryDom } from './gallery';
 import { MapTab } from './mapTab';
-import { asHostMessage, defaultSort, restoreThumbnailSize, THUMBNAIL_SIZES } from './messages';
+import { asHostMessage, defaultSort, GALLERY_SIZE, restoreThumbnailSize, THUMBNAIL_SIZES } from './messages';
 import { PageCache } from './pageCache';
 import { flagsFromFilterValue, qualityCell, renderQualityFilter } from './qualityColumn';
 import { RowLayout } from './rowLayout';
@@ -47,8 +49,9 @@ const REFRESH_MS = 500;
 const THUMBNAIL_DELAY_MS = 60;
 const SEARCH_DELAY_MS = 200;
 const FILTER_DELAY_MS = 250;
-/** Thumbnails held by the webview (data URIs of ~3 KB). */
+/** Thumbnails held by the webview: data URIs of ~3 KB for the table, up to ~40 KB for a large gallery. */
 const MAX_THUMBNAILS = 3000;
+const MAX_THUMBNAIL_CHARS = 48 * 1024 * 1024;
 
 const DEFAULT_DESCENDING: Record<DatasetSortKey, boolean> = { order: false, path: false, folder: false, label: false, score: true, given: false, uniqueness: true };
 /** Widths of the similarity and uniqueness columns, appended to the table's grid while they are shown. */
@@ -73,9 +76,11 @@ export class DatasetView {
   private nextRequestId = 1;
   private histogramRequest = 0;
   private searchRequest = 0;
-  private readonly thumbnails = new Map<number, string>();
-  /** Rows of the latest thumbnail request: the extension drops the rest of earlier ones (scrolled away). */
-  private thumbnailsAsked = new Set<number>();
+  /** Row -> the largest picture held and the side it was made at ('' for a file without one). */
+  private readonly thumbnails = new Map<number, { src: string; side: number }>();
+  private thumbnailChars = 0;
+  /** Rows (and the side) of the latest thumbnail request: the extension drops the rest of earlier ones (scrolled away). */
+  private thumbnailsAsked = new Map<number, number>();
   private readonly selection = new Set<number>();
   private anchor?: number;
   private active = -1;
@@ -97,6 +102,8 @@ export class DatasetView {
   /** The row set the query names (query.rowSet), as the extension described it. */
   private rowSet?: RowSetDto;
   private readonly map: MapTab;
+  /** The table tab's other layout: the same rows as a grid of thumbnails. */
+  private readonly gallery: Gallery;
 
   constructor(
     private readonly dom: DatasetDom,
@@ -104,13 +111,14 @@ export class DatasetView {
     private readonly folder: string,
     private query: DatasetQueryDto,
     private thumbnailSize: number = THUMBNAIL_SIZES[0],
+    prefs: { layout?: DatasetLayout; gallerySize?: number } = {},
   ) {
     this.tabs = new TabBar(dom);
     this.duplicates = new DuplicatesTab(dom.panels.duplicates, {
       post: (message) => this.post(message),
       generation: () => this.generation,
       folder: () => this.info?.folder ?? this.folder,
-      thumbnail: (row) => this.thumbnails.get(row),
+      thumbnail: (row) => this.thumbnails.get(row)?.src,
       selection: this.selection,
       selectionChanged: () => this.render(),
       copySelection: () => this.dom.copyPaths.click(),
@@ -128,6 +136,8 @@ export class DatasetView {
     this.tabs.enable('map');
     this.tabs.onChange((tab) => this.map.setVisible(tab === 'map'));
     this.layout = new RowLayout(thumbnailSize + ROW_MARGIN, thumbnailSize + ROW_MARGIN + TOP5_HEIGHT);
+    this.gallery = this.mountGallery(prefs.gallerySize ?? GALLERY_SIZE.default);
+    this.showLayout(prefs.layout ?? 'table');
     this.applyThumbnailSize();
     this.bindControls();
     this.syncControls();
@@ -187,10 +197,7 @@ export class DatasetView {
       case 'thumbnail':
         if (m.generation !== this.generation) return;
         this.map.handle(m);
-        this.thumbnails.set(m.row, m.src);
-        if (this.thumbnails.size > MAX_THUMBNAILS) {
-          this.thumbnails.delete(this.thumbnails.keys().next().value as number);
-        }
+        this.storeThumbnail(m.row, m.src, m.side ?? THUMBNAIL_SIZES[THUMBNAIL_SIZES.length - 1]);
         this.duplicates.onThumbnail(m.row);
         return this.scheduleRender();
       case 'similarity':
@@ -234,7 +241,8 @@ export class DatasetView {
       // A new scan: new row ids. Everything held about the old table goes.
       this.labelCheck = undefined;
       this.thumbnails.clear();
-      this.thumbnailsAsked = new Set();
+      this.thumbnailChars = 0;
+      this.thumbnailsAsked = new Map();
       this.selection.clear();
       this.renderLabelCheck();
       this.similarity = undefined;
@@ -277,6 +285,7 @@ export class DatasetView {
     this.active = -1;
     this.anchor = undefined;
     this.dom.viewport.scrollTop = 0;
+    this.gallery.reset();
     this.saveState();
     this.syncControls();
     this.requestVisible();
@@ -285,7 +294,7 @@ export class DatasetView {
   }
 
   private saveState(): void {
-    this.api.setState({ folder: this.folder, query: this.query, thumbnailSize: this.thumbnailSize });
+    this.api.setState({ folder: this.folder, query: this.query, thumbnailSize: this.thumbnailSize, layout: this.gallery.shown ? 'gallery' : 'table', gallerySize: this.gallery.size });
   }
 
   /** Thumbnails and rows change size together; the row at the top of the viewport stays there. */
@@ -309,7 +318,7 @@ export class DatasetView {
 
   private requestVisible(): void {
     if (this.generation < 0) return;
-    const { first, last } = this.totalKnown ? this.layout.visibleRange(this.dom.viewport.scrollTop, this.viewportHeight(), OVERSCAN) : { first: 0, last: 0 };
+    const { first, last } = !this.totalKnown ? { first: 0, last: 0 } : this.gallery.shown ? this.gallery.visibleRange() : this.layout.visibleRange(this.dom.viewport.scrollTop, this.viewportHeight(), OVERSCAN);
     for (const page of this.pages.wanted(first, Math.max(first, last))) {
       const requestId = this.nextRequestId++;
       this.pages.markRequested(page);
@@ -452,6 +461,7 @@ export class DatasetView {
     const extra = [similar ? EXTRA_COLUMN : '', unique ? EXTRA_COLUMN : ''].filter(Boolean).join(' ');
     if (extra) d.table.style.setProperty('--extra-columns', extra);
     else d.table.style.removeProperty('--extra-columns');
+    this.gallery.syncSort(this.query.sort, this.query.mode);
     d.headers.order.textContent = this.query.mode === 'suspects' ? 'Rank' : '#';
     d.headers.order.title = this.query.mode === 'suspects' ? 'Most confident disagreement first' : 'The order the scan wrote results in (cached images first); differs between scans';
   }
@@ -473,25 +483,35 @@ export class DatasetView {
       this.anchor = position;
       return this.render();
     }
+    // A plain click on a row explains the image (and makes it the selection).
+    if (this.select(position, row, event)) this.open(position);
+  }
+
+  /**
+   * The selection rules of a click, for table rows and gallery cells alike: Shift adds the range from the
+   * anchor, Ctrl/Cmd toggles one; a plain click makes it the only one selected, and returns true.
+   */
+  private select(position: number, row: number, event: { shiftKey: boolean; ctrlKey: boolean; metaKey: boolean }): boolean {
+    this.active = position;
     if (event.shiftKey && this.anchor !== undefined) {
       const [from, to] = this.anchor < position ? [this.anchor, position] : [position, this.anchor];
       for (let p = from; p <= to; p++) {
         const r = this.pages.get(p);
         if (r) this.selection.add(r.row);
       }
-      return this.render();
+      this.render();
+      return false;
     }
+    this.anchor = position;
     if (event.ctrlKey || event.metaKey) {
       this.toggleSelected(row, !this.selection.has(row));
-      this.anchor = position;
-      return this.render();
+      this.render();
+      return false;
     }
-    // A plain click explains the image (and makes it the selection).
     this.selection.clear();
     this.selection.add(row);
-    this.anchor = position;
     this.render();
-    this.open(position);
+    return true;
   }
 
   private open(position: number): void {
@@ -607,23 +627,27 @@ export class DatasetView {
 
   private render(): void {
     const d = this.dom;
-    d.spacer.style.height = `${this.layout.totalHeight}px`;
-    d.table.setAttribute('aria-rowcount', String(this.total));
-    const { first, last } = this.layout.visibleRange(d.viewport.scrollTop, this.viewportHeight(), OVERSCAN);
-    const elements: HTMLElement[] = [];
-    const needThumbnails: number[] = [];
-    for (let p = first; p <= last; p++) {
-      const row = this.pages.get(p);
-      elements.push(row ? this.rowElement(p, row) : this.placeholder(p));
-      if (row && row.error === undefined && !this.thumbnails.has(row.row)) needThumbnails.push(row.row);
+    if (this.gallery.shown) {
+      d.rows.replaceChildren();
+      this.gallery.render(this.emptyText());
+    } else {
+      d.spacer.style.height = `${this.layout.totalHeight}px`;
+      d.table.setAttribute('aria-rowcount', String(this.total));
+      const { first, last } = this.layout.visibleRange(d.viewport.scrollTop, this.viewportHeight(), OVERSCAN);
+      const elements: HTMLElement[] = [];
+      for (let p = first; p <= last; p++) {
+        const row = this.pages.get(p);
+        elements.push(row ? this.rowElement(p, row) : this.placeholder(p));
+      }
+      d.rows.replaceChildren(...elements);
+      this.gallery.dom.cells.replaceChildren();
     }
-    d.rows.replaceChildren(...elements);
     d.resultCount.textContent = this.totalKnown ? `${count(this.total)} ${this.total === 1 ? 'row' : 'rows'}` : 'Loading…';
     d.selectionCount.textContent = this.selection.size ? `${count(this.selection.size)} selected` : '';
     d.copyPaths.disabled = d.exportSelection.disabled = d.clearSelection.disabled = this.selection.size === 0;
     d.empty.hidden = !(this.totalKnown && this.total === 0);
     d.empty.textContent = this.emptyText();
-    this.askThumbnails(needThumbnails);
+    this.askThumbnails();
     this.duplicates.syncSelection();
   }
 
@@ -634,21 +658,117 @@ export class DatasetView {
     return this.scan?.status === 'running' ? 'Waiting for the first results…' : 'No images.';
   }
 
+  /** Rows on screen (table rows or gallery cells) without a picture they can show, and the side to ask for. */
+  private wantedThumbnails(): { rows: number[]; side?: number } {
+    if (this.gallery.shown) return { rows: this.gallery.rowsNeedingThumbnails(), side: this.gallery.thumbnailSide };
+    // The table takes a picture of any side (CSS scales it); without a side the host makes its default.
+    return { rows: [...this.dom.rows.querySelectorAll<HTMLElement>('.row[data-row]:not(.error)')].map((e) => Number(e.dataset.row)).filter((r) => !this.thumbnails.has(r)) };
+  }
+
   /** Asks for the thumbnails of the rows on screen (after scrolling settles a little). */
-  private askThumbnails(rows: number[]): void {
+  private askThumbnails(): void {
     // A hidden table asks for nothing: its request would cancel the shown tab's (the extension keeps one).
     if (this.tabs.selected !== 'table') return;
-    const fresh = rows.filter((r) => !this.thumbnailsAsked.has(r));
-    if (fresh.length === 0) return;
+    const first = this.wantedThumbnails();
+    if (first.rows.every((r) => (this.thumbnailsAsked.get(r) ?? -1) >= (first.side ?? 0))) return;
     window.clearTimeout(this.thumbnailTimer);
     this.thumbnailTimer = window.setTimeout(() => {
       // Everything still on screen without a picture: the extension cancels what scrolled away.
-      const visible = [...this.dom.rows.querySelectorAll<HTMLElement>('.row[data-row]:not(.error)')].map((e) => Number(e.dataset.row)).filter((r) => !this.thumbnails.has(r));
+      const { rows: visible, side } = this.wantedThumbnails();
       if (visible.length === 0) return;
       const rows = visible.slice(0, 200);
-      this.thumbnailsAsked = new Set(rows);
-      this.post({ type: 'thumbnails', generation: this.generation, rows });
+      this.thumbnailsAsked = new Map(rows.map((r) => [r, side ?? 0]));
+      this.post(side === undefined ? { type: 'thumbnails', generation: this.generation, rows } : { type: 'thumbnails', generation: this.generation, rows, side });
     }, THUMBNAIL_DELAY_MS);
+  }
+
+  /** Keeps the larger of two pictures of a row; the oldest go first past the count or the size bound. */
+  private storeThumbnail(row: number, src: string, side: number): void {
+    const held = this.thumbnails.get(row);
+    if (held && held.src && held.side >= side) return;
+    // A file without a picture is never asked again, at any side.
+    const entry = { src, side: src ? side : Number.MAX_SAFE_INTEGER };
+    if (held) {
+      this.thumbnailChars -= held.src.length;
+      this.thumbnails.delete(row);
+    }
+    this.thumbnails.set(row, entry);
+    this.thumbnailChars += src.length;
+    while (this.thumbnails.size > MAX_THUMBNAILS || this.thumbnailChars > MAX_THUMBNAIL_CHARS) {
+      const [oldest, value] = this.thumbnails.entries().next().value as [number, { src: string }];
+      this.thumbnails.delete(oldest);
+      this.thumbnailChars -= value.src.length;
+    }
+  }
+
+  private mountGallery(size: number): Gallery {
+    const view = this;
+    const gallery = new Gallery(
+      buildGalleryDom(this.dom),
+      {
+        get total() {
+          return view.total;
+        },
+        get totalKnown() {
+          return view.totalKnown;
+        },
+        get active() {
+          return view.active;
+        },
+        row: (position) => this.pages.get(position),
+        thumbnail: (row) => this.thumbnails.get(row),
+        isSelected: (row) => this.selection.has(row),
+      },
+      {
+        select: (position, modifiers) => {
+          const row = this.pages.get(position);
+          if (row) this.select(position, row.row, modifiers);
+        },
+        open: (position) => this.open(position),
+        toggleSelected: (position) => {
+          const row = this.pages.get(position);
+          if (row) this.toggleSelected(row.row, !this.selection.has(row.row));
+          this.active = position;
+          this.render();
+        },
+        moveTo: (position) => {
+          this.active = position;
+          gallery.scrollIntoView(position);
+          this.render();
+          this.requestVisible();
+        },
+        visibleChanged: () => {
+          this.scheduleRender();
+          this.requestVisible();
+        },
+        sizeChanged: () => this.saveState(),
+        sort: (sort) => this.setQuery({ sort }),
+      },
+      size,
+    );
+    gallery.dom.layoutButtons.table.addEventListener('click', () => this.setLayout('table'));
+    gallery.dom.layoutButtons.gallery.addEventListener('click', () => this.setLayout('gallery'));
+    return gallery;
+  }
+
+  private showLayout(layout: DatasetLayout): void {
+    this.gallery.show(layout === 'gallery');
+    this.dom.table.hidden = layout === 'gallery';
+    // The table's Small/Medium/Large is the row height; the gallery has its slider.
+    this.dom.thumbnailSize.hidden = layout === 'gallery';
+  }
+
+  /** Table or gallery: the same query and selection; the cursor's row stays in view. */
+  private setLayout(layout: DatasetLayout): void {
+    if (this.gallery.shown === (layout === 'gallery')) return;
+    const at = this.active >= 0 ? this.active : this.gallery.shown ? this.gallery.visibleRange().first : this.layout.indexAt(this.dom.viewport.scrollTop);
+    this.showLayout(layout);
+    this.saveState();
+    if (layout === 'gallery') this.gallery.scrollIntoView(at);
+    else if (at >= 0) this.scrollIntoView(at);
+    this.render();
+    this.requestVisible();
+    (layout === 'gallery' ? this.gallery.dom.viewport : this.dom.viewport).focus();
   }
 
   private placeholder(position: number): HTMLElement {
@@ -668,7 +788,7 @@ export class DatasetView {
     const suspect = (r.check?.reasons.length ?? 0) > 0;
     const classes = ['row', r.error !== undefined ? 'error' : '', suspect ? 'suspect' : '', selected ? 'selected' : '', position === this.active ? 'active' : '', expanded ? 'expanded' : ''].filter(Boolean).join(' ');
     const top1 = r.top?.[0];
-    const thumb = this.thumbnails.get(r.row);
+    const thumb = this.thumbnails.get(r.row)?.src;
     const picture = thumb ? el('img', { src: thumb, alt: '', draggable: 'false' }) : el('span', { class: r.error !== undefined ? 'no-thumb error-mark' : 'no-thumb', 'aria-hidden': 'true' }, [r.error !== undefined ? '!' : '']);
     const labelCell =
       r.error !== undefined

@@ -1,7 +1,7 @@
 import type { DatasetViewMessage } from '../../shared/protocol';
 import { DatasetView, type DatasetVsCodeApi } from './datasetView';
 import { buildDom } from './dom';
-import { restoreQuery, restoreThumbnailSize } from './messages';
+import { restoreGallerySize, restoreLayout, restoreQuery, restoreThumbnailSize } from './messages';
 
 /**
  * Boots the dataset view. The host's HTML provides only `<body data-folder="...">`, the stylesheet and
@@ -11,13 +11,15 @@ import { restoreQuery, restoreThumbnailSize } from './messages';
 function main(): void {
   // acquireVsCodeApi is typed for the explanation panel's messages (src/webview/vscodeApi.ts).
   const api = acquireVsCodeApi() as unknown as DatasetVsCodeApi;
-  const stored = api.getState() as { folder?: unknown; query?: unknown; thumbnailSize?: unknown } | undefined;
+  const stored = api.getState() as { folder?: unknown; query?: unknown; thumbnailSize?: unknown; layout?: unknown; gallerySize?: unknown } | undefined;
   const folder = document.body.dataset.folder || (typeof stored?.folder === 'string' ? stored.folder : '');
   const query = restoreQuery(stored?.folder === folder ? stored?.query : undefined);
-  // The thumbnail size is a preference of the view, kept even when the folder changes.
+  // The thumbnail size, layout and gallery size are preferences of the view, kept even when the folder changes.
   const thumbnailSize = restoreThumbnailSize(stored?.thumbnailSize);
-  api.setState({ folder, query, thumbnailSize });
-  const view = new DatasetView(buildDom(document.body), api, folder, query, thumbnailSize);
+  const layout = restoreLayout(stored?.layout);
+  const gallerySize = restoreGallerySize(stored?.gallerySize);
+  api.setState({ folder, query, thumbnailSize, layout, gallerySize });
+  const view = new DatasetView(buildDom(document.body), api, folder, query, thumbnailSize, { layout, gallerySize });
   window.addEventListener('message', (event: MessageEvent<unknown>) => {
     try {
       view.handleMessage(event.data);

@@ -1,5 +1,5 @@
 import { isQualityFlagList as isFlagList } from '../../core/quality/flags';
-import type { DatasetHostMessage, DatasetQueryDto, DatasetRowDto, DuplicateGroupDto, FolderMappingDto, LabelCheckDto, MapPointsDto, RowSetDto, ScanStateDto, SimilarityStateDto } from '../../shared/protocol';
+import type { DatasetHostMessage, DatasetLayout, DatasetQueryDto, DatasetRowDto, DuplicateGroupDto, FolderMappingDto, LabelCheckDto, MapPointsDto, RowSetDto, ScanStateDto, SimilarityStateDto } from '../../shared/protocol';
 
 /**
  * Shape checks for what the extension posts to the dataset view (by hand, to keep zod out of the bundle).
@@ -181,7 +181,7 @@ export function asHostMessage(data: unknown): DatasetHostMessage | undefined {
     case 'labels':
       return ok(isIndex(m.requestId) && Array.isArray(m.results) && m.results.every(isChoice));
     case 'thumbnail':
-      return ok(isIndex(m.generation) && isIndex(m.row) && isString(m.src) && (m.src === '' || /^data:image\/(png|jpeg|webp|gif);base64,/.test(m.src)));
+      return ok(isIndex(m.generation) && isIndex(m.row) && isString(m.src) && (m.src === '' || /^data:image\/(png|jpeg|webp|gif);base64,/.test(m.src)) && isOptional(m.side, isIndex));
     case 'exported':
       return ok(isString(m.file) && isIndex(m.count) && (m.format === 'csv' || m.format === 'jsonl'));
     case 'copied':
@@ -241,4 +241,18 @@ export const THUMBNAIL_SIZES = [48, 72, 96] as const;
 /** A stored thumbnail size, or the smallest (the default) when it is not one of {@link THUMBNAIL_SIZES}. */
 export function restoreThumbnailSize(stored: unknown): number {
   return THUMBNAIL_SIZES.includes(stored as (typeof THUMBNAIL_SIZES)[number]) ? (stored as number) : THUMBNAIL_SIZES[0];
+}
+
+/** The gallery's cell sizes (its slider), in CSS pixels: from a contact sheet to a picture you can judge. */
+export const GALLERY_SIZE = { min: 64, max: 320, step: 16, default: 128 } as const;
+
+/** A stored gallery cell size, snapped onto the slider's steps; the default when it is not a number. */
+export function restoreGallerySize(stored: unknown): number {
+  if (!isNumber(stored)) return GALLERY_SIZE.default;
+  const snapped = GALLERY_SIZE.min + Math.round((stored - GALLERY_SIZE.min) / GALLERY_SIZE.step) * GALLERY_SIZE.step;
+  return Math.max(GALLERY_SIZE.min, Math.min(GALLERY_SIZE.max, snapped));
+}
+
+export function restoreLayout(stored: unknown): DatasetLayout {
+  return stored === 'gallery' ? 'gallery' : 'table';
 }

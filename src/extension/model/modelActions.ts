@@ -1,0 +1,38 @@
+/**
+ * The ways to a model that a notification offers, in one place: the first "no model" prompt, a request that
+ * failed for want of a model, and the offline toast of Download Model all list them from here, so a new user
+ * who cannot reach the hub sees Convert a Hugging Face Folder… wherever they first meet the problem.
+ * No vscode import: the notification is passed in, so the choices are tested without an editor.
+ */
+import { Command } from '../commandIds';
+
+/** A notification button and the command it runs. */
+export interface ModelAction {
+  readonly title: string;
+  readonly command: string;
+}
+
+export const DOWNLOAD_ACTION: ModelAction = { title: 'Download Model', command: Command.downloadModel };
+export const CONVERT_ACTION: ModelAction = { title: 'Convert a Hugging Face Folder…', command: Command.convertModel };
+export const SELECT_ACTION: ModelAction = { title: 'Select Model Folder…', command: Command.selectModel };
+
+/** Need no network: what is left when the hub cannot be reached. */
+export const OFFLINE_MODEL_ACTIONS: readonly ModelAction[] = [CONVERT_ACTION, SELECT_ACTION];
+
+/** No model yet: download it, or the ways that need no network. `downloadTitle` may add what it costs. */
+export function noModelActions(downloadTitle = DOWNLOAD_ACTION.title): ModelAction[] {
+  return [{ ...DOWNLOAD_ACTION, title: downloadTitle }, ...OFFLINE_MODEL_ACTIONS];
+}
+
+/** Shows `message` with the actions' buttons and runs the chosen one's command; returns that command. */
+export async function offerModelActions(
+  show: (message: string, ...items: string[]) => PromiseLike<string | undefined>,
+  message: string,
+  actions: readonly ModelAction[],
+  run: (command: string) => unknown,
+): Promise<string | undefined> {
+  const choice = await show(message, ...actions.map((a) => a.title));
+  const action = actions.find((a) => a.title === choice);
+  if (action) void run(action.command);
+  return action?.command;
+}
