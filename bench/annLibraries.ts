@@ -89,10 +89,21 @@ async function main(): Promise<void> {
   // ANN_QUANTIZATIONS=f16,i8 limits the usearch runs (each 100,000-vector build takes minutes on a shared 2-core machine).
   const quantizations = (process.env.ANN_QUANTIZATIONS ?? 'f32,f16,i8').split(',') as ('f32' | 'f16' | 'i8')[];
   const candidates: Candidate[] = quantizations.map(usearchCandidate);
-  let hnswlib: typeof import('hnswlib-node') | undefined;
+  // hnswlib-node is not a dependency (the comparison is rerun by hand after `npm install --no-save hnswlib-node`):
+  // the module name goes through a variable so the type checker does not look for it.
+  interface HnswIndex {
+    initIndex(count: number, m: number, efConstruction: number, seed: number): void;
+    setEf(ef: number): void;
+    addPoint(point: number[], label: number): void;
+    searchKnn(query: number[], k: number): { neighbors: number[]; distances: number[] };
+    writeIndex(file: string): Promise<boolean>;
+  }
+  type HnswModule = { HierarchicalNSW: new (space: 'ip', dim: number) => HnswIndex };
+  let hnswlib: HnswModule | undefined;
   try {
     if (process.env.ANN_SKIP_HNSWLIB === '1') throw new Error('skipped');
-    hnswlib = await import('hnswlib-node');
+    const name = 'hnswlib-node';
+    hnswlib = (await import(name)) as HnswModule;
   } catch {
     log('hnswlib-node is not installed: compared against usearch settings only');
   }

@@ -50,7 +50,7 @@ export async function findSimilarFromExplorer(w: Workbench, deps: SimilarityScen
   await w.screenshot('U1-find-similar');
   // × shows every row again.
   await view.locator('#clear-row-set').click();
-  await view.locator('#result-count', { hasText: `${deps.dataset.size} rows` }).waitFor();
+  await view.locator('#result-count', { hasText: `${deps.dataset.size} rows` }).waitFor({ state: 'attached' });
 }
 
 /** U2: an exact copy added to the dataset: after a rescan the Duplicates tab shows the pair side by side. */
@@ -78,7 +78,7 @@ export async function duplicatesTabShowsCopy(w: Workbench, deps: SimilarityScena
     await w.screenshot('U2-duplicates');
     // Show in table: just the pair.
     await group.locator('button[data-action="show-group"]').click();
-    await view.locator('#result-count', { hasText: /^2 rows$/ }).waitFor();
+    await view.locator('#result-count', { hasText: /^2 rows$/ }).waitFor({ state: 'attached' });
     await view.locator('#clear-row-set').click();
   } finally {
     await rm(copy, { force: true });
