@@ -398,7 +398,6 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'detached' });
   });
 
-  step('Q1. the dataset view shows quality flags as chips and filters by flag', () => qualityColumnAndFilter(workbench(), { dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER }));
 
   step('C1. right-click a .bmp offers no Classify or Explain (no decoder for it); a PNG still does', () => bmpHasNoClassifyMenu(workbench(), fx, { classify: CLASSIFY, explain: EXPLAIN }));
 
@@ -437,7 +436,6 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('D1. a rescan of the folder (all from the cache) lists the rows in path order', () => rescanKeepsPathOrder(workbench(), datasetDeps()));
   step('D2. clicking two rows opens both images in one group beside the dataset view', () => rowsOpenBesideInOneGroup(workbench()));
   step('D3. several images → Classify Image opens the results as a .csv file with Save As…', () => selectionResultsAsCsvFile(workbench(), datasetDeps()));
-  step('MAP1. the Dataset view Map tab shows every image as a point; a box selection filters the table, its chip clears it', () => mapSelectionFiltersTable(workbench(), datasetDeps()));
 
   step('H1. the hover fits without scrolling: thumbnail beside the top-5, the Explain link in view, dimensions, size and format', async () => {
     const height = await hoverFits(workbench(), fx, expectedFor(path.join(fx.workspace, fx.pythonImage)), 'H1-hover-fits');
@@ -472,13 +470,19 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     cliSimilar: (image, dir, topK) => cliSimilar(fx.userModel, image, dir, topK, path.join(tmp!, 'cli-scan-cache.log')),
   });
 
+  step('Q1. the dataset view shows quality flags as chips and filters by flag', () => qualityColumnAndFilter(workbench(), { dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER }));
+  step('MAP1. the Dataset view Map tab shows every image as a point; a box selection filters the table, its chip clears it', () => mapSelectionFiltersTable(workbench(), datasetDeps()));
   step('U1. explorer → Find Similar Images: the Dataset view lists beit-lens similar’s neighbours with their cosines', () => findSimilarFromExplorer(workbench(), similarity()));
 
   step('U2. an exact copy added to the dataset shows in the Duplicates tab beside its original', () => duplicatesTabShowsCopy(workbench(), similarity()));
   step('G1. Dataset view → Gallery: thumbnails with the CLI\'s top-1, the size slider brings larger ones, a double-click explains', () =>
     galleryShowsThumbnails(workbench(), { dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER, expectedFor: (file) => expectedFor(file) }),
   );
-  step('G2. the Model view comes back after Developer: Reload Window', () => modelViewSurvivesReload(workbench(), fx));
+  step('G2. the Model view comes back after Developer: Reload Window', async () => {
+    await modelViewSurvivesReload(workbench(), fx);
+    // Views the serializers would restore must not open in the untrusted workbench of step 8 and cover its editor.
+    await workbench().closeAllEditorGroups();
+  });
 
   step("8. in an untrusted workspace the workspace's beitLens.modelPath is not used", async () => {
     await wb?.close();
