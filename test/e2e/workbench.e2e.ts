@@ -436,6 +436,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   step('D1. a rescan of the folder (all from the cache) lists the rows in path order', () => rescanKeepsPathOrder(workbench(), datasetDeps()));
   step('D2. clicking two rows opens both images in one group beside the dataset view', () => rowsOpenBesideInOneGroup(workbench()));
   step('D3. several images → Classify Image opens the results as a .csv file with Save As…', () => selectionResultsAsCsvFile(workbench(), datasetDeps()));
+  step('MAP1. the Dataset view Map tab shows every image as a point; a box selection filters the table, its chip clears it', () => mapSelectionFiltersTable(workbench(), datasetDeps()));
 
   step('H1. the hover fits without scrolling: thumbnail beside the top-5, the Explain link in view, dimensions, size and format', async () => {
     const height = await hoverFits(workbench(), fx, expectedFor(path.join(fx.workspace, fx.pythonImage)), 'H1-hover-fits');
@@ -471,7 +472,6 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
   });
 
   step('Q1. the dataset view shows quality flags as chips and filters by flag', () => qualityColumnAndFilter(workbench(), { dataset: fx.dataset, classifyFolder: CLASSIFY_FOLDER }));
-  step('MAP1. the Dataset view Map tab shows every image as a point; a box selection filters the table, its chip clears it', () => mapSelectionFiltersTable(workbench(), datasetDeps()));
   step('U1. explorer → Find Similar Images: the Dataset view lists beit-lens similar’s neighbours with their cosines', () => findSimilarFromExplorer(workbench(), similarity()));
 
   step('U2. an exact copy added to the dataset shows in the Duplicates tab beside its original', () => duplicatesTabShowsCopy(workbench(), similarity()));
