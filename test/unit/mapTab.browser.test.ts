@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import webpack, { type Configuration } from 'webpack';
 import { BeitModel } from '../../src/core/beitModel';
 import { makeThumbnailDataUri } from '../../src/core/image';
 import { mapFolders } from '../../src/core/scan/labelCheck';
@@ -26,6 +25,7 @@ import { projectDataset } from '../../src/extension/worker/projectJob';
 import { parseDatasetViewMessage, type DatasetHostMessage, type MapPointsDto } from '../../src/shared/protocol';
 import { convertedTinyModel } from '../helpers/fixtures';
 import { serveDatasetView, type TestServer } from '../webview/server';
+import { buildDatasetBundle } from '../webview/datasetBundle';
 
 declare const document: any;
 declare const window: any;
@@ -38,19 +38,6 @@ const skipReason = !haveChromium && !process.env.CI ? `no Chromium at ${CHROMIUM
 const CLASSES = ['tabby', 'river_otters', 'balloon', 'xyz'];
 const DATA_FOLDER = '/workspace/data';
 
-async function buildDatasetBundle(outDir: string): Promise<string> {
-  const configs = require(path.join(ROOT, 'webpack.config.js')) as Configuration[];
-  const config = configs.find((c) => c.name === 'webview');
-  assert.ok(config, 'webpack.config.js has no "webview" configuration');
-  await new Promise<void>((resolve, reject) =>
-    webpack({ ...config, mode: 'production', output: { ...config.output, path: outDir } }, (err, stats) => {
-      if (err) reject(err);
-      else if (stats?.hasErrors()) reject(new Error(stats.toString('errors-only')));
-      else resolve();
-    }),
-  );
-  return path.join(outDir, 'datasetView.js');
-}
 
 /** Lit (non-transparent) pixels of the map canvas: how many, their bounding box, and a hash of their colours. */
 async function canvasPixels(page: Page): Promise<{ lit: number; minX: number; maxX: number; colours: number }> {

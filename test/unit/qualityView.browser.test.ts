@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import webpack, { type Configuration } from 'webpack';
 import { BeitModel } from '../../src/core/beitModel';
 import { makeThumbnailDataUri } from '../../src/core/image';
 import { mapFolders } from '../../src/core/scan/labelCheck';
@@ -21,6 +20,7 @@ import { silentLogger } from '../../src/extension/util/logger';
 import { parseDatasetViewMessage, type DatasetHostMessage } from '../../src/shared/protocol';
 import { convertedTinyModel } from '../helpers/fixtures';
 import { serveDatasetView, type TestServer } from '../webview/server';
+import { buildDatasetBundle } from '../webview/datasetBundle';
 
 declare const document: any;
 declare const window: any;
@@ -32,18 +32,6 @@ const SCREENSHOTS = path.join(ROOT, 'test-results');
 const haveChromium = existsSync(CHROMIUM);
 const skipReason = !haveChromium && !process.env.CI ? `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)` : false;
 
-async function buildDatasetBundle(outDir: string): Promise<string> {
-  const configs = require(path.join(ROOT, 'webpack.config.js')) as Configuration[];
-  const config = configs.find((c) => c.name === 'webview')!;
-  await new Promise<void>((resolve, reject) =>
-    webpack({ ...config, mode: 'production', output: { ...config.output, path: outDir } }, (err, stats) => {
-      if (err) reject(err);
-      else if (stats?.hasErrors()) reject(new Error(stats.toString('errors-only')));
-      else resolve();
-    }),
-  );
-  return path.join(outDir, 'datasetView.js');
-}
 
 describe('dataset view quality column and filter in Chromium', { skip: skipReason }, () => {
   let tmp: string;

@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import webpack, { type Configuration } from 'webpack';
 import { ResultTable, type TableRow } from '../../src/core/scan/resultTable';
 import { writeSyntheticDataset } from '../../src/core/scan/scanBench';
 import { DatasetSession } from '../../src/extension/dataset/datasetSession';
@@ -23,6 +22,7 @@ import { silentLogger } from '../../src/extension/util/logger';
 import { parseDatasetViewMessage, type DatasetHostMessage } from '../../src/shared/protocol';
 import { convertedTinyModel } from '../helpers/fixtures';
 import { serveDatasetView, type TestServer } from '../webview/server';
+import { buildDatasetBundle } from '../webview/datasetBundle';
 
 declare const document: any;
 declare const window: any;
@@ -34,18 +34,6 @@ const haveChromium = existsSync(CHROMIUM);
 const skipReason = !haveChromium && !process.env.CI ? `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)` : false;
 const TOP_K = 6;
 
-async function buildDatasetBundle(outDir: string): Promise<string> {
-  const configs = require(path.join(ROOT, 'webpack.config.js')) as Configuration[];
-  const config = configs.find((c) => c.name === 'webview')!;
-  await new Promise<void>((resolve, reject) =>
-    webpack({ ...config, mode: 'production', output: { ...config.output, path: outDir } }, (err, stats) => {
-      if (err) reject(err);
-      else if (stats?.hasErrors()) reject(new Error(stats.toString('errors-only')));
-      else resolve();
-    }),
-  );
-  return path.join(outDir, 'datasetView.js');
-}
 
 describe('Find Similar, uniqueness and the Duplicates tab in Chromium', { skip: skipReason }, () => {
   let tmp: string;
