@@ -116,6 +116,8 @@ function step(name: string, body: () => Promise<void>): void {
       await body();
     } catch (err) {
       await printFailureContext(name, err);
+      // A menu, quick pick or hover the failed step left open would take the next steps' clicks.
+      for (let i = 0; i < 3; i++) await wb?.page.keyboard.press('Escape').catch(() => undefined);
       throw err;
     }
   });

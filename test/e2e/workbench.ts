@@ -296,15 +296,28 @@ export class Workbench {
     );
   }
 
-  /** Clicks an item of the open context menu; hovers it first, as Monaco's menu ignores clicks while it opens. */
+  /**
+   * Clicks an item of the open context menu; hovers it first, as Monaco's menu ignores clicks while it opens.
+   * On a loaded machine a click can still be dropped (the menu stays open, nothing runs), so like a user
+   * it clicks again; a click that did land closes the menu before its command runs, so none runs twice.
+   */
   async clickMenuItem(item: string): Promise<void> {
     const menu = this.page.locator('.monaco-menu');
     await menu.waitFor();
-    const entry = menu.locator('.action-item', { has: this.page.locator('.action-label', { hasText: new RegExp(`^${escapeRegExp(item)}$`) }) });
-    await entry.hover();
-    await menu.locator('.action-item.focused', { has: this.page.locator('.action-label', { hasText: new RegExp(`^${escapeRegExp(item)}$`) }) }).waitFor();
-    await entry.click();
-    await menu.waitFor({ state: 'detached' });
+    const label = this.page.locator('.action-label', { hasText: new RegExp(`^${escapeRegExp(item)}$`) });
+    const entry = menu.locator('.action-item', { has: label });
+    for (let attempt = 1; ; attempt++) {
+      await entry.hover();
+      await menu.locator('.action-item.focused', { has: label }).waitFor();
+      await entry.click();
+      try {
+        await menu.waitFor({ state: 'detached', timeout: 5_000 });
+        return;
+      } catch (err) {
+        if (!(await menu.isVisible())) return;
+        if (attempt >= 3) throw err;
+      }
+    }
   }
 
   /** Opens a file from the explorer in an editor and waits for its text to be shown and focused. */
