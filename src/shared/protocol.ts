@@ -56,7 +56,7 @@ export type ExtensionToWebviewMessage =
   | { type: 'exported'; file: string };
 
 /** What the panel's empty state may ask the extension to run: the model recovery commands, nothing else. */
-export const RECOVERY_COMMANDS = [Command.selectModel, Command.downloadModel, Command.doctor] as const;
+export const RECOVERY_COMMANDS = [Command.downloadModel, Command.convertModel, Command.selectModel, Command.doctor] as const;
 export type RecoveryCommand = (typeof RECOVERY_COMMANDS)[number];
 
 // ---- webview -> extension ------------------------------------------------------------------

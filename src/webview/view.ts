@@ -1,4 +1,5 @@
 import { Command } from '../extension/commandIds';
+import { noModelActions } from '../extension/model/modelActions';
 import type { HeadFusion, OverlayKind, RecoveryCommand } from '../shared/protocol';
 import { colormapGradient } from './colormap';
 import { el } from './dom';
@@ -59,10 +60,9 @@ export interface PanelView {
   recoveryButtons: Map<RecoveryCommand, HTMLButtonElement>;
 }
 
-/** The empty state's actions, in the order a user with a broken model tries them. */
+/** The empty state's actions: the ways to a model every other "no model" place offers, then the doctor. */
 const RECOVERY_ACTIONS: [RecoveryCommand, string][] = [
-  [Command.selectModel, 'Select Model Folder…'],
-  [Command.downloadModel, 'Download Model'],
+  ...noModelActions().map((a): [RecoveryCommand, string] => [a.command as RecoveryCommand, a.title]),
   [Command.doctor, 'Run Doctor'],
 ];
 

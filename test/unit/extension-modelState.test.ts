@@ -18,6 +18,6 @@ suite('describeModelState', () => {
     const failed = describe({ kind: 'failed', message: 'bad *file*\nsecond line' }, 'plain');
     assert.equal(failed.error, true);
     assert.equal(failed.tooltip, 'The model could not be loaded: bad *file* second line');
-    assert.equal(describe({ kind: 'noModel', message: 'x_y' }, 'plain').tooltip, 'No model: x_y. Run "BEiT Lens: Download Model" or "BEiT Lens: Select Model Folder".');
+    assert.equal(describe({ kind: 'noModel', message: 'x_y' }, 'plain').tooltip, 'No model: x_y. Run "BEiT Lens: Download Model", "BEiT Lens: Convert a Hugging Face Folder…" or "BEiT Lens: Select Model Folder…".');
   });
 });

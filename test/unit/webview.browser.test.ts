@@ -867,8 +867,9 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
     assert.ok((await page.locator('#status[data-kind="error"]:visible').count()) === 0, 'no red banner');
     await screenshot(page, 'model-failed');
     const expectedCommands: [string, string][] = [
-      ['Select Model Folder…', 'beitLens.selectModel'],
       ['Download Model', 'beitLens.downloadModel'],
+      ['Convert a Hugging Face Folder…', 'beitLens.convertModel'],
+      ['Select Model Folder…', 'beitLens.selectModel'],
       ['Run Doctor', 'beitLens.doctor'],
     ];
     for (const [name, command] of expectedCommands) {

@@ -21,6 +21,7 @@ import type { ModelState } from '../inference/inferenceClient';
 import { commandLink, escapeMarkdown, formatSize, messageMarkdown, notFoundMarkdown, previewMarkdown, thumbnailMarkdown } from './hoverMarkdown';
 import { HoverPreviews, previewCacheKey, PreviewOutcome } from './hoverPreviews';
 import { findImagePathAt } from './imagePathDetection';
+import { noModelActions } from '../model/modelActions';
 import { describeCandidates, documentFolder, findImageFile, imagePathCandidates, NOTEBOOK_CELL_SCHEME, openedShares, ResolutionFs } from './imagePathResolution';
 
 /** Files, untitled documents and notebook cells (of any language, Markdown included). */
@@ -137,7 +138,7 @@ function facts(p: { width?: number; height?: number; format?: string }): { width
 }
 
 function modelLinks(state: Exclude<ModelState, { kind: 'ready' }>): string[] {
-  if (state.kind === 'noModel') return [commandLink('Download Model', Command.downloadModel), commandLink('Select Model Folder', Command.selectModel)];
+  if (state.kind === 'noModel') return noModelActions().map((a) => commandLink(a.title, a.command));
   if (state.kind === 'failed') return [commandLink('Doctor', Command.doctor)];
   return [];
 }

@@ -8,6 +8,7 @@
 import { ChildProcess, fork as nodeFork, ForkOptions } from 'node:child_process';
 import { Emitter } from '../util/emitter';
 import { Logger } from '../util/logger';
+import { noModelHint } from '../model/modelActions';
 import {
   CallArgs,
   CallName,
@@ -307,7 +308,7 @@ export class InferenceClient {
 
   private modelUnavailableError(): InferenceError | undefined {
     const s = this.currentState;
-    if (s.kind === 'noModel') return new InferenceError('NO_MODEL', `no model: ${s.message}. Run "BEiT Lens: Download Model" or "BEiT Lens: Select Model Folder".`);
+    if (s.kind === 'noModel') return new InferenceError('NO_MODEL', `no model: ${s.message}. ${noModelHint()}.`);
     if (s.kind === 'failed') return new InferenceError('MODEL_FAILED', `the model could not be loaded: ${s.message}`);
     return undefined;
   }

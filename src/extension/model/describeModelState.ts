@@ -1,6 +1,7 @@
 /** The model state in words: the status bar item and its tooltip, and the doctor report. No vscode import, so it is unit-tested. */
 import { escapeMarkdown as md, providerName } from '../hover/hoverMarkdown';
 import type { ModelState } from '../inference/inferenceClient';
+import { noModelHint } from './modelActions';
 
 /** `plain` for text that is shown as it is written (the doctor report's source), `markdown` for hovers and tooltips. */
 export function describe(state: ModelState, format: 'markdown' | 'plain' = 'markdown'): { text: string; tooltip: string; error: boolean } {
@@ -18,7 +19,7 @@ export function describe(state: ModelState, format: 'markdown' | 'plain' = 'mark
         error: false,
       };
     case 'noModel':
-      return { text: '$(cloud-download) BEiT: no model', tooltip: `No model: ${esc(state.message)}. Run "BEiT Lens: Download Model" or "BEiT Lens: Select Model Folder".`, error: false };
+      return { text: '$(cloud-download) BEiT: no model', tooltip: `No model: ${esc(state.message)}. ${esc(noModelHint())}.`, error: false };
     case 'failed':
       return { text: '$(error) BEiT: failed', tooltip: `The model could not be loaded: ${esc(state.message)}`, error: true };
   }

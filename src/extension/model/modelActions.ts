@@ -1,6 +1,7 @@
 /**
  * The ways to a model that a notification offers, in one place: the first "no model" prompt, a request that
- * failed for want of a model, and the offline toast of Download Model all list them from here, so a new user
+ * failed for want of a model, the offline toast of Download Model, the hover, the explanation panel's empty
+ * state and the status bar tooltip all list them from here, so a new user
  * who cannot reach the hub sees Convert a Hugging Face Folder… wherever they first meet the problem.
  * No vscode import: the notification is passed in, so the choices are tested without an editor.
  */
@@ -22,6 +23,12 @@ export const OFFLINE_MODEL_ACTIONS: readonly ModelAction[] = [CONVERT_ACTION, SE
 /** No model yet: download it, or the ways that need no network. `downloadTitle` may add what it costs. */
 export function noModelActions(downloadTitle = DOWNLOAD_ACTION.title): ModelAction[] {
   return [{ ...DOWNLOAD_ACTION, title: downloadTitle }, ...OFFLINE_MODEL_ACTIONS];
+}
+
+/** The same choices as command-palette titles, for text that cannot hold buttons (a tooltip, an error message). */
+export function noModelHint(): string {
+  const titles = noModelActions().map((a) => `"BEiT Lens: ${a.title}"`);
+  return `Run ${titles.slice(0, -1).join(', ')} or ${titles[titles.length - 1]}`;
 }
 
 /** Shows `message` with the actions' buttons and runs the chosen one's command; returns that command. */
