@@ -35,7 +35,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -180,6 +180,11 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     // A suite that cannot run fails: `npm run test:e2e` installs all of these first.
     if (missing.length) throw new Error(`the end-to-end suite cannot run without: ${missing.join('; ')}`);
 
+    // A retried run (test/e2e/run-suite.sh) keeps the failed run's screenshots, so the failure that caused
+    // the retry can still be seen.
+    const previous = `${SCREENSHOTS}-previous-run`;
+    await rm(previous, { recursive: true, force: true });
+    if (existsSync(SCREENSHOTS) && (await readdir(SCREENSHOTS)).some((f) => f.startsWith('FAILED-'))) await rename(SCREENSHOTS, previous);
     await rm(SCREENSHOTS, { recursive: true, force: true });
     await mkdir(SCREENSHOTS, { recursive: true });
     tmp = await mkdtemp(path.join(tmpdir(), 'beit-lens-e2e-'));
