@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { BeitLensError } from '../errors';
 import { BEIT_FAMILY, DATA2VEC_VISION_FAMILY } from './beit';
 import { VIT_FAMILY } from './vit';
-import { ModelFamily, VisionConfig } from './visionConfig';
+import { FamilyId, ModelFamily, VisionConfig } from './visionConfig';
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [BEIT_FAMILY, DATA2VEC_VISION_FAMILY, VIT_FAMILY];
 
@@ -40,6 +40,10 @@ export function familyOf(json: unknown, file: string): ModelFamily {
     throw new BeitLensError('CONFIG_INVALID', `architectures ${JSON.stringify(architectures)} is not supported: BEiT Lens converts image classifiers (${wanted})`, file);
   }
   return family!;
+}
+
+export function familyById(id: FamilyId): ModelFamily {
+  return MODEL_FAMILIES.find((f) => f.id === id)!;
 }
 
 export function parseModelConfig(json: unknown, file = 'config.json'): VisionConfig {

@@ -140,6 +140,8 @@ export function visionConfig(c: EncoderFields, architecture: VisionArchitecture,
  */
 export interface ModelFamily {
   id: FamilyId;
+  /** As the model view and `info` show it. */
+  displayName: string;
   /** config.json `model_type` values of this family. */
   modelTypes: readonly string[];
   /** The HF class with the image-classification head, the one `architectures` must name. */

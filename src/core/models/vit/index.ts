@@ -12,6 +12,7 @@ const ViTConfigSchema = z.object({
 
 export const VIT_FAMILY: ModelFamily = {
   id: 'vit',
+  displayName: 'ViT',
   modelTypes: ['vit'],
   classifierClass: 'ViTForImageClassification',
   parseConfig(json, file) {
