@@ -105,3 +105,39 @@ for (const name of FAMILY_FIXTURES) {
     });
   });
 }
+
+describe('data2vec-vision from pytorch_model.bin (as facebook/data2vec-vision-base-ft1k ships it)', () => {
+  it('reads torch.save output without running it and converts to the same logits', async () => {
+    const f = fixture('data2vec-vision');
+    const { copyFile } = await import('node:fs/promises');
+    const from = await tempDir('beit-family-d2v-bin-');
+    for (const file of ['config.json', 'preprocessor_config.json', 'pytorch_model.bin']) await copyFile(path.join(f.dir, file), path.join(from, file));
+    const out = await tempDir('beit-family-d2v-bin-model-');
+    const result = await convertModel({ from, out });
+    assert.equal(result.manifest.source.weights, 'pytorch_model.bin');
+    assert.equal(result.manifest.parameters, f.expected.parameters);
+    const model = await BeitModel.load(out, { verifier: false });
+    try {
+      assert.ok(maxAbsDiff(await model.logits(f.pixelValues, 1), f.expected.raw_input_check.logits) <= 1e-4);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+describe('model info names the family', () => {
+  it('ViT folders say ViT / ViTForImageClassification', async () => {
+    const { describeModel } = await import('../../src/core/modelInfo');
+    const out = await tempDir('beit-family-info-');
+    await convertModel({ from: path.join(FAMILIES_DIR, 'vit'), out });
+    const model = await BeitModel.load(out, { verifier: false });
+    try {
+      const info = await describeModel(model);
+      assert.equal(info.family, 'ViT');
+      assert.equal(info.architecture, 'ViTForImageClassification');
+      assert.equal(info.config.numTokens, 17);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
