@@ -11,6 +11,7 @@ import { ModelSession } from '../../src/core/backend/onnxRuntime';
 import { convertModel } from '../../src/core/convert';
 import { loadBeitConfig } from '../../src/core/modelConfig';
 import { buildBeitGraph } from '../../src/core/onnx/beitGraph';
+import { decodeModel } from '../../src/core/onnx/decodeModel';
 import { getFloat, loadStateDict } from '../../src/core/weights/stateDict';
 import { FIXTURE_IMAGES, maxAbsDiff, removedAfterTests } from '../helpers/fixtures';
 
@@ -57,6 +58,10 @@ for (const name of FAMILY_FIXTURES) {
       const config = await loadBeitConfig(path.join(f.dir, 'config.json'));
       const { stateDict, source } = await loadStateDict(f.dir);
       const bytes = buildBeitGraph(config, (n, s) => getFloat(stateDict, n, s, source), { outputs: 'full', style: 'plain', weightType: 'fp32', debugOutputs: true });
+      if (config.architecture.sharedRelativeBias) {
+        const tables = (decodeModel(bytes).graph?.initializer ?? []).filter((t) => t.name?.startsWith('shared_relative_position_bias_table'));
+        assert.equal(tables.length, 1, 'the shared table is stored once');
+      }
       const session = await ModelSession.create(bytes, { provider: 'cpu' });
       try {
         const out = await session.run(f.pixelValues, shape, ['logits', 'attentions', 'pooled_output']);

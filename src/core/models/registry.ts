@@ -11,9 +11,10 @@ import { FamilyId, ModelFamily, VisionConfig } from './visionConfig';
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [BEIT_FAMILY, DATA2VEC_VISION_FAMILY, VIT_FAMILY];
 
+// HF writes null for an unset field.
 const FamilyKeysSchema = z.object({
-  model_type: z.string().optional(),
-  architectures: z.array(z.string()).optional(),
+  model_type: z.string().nullish(),
+  architectures: z.array(z.string()).nullish(),
 });
 
 /** The family of a config.json: by model_type, else by the classification class; neither means BEiT (older files leave both out). */
@@ -27,7 +28,7 @@ export function familyOf(json: unknown, file: string): ModelFamily {
   const { model_type: modelType, architectures } = parsed.data;
   const known = MODEL_FAMILIES.flatMap((f) => f.modelTypes).join(', ');
   let family: ModelFamily | undefined;
-  if (modelType !== undefined) {
+  if (modelType !== undefined && modelType !== null) {
     family = MODEL_FAMILIES.find((f) => f.modelTypes.includes(modelType));
     if (!family) throw new BeitLensError('CONFIG_INVALID', `model_type "${modelType}" is not supported (supported: ${known})`, file);
   } else if (architectures?.length) {

@@ -142,6 +142,13 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     ...(arch.perLayerRelativeBias ? [{ name: `${a}.relative_position_bias_table`, table: weight(`${a}.relative_position_bias.relative_position_bias_table`, [tableRows, heads]) }] : []),
     ...(sharedTable ? [{ name: 'shared_relative_position_bias_table', table: sharedTable }] : []),
   ];
+  // One initializer per table, so the shared table is stored once however many layers gather from it.
+  const tableInitializers = new Map<Float32Array, string>();
+  const tableInitializer = (t: { name: string; table: Float32Array }): string => {
+    let name = tableInitializers.get(t.table);
+    if (!name) tableInitializers.set(t.table, (name = g.initializer(t.name, t.table, [tableRows, heads])));
+    return name;
+  };
   /** The fused graphs' constant [heads, T, T] bias: the tables gathered at conversion time and summed. */
   const gatheredBias = (tables: { table: Float32Array }[]): Float32Array => {
     const sum = gatherRelativePositionBias(tables[0].table, heads, config.gridSize);
@@ -208,8 +215,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
         scores = g.node('Add', [scores, g.initializer(`${a}.attention_bias`, gatheredBias(tables), [heads, T, T])]);
       } else {
         for (const t of tables) {
-          // The initializer name is the table's, so the shared table is stored once however many layers read it.
-          const gathered = g.node('Gather', [g.initializer(t.name, t.table, [tableRows, heads]), indexName]);
+          const gathered = g.node('Gather', [tableInitializer(t), indexName]);
           scores = g.node('Add', [scores, g.node('Transpose', [g.node('Reshape', [gathered, g.constInt64([T, T, heads])])], { attributes: { perm: [2, 0, 1] } })]);
         }
       }
