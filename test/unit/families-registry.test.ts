@@ -160,18 +160,46 @@ describe('download and convert each family from the hub (local stand-in on 127.0
   }
 });
 
-describe('beit-lens convert and classify (built CLI) on a ViT folder', () => {
-  it('converts with --from and classifies a fixture image to the reference top-1', async () => {
-    assert.ok(existsSync(CLI), 'dist/cli.js missing: run `npm run build` first');
+describe('the built CLI on every family', () => {
+  const run = promisify(execFile);
+  const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [CLI, ...args], { timeout: 120_000, env: { ...process.env, ...env } });
+  const images = (expected: { images: { file: string }[] }) => expected.images.map((i) => path.resolve(__dirname, '..', 'fixtures', 'beit-tiny', 'images', i.file));
+
+  for (const name of ['beit-shared-bias', 'beit-absolute-position', 'beit-cls-pooling', 'beit-no-layer-scale-48', 'beit-64-patch16', 'data2vec-vision', 'vit']) {
+    it(`${name}: convert --from, then classify --json gives the reference top-1`, async () => {
+      assert.ok(existsSync(CLI), 'dist/cli.js missing: run `npm run build` first');
+      const dir = path.join(FAMILIES_DIR, name);
+      const out = await tempDir('beit-family-cli-');
+      await cli(['convert', '--from', dir, '--out', out]);
+      const expected = readJson(path.join(dir, 'expected.json'));
+      const { stdout } = await cli(['classify', '--model', out, '--top-k', '1', '--json', ...images(expected)]);
+      const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expected.images.forEach((ref: { argmax: number; top1_prob: number }, i: number) => {
+        assert.equal(lines[i].top[0].index, ref.argmax);
+        assert.ok(Math.abs(lines[i].top[0].score - ref.top1_prob) <= 1e-4);
+      });
+    });
+  }
+
+  it('download --model-id google/vit-base-patch16-224 (local hub) converts into the cache, and explain --out renders it', async () => {
+    const modelId = 'google/vit-base-patch16-224';
     const dir = path.join(FAMILIES_DIR, 'vit');
-    const out = await tempDir('beit-family-cli-');
-    const run = promisify(execFile);
-    await run(process.execPath, [CLI, 'convert', '--from', dir, '--out', out], { timeout: 120_000 });
-    const expected = readJson(path.join(dir, 'expected.json'));
-    const image = path.resolve(__dirname, '..', 'fixtures', 'beit-tiny', 'images', expected.images[0].file);
-    const { stdout } = await run(process.execPath, [CLI, 'classify', '--model', out, '--top-k', '1', '--json', image], { timeout: 120_000 });
-    const [top] = JSON.parse(stdout.trim()).top;
-    assert.ok(Math.abs(top.score - expected.images[0].top1_prob) <= 1e-4);
-    assert.equal(top.index, expected.images[0].argmax);
+    const files = await Promise.all(
+      ['config.json', 'preprocessor_config.json', 'model.safetensors'].map(async (f) => ({ path: f, content: await readFile(path.join(dir, f)), lfs: f === 'model.safetensors' })),
+    );
+    const hub = await startFakeHub({ repoId: modelId, files });
+    try {
+      const cacheDir = await tempDir('beit-family-cli-cache-');
+      const { stdout } = await cli(['download', '--model-id', modelId, '--cache-dir', cacheDir], { HF_ENDPOINT: hub.url });
+      const model = stdout.trim().split('\n').pop()!;
+      assert.ok(existsSync(path.join(model, 'model.onnx')), model);
+      const expected = readJson(path.join(dir, 'expected.json'));
+      const png = path.join(cacheDir, 'overlay.png');
+      const explained = JSON.parse((await cli(['explain', '--model', model, '--json', '--out', png, images(expected)[0]])).stdout);
+      assert.equal(explained.top[0].index, expected.images[0].argmax);
+      assert.ok((await readFile(png)).subarray(1, 4).equals(Buffer.from('PNG')));
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -16,7 +16,7 @@ import { getFloat, loadStateDict } from '../../src/core/weights/stateDict';
 import { FIXTURE_IMAGES, maxAbsDiff, removedAfterTests } from '../helpers/fixtures';
 
 const FAMILIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'families');
-export const FAMILY_FIXTURES = ['beit-shared-bias', 'beit-absolute-position', 'beit-cls-pooling', 'beit-no-layer-scale-48', 'beit-64-patch16', 'data2vec-vision', 'vit'];
+const FAMILY_FIXTURES = ['beit-shared-bias', 'beit-absolute-position', 'beit-cls-pooling', 'beit-no-layer-scale-48', 'beit-64-patch16', 'data2vec-vision', 'vit'];
 const tempDir = removedAfterTests();
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
