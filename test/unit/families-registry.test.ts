@@ -16,7 +16,7 @@ import { downloadModel } from '../../src/core/hub';
 import { parseBeitConfig } from '../../src/core/modelConfig';
 import { loadModelRegistry, type RegistryModel } from '../../src/core/modelRegistry';
 import { familyOf } from '../../src/core/models/registry';
-import { startFakeHub } from '../helpers/fakeHub';
+import { startFakeHub, type FakeRepoFile } from '../helpers/fakeHub';
 import { maxAbsDiff, removedAfterTests } from '../helpers/fixtures';
 
 const FAMILIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'families');
@@ -115,6 +115,13 @@ describe('models/registry.json', () => {
   }
 });
 
+/** A fixture folder as a hub repository holds it: two small git files and LFS safetensors. */
+async function hubFiles(dir: string): Promise<FakeRepoFile[]> {
+  return Promise.all(
+    ['config.json', 'preprocessor_config.json', 'model.safetensors'].map(async (f) => ({ path: f, content: await readFile(path.join(dir, f)), lfs: f === 'model.safetensors' })),
+  );
+}
+
 /** A registry entry served by the local hub with the tiny fixture of the same family and options. */
 const SERVED: [string, string][] = [
   ['microsoft/beit-base-patch16-224', 'beit-64-patch16'],
@@ -133,10 +140,7 @@ describe('download and convert each family from the hub (local stand-in on 127.0
       const tiny = parseBeitConfig(readJson(path.join(dir, 'config.json'))).architecture;
       const full = parseBeitConfig(registryConfig(entry)).architecture;
       assert.deepEqual(tiny, full);
-      const files = await Promise.all(
-        ['config.json', 'preprocessor_config.json', 'model.safetensors'].map(async (f) => ({ path: f, content: await readFile(path.join(dir, f)), lfs: f === 'model.safetensors' })),
-      );
-      const hub = await startFakeHub({ repoId: modelId, files });
+      const hub = await startFakeHub({ repoId: modelId, files: await hubFiles(dir) });
       try {
         const cacheDir = await tempDir('beit-family-hub-');
         const downloaded = await downloadModel({ modelId, cacheDir, endpoint: hub.url });
@@ -184,10 +188,7 @@ describe('the built CLI on every family', () => {
   it('download --model-id google/vit-base-patch16-224 (local hub) converts into the cache, and explain --out renders it', async () => {
     const modelId = 'google/vit-base-patch16-224';
     const dir = path.join(FAMILIES_DIR, 'vit');
-    const files = await Promise.all(
-      ['config.json', 'preprocessor_config.json', 'model.safetensors'].map(async (f) => ({ path: f, content: await readFile(path.join(dir, f)), lfs: f === 'model.safetensors' })),
-    );
-    const hub = await startFakeHub({ repoId: modelId, files });
+    const hub = await startFakeHub({ repoId: modelId, files: await hubFiles(dir) });
     try {
       const cacheDir = await tempDir('beit-family-cli-cache-');
       const { stdout } = await cli(['download', '--model-id', modelId, '--cache-dir', cacheDir], { HF_ENDPOINT: hub.url });
