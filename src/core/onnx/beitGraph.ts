@@ -1,6 +1,6 @@
 import type { BeitConfig } from '../modelConfig';
 import { GraphBuilder } from './graphBuilder';
-import { gatherRelativePositionBias, relativePositionIndex, relativePositionTableRows } from './relativePosition';
+import { gatherRelativePositionBias, relativePositionIndex, relativePositionTableRows } from '../models/beit/relativePosition';
 
 /** Looks up an HF tensor by name, checking its shape; throws a BeitLensError naming the tensor. */
 export type WeightLookup = (name: string, shape: number[]) => Float32Array;
