@@ -111,7 +111,7 @@ export function buildProgram(): Command {
 
   program
     .command('convert')
-    .description('convert a Hugging Face BEiT folder (safetensors or pytorch_model.bin) to ONNX')
+    .description('convert a Hugging Face image-classifier folder (BEiT, DiT, data2vec-vision or ViT; safetensors or pytorch_model.bin) to ONNX')
     .requiredOption('--from <dir>', 'Hugging Face model folder')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(new Option('--dtype <dtype>', 'precision: fp32, fp16 (computes in fp16: for GPUs) or int8 (dynamic quantisation: fastest on CPUs)').choices(['fp32', 'fp16', 'int8']).default('fp32'))

@@ -10,7 +10,7 @@ import { decodeModel } from './onnx/decodeModel';
 import { buildBeitGraph, CLASSIFIER_WEIGHT, GraphStyle, WeightLookup, WeightType } from './onnx/beitGraph';
 import { ExternalWeightsFile } from './onnx/externalWeights';
 import { ComputePrecision, convertModelToFloat16, Float16Options } from './onnx/float16';
-import { relativePositionIndex } from './onnx/relativePosition';
+import { relativePositionIndex } from './models/beit/relativePosition';
 import { loadPreprocessorConfig } from './preprocessorConfig';
 import { getFloat, loadStateDict, StateDict } from './weights/stateDict';
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import type { BeitModel } from './beitModel';
 import { computePrecision, MANIFEST_FILE } from './modelDirectory';
+import { familyById } from './models/registry';
 import { decodeModel } from './onnx/decodeModel';
 import type { ModelInfoDto as ModelInfo, TensorInfoDto as TensorInfo } from '../shared/protocol';
 
@@ -49,11 +50,12 @@ export async function describeModel(model: BeitModel): Promise<ModelInfo> {
     if (s?.isFile()) files.push({ name, bytes: s.size });
   }
   const c = d.config;
+  const family = familyById(c.architecture.family);
   return {
     dir: d.dir,
     modelId: d.modelId,
-    family: 'BEiT',
-    architecture: 'BeitForImageClassification',
+    family: family.displayName,
+    architecture: family.classifierClass,
     config: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, headDim: c.headDim, intermediateSize: c.intermediateSize, imageSize: c.imageSize, patchSize: c.patchSize, gridSize: c.gridSize, numTokens: c.numTokens, layerNormEps: c.layerNormEps },
     graphs,
     parameters: d.manifest?.parameters ?? null,

@@ -28,8 +28,13 @@ const RegistryModelSchema = z.object({
   task: z.literal('image-classification'),
   num_labels: positiveInt,
   paper: z.url().optional(),
+  /**
+   * The checkpoint's config.json fields that decide conversion (sizes and the family's options, as HF spells them),
+   * so a test can parse each entry as the real config and see it convert or be refused by field.
+   */
   architecture: z.object({
     type: z.string().min(1),
+    model_type: z.string().min(1),
     summary: z.string().min(1),
     hidden_size: positiveInt,
     num_hidden_layers: positiveInt,
@@ -39,11 +44,14 @@ const RegistryModelSchema = z.object({
     layer_norm_eps: z.number().positive(),
     image_size: positiveInt,
     patch_size: positiveInt,
-    use_relative_position_bias: z.boolean(),
-    use_shared_relative_position_bias: z.boolean(),
-    use_absolute_position_embeddings: z.boolean(),
-    use_mean_pooling: z.boolean(),
-    layer_scale_init_value: z.number().positive(),
+    // BEiT and data2vec-vision only.
+    use_relative_position_bias: z.boolean().optional(),
+    use_shared_relative_position_bias: z.boolean().optional(),
+    use_absolute_position_embeddings: z.boolean().optional(),
+    use_mean_pooling: z.boolean().optional(),
+    layer_scale_init_value: z.number().nonnegative().optional(),
+    // ViT only.
+    qkv_bias: z.boolean().optional(),
   }),
   preprocessing: z.object({
     resize: z.tuple([positiveInt, positiveInt]),

@@ -127,13 +127,25 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `"${field}" ${message}`;
 }
 
+/**
+ * ViT checkpoints name ViTImageProcessor (or the legacy ViTFeatureExtractor): its defaults are a 224x224 BILINEAR
+ * resize, and it has no centre crop at all (a do_center_crop key in such a file is ignored by HF, so here too).
+ */
+const VIT_PROCESSOR_DEFAULTS = { size: { height: 224, width: 224 }, resample: PilResample.BILINEAR };
+
+function isViTProcessor(json: Record<string, unknown>): boolean {
+  const type = json.image_processor_type ?? json.feature_extractor_type;
+  return typeof type === 'string' && /^ViT(ImageProcessor|ImageProcessorFast|FeatureExtractor)$/.test(type);
+}
+
 /** Validates a parsed preprocessor_config.json; errors are CONFIG_INVALID naming the offending field. */
 export function parsePreprocessorConfig(json: unknown, file?: string): PreprocessorConfig {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new BeitLensError('CONFIG_INVALID', 'preprocessor config must be a JSON object', file);
   }
   // HF writes null for an unset option and then applies the constructor default; do the same.
-  const present = Object.fromEntries(Object.entries(json).filter(([, v]) => v !== null));
+  let present: Record<string, unknown> = Object.fromEntries(Object.entries(json).filter(([, v]) => v !== null));
+  if (isViTProcessor(present)) present = { ...VIT_PROCESSOR_DEFAULTS, ...present, do_center_crop: false };
   const result = schema.safeParse(present);
   if (!result.success) {
     throw new BeitLensError('CONFIG_INVALID', `preprocessor config: ${describeIssue(result.error.issues[0])}`, file);

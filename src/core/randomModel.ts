@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { relativePositionTableRows } from './onnx/relativePosition';
+import { relativePositionTableRows } from './models/beit/relativePosition';
 import { writeSafetensors } from './weights/safetensors';
 import { StateDict } from './weights/stateDict';
 import { seededNormal } from './seededRandom';

@@ -49,7 +49,7 @@ describe('config.json validation', () => {
     ['absurd hidden size', bad({ hidden_size: 10_000_000 }), /hidden_size/],
     ['negative layers', bad({ num_hidden_layers: -1 }), /num_hidden_layers/],
     ['tanh gelu', bad({ hidden_act: 'gelu_new' }), /hidden_act gelu_new/],
-    ['shared relative bias', bad({ use_shared_relative_position_bias: true }), /per-layer relative position bias/],
+    ['an unknown model_type', bad({ model_type: 'swin' }), /model_type "swin" is not supported/],
     ['heads do not divide hidden', bad({ num_attention_heads: 5 }), /not divisible/],
     ['non-integer label key', bad({ id2label: { a: 'x' } }), /id2label/],
     ['not an object', 42, /expected object/i],

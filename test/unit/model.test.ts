@@ -7,7 +7,7 @@ import { BEIT_FLOAT16_OPTIONS } from '../../src/core/convert';
 import { loadBeitConfig } from '../../src/core/modelConfig';
 import { buildBeitGraph, BeitGraphOptions, WeightType } from '../../src/core/onnx/beitGraph';
 import { convertToFloat16Compute } from '../../src/core/onnx/float16';
-import { relativePositionIndex } from '../../src/core/onnx/relativePosition';
+import { relativePositionIndex } from '../../src/core/models/beit/relativePosition';
 import { patchArgmax, topKPredictions } from '../../src/core/predictions';
 import { attentionRollout } from '../../src/core/rollout';
 import { getFloat, loadStateDict } from '../../src/core/weights/stateDict';

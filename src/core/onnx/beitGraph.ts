@@ -1,6 +1,6 @@
 import type { BeitConfig } from '../modelConfig';
 import { GraphBuilder } from './graphBuilder';
-import { gatherRelativePositionBias, relativePositionIndex, relativePositionTableRows } from './relativePosition';
+import { gatherRelativePositionBias, relativePositionIndex, relativePositionTableRows } from '../models/beit/relativePosition';
 
 /** Looks up an HF tensor by name, checking its shape; throws a BeitLensError naming the tensor. */
 export type WeightLookup = (name: string, shape: number[]) => Float32Array;
@@ -25,8 +25,9 @@ export interface BeitGraphOptions {
 
 export const OPSET = 17;
 /**
- * The image embedding: `beit.pooler.layernorm(mean of the final patch tokens)`, HF `BeitModel(...).pooler_output`,
- * the vector the classifier reads. Every optimized graph declares it; onnxruntime computes only the requested
+ * The image embedding, the vector the classifier reads: `beit.pooler.layernorm(mean of the final patch tokens)`,
+ * HF `BeitModel(...).pooler_output`, for mean pooling; the CLS token after the final LayerNorm for CLS pooling
+ * (BEiT with use_mean_pooling false, ViT). Every optimized graph declares it; onnxruntime computes only the requested
  * outputs' paths and this one is on the logits' path anyway, so a run that asks for logits alone does not pay for it.
  * The plain graph (a PyTorch export's peer) has logits only, as such an export would.
  */
@@ -36,10 +37,15 @@ const CLASSIFIER_HINT = 'classifier';
 export const CLASSIFIER_WEIGHT = `${CLASSIFIER_HINT}_wT`;
 export const MS_OPSET = 1;
 
-const LAYER = (i: number) => `beit.encoder.layer.${i}`;
-
+/**
+ * The pre-norm encoder of every family (models/registry.ts): config.architecture says which parts a family has
+ * (position embeddings, relative position biases, layer scale, key bias, pooling) and where its weights live.
+ */
 export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options: BeitGraphOptions): Uint8Array {
-  const g = new GraphBuilder(`beit_${options.outputs}_${options.style}`);
+  const arch = config.architecture;
+  const prefix = arch.prefix;
+  const LAYER = (i: number) => `${prefix}.encoder.layer.${i}`;
+  const g = new GraphBuilder(`${arch.family}_${options.outputs}_${options.style}`);
   const H = config.hiddenSize;
   const heads = config.numHeads;
   const hd = config.headDim;
@@ -107,23 +113,51 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
 
   const pixelValues = g.input('pixel_values', { elemType: 'float32', dims: ['batch', 3, config.imageSize, config.imageSize] });
 
-  // Embeddings: [CLS; patch projections], no absolute position embeddings.
+  // Embeddings: [CLS; patch projections], plus absolute position embeddings where the family has them.
   const conv = g.node('Conv', [
     pixelValues,
-    g.initializer('patch_w', weight('beit.embeddings.patch_embeddings.projection.weight', [H, 3, P, P]), [H, 3, P, P]),
-    g.initializer('patch_b', weight('beit.embeddings.patch_embeddings.projection.bias', [H]), [H]),
+    g.initializer('patch_w', weight(`${prefix}.embeddings.patch_embeddings.projection.weight`, [H, 3, P, P]), [H, 3, P, P]),
+    g.initializer('patch_b', weight(`${prefix}.embeddings.patch_embeddings.projection.bias`, [H]), [H]),
   ], { attributes: { kernel_shape: [P, P], strides: [P, P] } });
   const patches = g.node('Transpose', [g.node('Reshape', [conv, g.constInt64([0, H, -1])])], { attributes: { perm: [0, 2, 1] } });
   const batch = g.node('Shape', [pixelValues], { attributes: { start: 0, end: 1 } });
   const cls = g.node('Expand', [
-    g.initializer('cls_token', weight('beit.embeddings.cls_token', [1, 1, H]), [1, 1, H]),
+    g.initializer('cls_token', weight(`${prefix}.embeddings.cls_token`, [1, 1, H]), [1, 1, H]),
     g.node('Concat', [batch, g.constInt64([1, H])], { attributes: { axis: 0 } }),
   ]);
   let x = g.node('Concat', [cls, patches], { attributes: { axis: 1 } });
+  if (arch.absolutePositionEmbeddings) {
+    const name = `${prefix}.embeddings.position_embeddings`;
+    x = g.node('Add', [x, g.initializer(name, weight(name, [1, T, H]), [1, T, H])]);
+  }
   const hiddenStates = [x];
 
   const tableRows = relativePositionTableRows(config.gridSize);
-  const indexName = fused ? '' : g.initializer('relative_position_index', BigInt64Array.from(relativePositionIndex(config.gridSize), BigInt), [T * T]);
+  const hasRelativeBias = arch.perLayerRelativeBias || arch.sharedRelativeBias;
+  const indexName = fused || !hasRelativeBias ? '' : g.initializer('relative_position_index', BigInt64Array.from(relativePositionIndex(config.gridSize), BigInt), [T * T]);
+  const sharedTableName = `${prefix}.encoder.relative_position_bias.relative_position_bias_table`;
+  const sharedTable = arch.sharedRelativeBias ? weight(sharedTableName, [tableRows, heads]) : undefined;
+  /** The tables whose gathered biases add up to this layer's (HF adds the shared one to a per-layer one when both exist). */
+  const layerTables = (a: string): { name: string; table: Float32Array }[] => [
+    ...(arch.perLayerRelativeBias ? [{ name: `${a}.relative_position_bias_table`, table: weight(`${a}.relative_position_bias.relative_position_bias_table`, [tableRows, heads]) }] : []),
+    ...(sharedTable ? [{ name: 'shared_relative_position_bias_table', table: sharedTable }] : []),
+  ];
+  // One initializer per table, so the shared table is stored once however many layers gather from it.
+  const tableInitializers = new Map<Float32Array, string>();
+  const tableInitializer = (t: { name: string; table: Float32Array }): string => {
+    let name = tableInitializers.get(t.table);
+    if (!name) tableInitializers.set(t.table, (name = g.initializer(t.name, t.table, [tableRows, heads])));
+    return name;
+  };
+  /** The fused graphs' constant [heads, T, T] bias: the tables gathered at conversion time and summed. */
+  const gatheredBias = (tables: { table: Float32Array }[]): Float32Array => {
+    const sum = gatherRelativePositionBias(tables[0].table, heads, config.gridSize);
+    for (const t of tables.slice(1)) {
+      const more = gatherRelativePositionBias(t.table, heads, config.gridSize);
+      for (let j = 0; j < sum.length; j++) sum[j] += more[j];
+    }
+    return sum;
+  };
   const attentionProbs: string[] = [];
   const scale = 1 / Math.sqrt(hd);
 
@@ -133,11 +167,12 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     const wq = weight(`${a}.query.weight`, [H, H]);
     const bq = weight(`${a}.query.bias`, [H]);
     const wk = weight(`${a}.key.weight`, [H, H]);
+    const bk = arch.keyBias ? weight(`${a}.key.bias`, [H]) : undefined;
     const wv = weight(`${a}.value.weight`, [H, H]);
     const bv = weight(`${a}.value.bias`, [H]);
-    const table = weight(`${a}.relative_position_bias.relative_position_bias_table`, [tableRows, heads]);
-    const lambda1 = weight(`${p}.lambda_1`, [H]);
-    const lambda2 = weight(`${p}.lambda_2`, [H]);
+    const tables = layerTables(a);
+    const lambda1 = arch.layerScale ? weight(`${p}.lambda_1`, [H]) : undefined;
+    const lambda2 = arch.layerScale ? weight(`${p}.lambda_2`, [H]) : undefined;
     const wo = weight(`${p}.attention.output.dense.weight`, [H, H]);
     const bo = weight(`${p}.attention.output.dense.bias`, [H]);
     const w1 = weight(`${p}.intermediate.dense.weight`, [config.intermediateSize, H]);
@@ -151,11 +186,11 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
       // One QKV projection; the score scale is folded into the query rows and the relative
       // position bias is gathered at conversion time and fed to the fused attention as a bias.
       const wqkv = concatRows([scaleRows(wq, scale), wk, wv]);
-      const bqkv = concatVectors([scaleVector(bq, scale), new Float32Array(H), bv]);
+      const bqkv = concatVectors([scaleVector(bq, scale), bk ?? new Float32Array(H), bv]);
       const qkv = linear(h, wqkv, undefined, 3 * H, H, `${p}.qkv`);
       const [q, k, v] = g.nodeMulti('Split', [qkv, g.constInt64([H, H, H])], { attributes: { axis: 2 }, outputs: 3 });
-      const bias = g.initializer(`${a}.attention_bias`, gatherRelativePositionBias(table, heads, config.gridSize), [1, heads, T, T]);
-      context = g.node('MultiHeadAttention', [q, k, v, g.initializer(`${p}.qkv_bias`, bqkv, [3 * H]), '', bias], {
+      const bias = tables.length ? [g.initializer(`${a}.attention_bias`, gatheredBias(tables), [1, heads, T, T])] : [];
+      context = g.node('MultiHeadAttention', [q, k, v, g.initializer(`${p}.qkv_bias`, bqkv, [3 * H]), ...(bias.length ? ['', ...bias] : [])], {
         domain: 'com.microsoft',
         attributes: { num_heads: heads, scale: { float: 1 } },
       });
@@ -166,24 +201,25 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
       let v: string;
       if (fused) {
         const wqkv = concatRows([scaleRows(wq, scale), wk, wv]);
-        const bqkv = concatVectors([scaleVector(bq, scale), new Float32Array(H), bv]);
+        const bqkv = concatVectors([scaleVector(bq, scale), bk ?? new Float32Array(H), bv]);
         const qkv = linear(h, wqkv, bqkv, 3 * H, H, `${p}.qkv`);
         [q, k, v] = g.nodeMulti('Split', [qkv, g.constInt64([H, H, H])], { attributes: { axis: 2 }, outputs: 3 });
       } else {
         q = linear(h, wq, bq, H, H, `${a}.query`);
-        k = linear(h, wk, undefined, H, H, `${a}.key`);
+        k = linear(h, wk, bk, H, H, `${a}.key`);
         v = linear(h, wv, bv, H, H, `${a}.value`);
       }
       let scores = g.node('MatMul', [headsOf(q, [0, 2, 1, 3]), headsOf(k, [0, 2, 3, 1])]);
-      let bias: string;
-      if (fused) {
-        bias = g.initializer(`${a}.attention_bias`, gatherRelativePositionBias(table, heads, config.gridSize), [heads, T, T]);
+      if (!fused) scores = g.node('Div', [scores, g.constFloat(Math.sqrt(hd))]);
+      if (fused && tables.length) {
+        scores = g.node('Add', [scores, g.initializer(`${a}.attention_bias`, gatheredBias(tables), [heads, T, T])]);
       } else {
-        scores = g.node('Div', [scores, g.constFloat(Math.sqrt(hd))]);
-        const gathered = g.node('Gather', [g.initializer(`${a}.relative_position_bias_table`, table, [tableRows, heads]), indexName]);
-        bias = g.node('Transpose', [g.node('Reshape', [gathered, g.constInt64([T, T, heads])])], { attributes: { perm: [2, 0, 1] } });
+        for (const t of tables) {
+          const gathered = g.node('Gather', [tableInitializer(t), indexName]);
+          scores = g.node('Add', [scores, g.node('Transpose', [g.node('Reshape', [gathered, g.constInt64([T, T, heads])])], { attributes: { perm: [2, 0, 1] } })]);
+        }
       }
-      const probs = g.node('Softmax', [g.node('Add', [scores, bias])], { attributes: { axis: -1 } });
+      const probs = g.node('Softmax', [scores], { attributes: { axis: -1 } });
       attentionProbs.push(probs);
       const ctx = g.node('MatMul', [probs, headsOf(v, [0, 2, 1, 3])]);
       context = g.node('Reshape', [g.node('Transpose', [ctx], { attributes: { perm: [0, 2, 1, 3] } }), g.constInt64([0, 0, H])]);
@@ -192,7 +228,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     let mlpIn: string;
     if (fused) {
       // Layer scale folded into the output projection: lambda * (c W^T + b) = c (lambda W)^T + lambda b.
-      const attnOut = linear(context, scaleRows(wo, lambda1), mulVectors(bo, lambda1), H, H, `${p}.attention.output.dense`);
+      const attnOut = lambda1 ? linear(context, scaleRows(wo, lambda1), mulVectors(bo, lambda1), H, H, `${p}.attention.output.dense`) : linear(context, wo, bo, H, H, `${p}.attention.output.dense`);
       // Add + LayerNormalization rather than com.microsoft SkipLayerNormalization: onnxruntime's CPU kernel for
       // the fused op (with the residual sum as an output) measured ~10x slower than the two ops it replaces,
       // 14% of the whole model at batch 1.
@@ -200,7 +236,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
       mlpIn = layerNorm(x, `${p}.layernorm_after`);
     } else {
       const attnOut = linear(context, wo, bo, H, H, `${p}.attention.output.dense`);
-      x = g.node('Add', [x, g.node('Mul', [attnOut, g.initializer(`${p}.lambda_1`, lambda1, [H])])]);
+      x = g.node('Add', [x, lambda1 ? g.node('Mul', [attnOut, g.initializer(`${p}.lambda_1`, lambda1, [H])]) : attnOut]);
       mlpIn = layerNorm(x, `${p}.layernorm_after`);
     }
 
@@ -214,18 +250,33 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
     }
 
     if (fused) {
-      const mlpOut = linear(activated, scaleRows(w2, lambda2), mulVectors(b2, lambda2), H, config.intermediateSize, `${p}.output.dense`);
+      const mlpOut = lambda2
+        ? linear(activated, scaleRows(w2, lambda2), mulVectors(b2, lambda2), H, config.intermediateSize, `${p}.output.dense`)
+        : linear(activated, w2, b2, H, config.intermediateSize, `${p}.output.dense`);
       x = g.node('Add', [x, mlpOut]);
     } else {
       const mlpOut = linear(activated, w2, b2, H, config.intermediateSize, `${p}.output.dense`);
-      x = g.node('Add', [x, g.node('Mul', [mlpOut, g.initializer(`${p}.lambda_2`, lambda2, [H])])]);
+      x = g.node('Add', [x, lambda2 ? g.node('Mul', [mlpOut, g.initializer(`${p}.lambda_2`, lambda2, [H])]) : mlpOut]);
     }
     hiddenStates.push(x);
   }
 
-  // Mean pooling over patch tokens (CLS excluded), then the pooler LayerNorm and the classifier.
-  const patchTokens = g.node('Slice', [x, g.constInt64([1]), g.constInt64([T]), g.constInt64([1])]);
-  const pooled = layerNorm(g.node('ReduceMean', [patchTokens], { attributes: { axes: [1], keepdims: 0 } }), 'beit.pooler.layernorm');
+  // Mean pooling: mean of the patch tokens (CLS excluded), then the pooler LayerNorm. CLS pooling: the final
+  // LayerNorm over every token, then the CLS token. The per-patch logits read the patch tokens through the same norm.
+  const lead = arch.leadingTokens;
+  const patchesOf = (t: string) => g.node('Slice', [t, g.constInt64([lead]), g.constInt64([T]), g.constInt64([1])]);
+  let pooled: string;
+  let normedPatches: () => string;
+  if (arch.pooling === 'mean') {
+    const patchTokens = patchesOf(x);
+    const norm = `${prefix}.pooler.layernorm`;
+    pooled = layerNorm(g.node('ReduceMean', [patchTokens], { attributes: { axes: [1], keepdims: 0 } }), norm);
+    normedPatches = () => layerNorm(patchTokens, norm);
+  } else {
+    const normed = layerNorm(x, `${prefix}.layernorm`);
+    pooled = g.node('Squeeze', [g.node('Slice', [normed, g.constInt64([0]), g.constInt64([1]), g.constInt64([1])]), g.constInt64([1])]);
+    normedPatches = () => patchesOf(normed);
+  }
   const wc = weight('classifier.weight', [L, H]);
   const bc = weight('classifier.bias', [L]);
   // int8 keeps the classifier in fp32: ~0.1% of the model's work, but its rounding lands on the logits
@@ -237,7 +288,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
   if (options.outputs === 'full') {
     const stacked = g.node('Concat', attentionProbs.map((probs) => g.node('Unsqueeze', [probs, g.constInt64([1])])), { attributes: { axis: 1 } });
     g.output('attentions', stacked, { elemType: 'float32', dims: ['batch', config.numLayers, heads, T, T] });
-    g.output('patch_logits', classifier(layerNorm(patchTokens, 'beit.pooler.layernorm'), 'patch_classifier', 'plain'), { elemType: 'float32', dims: ['batch', T - 1, L] });
+    g.output('patch_logits', classifier(normedPatches(), 'patch_classifier', 'plain'), { elemType: 'float32', dims: ['batch', T - lead, L] });
   }
 
   if (fused || options.debugOutputs) g.output(EMBEDDING_OUTPUT, pooled, { elemType: 'float32', dims: ['batch', H] });
@@ -250,7 +301,7 @@ export function buildBeitGraph(config: BeitConfig, weight: WeightLookup, options
   return g.encode({
     opset: OPSET,
     msOpset: fused || int8 ? MS_OPSET : undefined,
-    docString: 'BEiT image classifier converted by beit-lens',
+    docString: `${arch.family} image classifier converted by beit-lens`,
     metadata: {
       'beit_lens.outputs': options.outputs,
       'beit_lens.style': options.style,
