@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Debian packages the test suites need: Chromium for the webview and workbench tests, and a Vulkan
-# device for the WebGPU provider tests. Machines without a GPU get Mesa's lavapipe, a conformant
-# Vulkan implementation on the CPU; Dawn (onnxruntime's WebGPU) needs features lavapipe gained after
+# Debian packages the test suites need: Chromium for the webview and workbench tests, a Vulkan device for the
+# WebGPU provider tests, and protoc with Python's protobuf runtime, which parse the exported Triton config.pbtxt
+# against Triton's model_config.proto (test/fixtures/triton/). Machines without a GPU get Mesa's lavapipe, a
+# conformant Vulkan implementation on the CPU; Dawn (onnxruntime's WebGPU) needs features lavapipe gained after
 # Debian 12's Mesa 22.3, so on bookworm it comes from bookworm-backports (Mesa 25).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+/usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1 || need+=(python3-protobuf)
 
 vulkan_ready() {
   local mesa

@@ -24,6 +24,7 @@ import { checkOutputFoldersFirst } from './outputFolder';
 import { providerFallbackLine } from './providerNote';
 import { registerScanCommand } from './scanCommand';
 import { registerSimilarityCommands } from './similarityCommands';
+import { registerTritonCommand } from './tritonCommand';
 
 /**
  * A thin layer over src/core: parse arguments, call one core function, print. Every user error is
@@ -292,6 +293,7 @@ export function buildProgram(): Command {
 
   registerScanCommand(program);
   registerSimilarityCommands(program);
+  registerTritonCommand(program);
 
   program
     .command('doctor')

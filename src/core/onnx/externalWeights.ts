@@ -2,6 +2,7 @@ import { createHash, Hash } from 'node:crypto';
 import { FileHandle, open, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { BeitLensError } from '../errors';
 
 /**
  * Moves the large initializers of one or more graphs into a single weights file beside them, each
@@ -93,4 +94,53 @@ export class ExternalWeightsFile {
     this.hash.update(bytes);
     this.offset += bytes.byteLength;
   }
+}
+
+/**
+ * The files a graph's external initializers point at, by the name their `location` gives. Only plain names in the
+ * graph's own folder are accepted (what {@link ExternalWeightsFile} writes): a path would let a graph name any
+ * file on the machine to whatever copies or reads its weights.
+ */
+export function externalDataFiles(model: onnx.IModelProto, graphFile: string): string[] {
+  const files = new Set<string>();
+  for (const tensor of model.graph?.initializer ?? []) {
+    if (tensor.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const location = tensor.externalData?.find((e) => e.key === 'location')?.value ?? '';
+    if (!location || location !== path.basename(location) || location === '.' || location === '..' || /[\\/]/.test(location)) {
+      throw new BeitLensError('MODEL_INVALID', `initializer ${tensor.name} keeps its data at ${JSON.stringify(location)}, not in a file beside the graph`, graphFile);
+    }
+    files.add(location);
+  }
+  return [...files];
+}
+
+/** Reads every external initializer back into the graph (the inverse of externalize), from the files beside `graphFile`. */
+export async function inlineExternalData(model: onnx.IModelProto, graphFile: string): Promise<number> {
+  const dir = path.dirname(graphFile);
+  const handles = new Map<string, FileHandle>();
+  let inlined = 0;
+  try {
+    for (const location of externalDataFiles(model, graphFile)) handles.set(location, await open(path.join(dir, location), 'r'));
+    for (const tensor of model.graph?.initializer ?? []) {
+      if (tensor.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+      const entry = (key: string) => tensor.externalData?.find((e) => e.key === key)?.value;
+      const location = entry('location')!;
+      const offset = Number(entry('offset') ?? 0);
+      const length = Number(entry('length'));
+      const file = path.join(dir, location);
+      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+        throw new BeitLensError('MODEL_INVALID', `initializer ${tensor.name} has no valid offset and length for its external data`, graphFile);
+      }
+      const data = new Uint8Array(length);
+      const { bytesRead } = await handles.get(location)!.read(data, 0, length, offset);
+      if (bytesRead !== length) throw new BeitLensError('MODEL_INVALID', `initializer ${tensor.name} runs past the end of ${location} (cut short; convert the model again)`, file);
+      tensor.rawData = data;
+      tensor.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+      tensor.externalData = [];
+      inlined++;
+    }
+  } finally {
+    await Promise.all([...handles.values()].map((h) => h.close()));
+  }
+  return inlined;
 }
