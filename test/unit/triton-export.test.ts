@@ -306,6 +306,34 @@ describe('export-triton on the tiny fixture', () => {
     assert.equal(await stat(out).catch(() => undefined), undefined);
   });
 
+  it('refuses a graph whose external weights point outside its folder, and stops when cancelled, writing nothing', async () => {
+    const escaping = await tempDir('beit-triton-escape-');
+    await cp(source, escaping, { recursive: true });
+    const graphFile = path.join(escaping, LOGITS_MODEL_FILE);
+    const model = onnx.ModelProto.decode(await readFile(graphFile));
+    const tensor = model.graph!.initializer!.find((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)!;
+    tensor.externalData!.find((e) => e.key === 'location')!.value = '../model.weights';
+    await writeFile(graphFile, onnx.ModelProto.encode(model).finish());
+    const out = path.join(await tempDir('beit-triton-escape-out-'), 'repo');
+    await rejectsWith(exportTritonRepository({ model: escaping, out }), new RegExp(`initializer ${tensor.name} keeps its data at "\\.\\./model\\.weights", not in a file beside the graph`));
+    await rejectsWith(exportTritonRepository({ model: escaping, out, dtype: 'fp16' }), /not in a file beside the graph/);
+    assert.equal(await stat(out).catch(() => undefined), undefined);
+
+    const controller = new AbortController();
+    controller.abort();
+    const cancelledOut = path.join(await tempDir('beit-triton-cancel-'), 'repo');
+    await assert.rejects(exportTritonRepository({ model: source, out: cancelledOut, signal: controller.signal }), (err: unknown) => err instanceof BeitLensError && err.code === 'CANCELLED');
+    assert.equal(await stat(cancelledOut).catch(() => undefined), undefined);
+    // Cancelled half way (after the fp16 pass has logged): what was written is removed, the other models stay.
+    const { out: busy } = await exportTo({ name: 'other' });
+    const midway = new AbortController();
+    await assert.rejects(
+      exportTritonRepository({ model: source, out: busy, name: 'half', dtype: 'fp16', force: true, signal: midway.signal, onLog: () => midway.abort() }),
+      (err: unknown) => err instanceof BeitLensError && err.code === 'CANCELLED',
+    );
+    assert.deepEqual((await readdir(busy)).sort(), ['README.md', KSERVE_MANIFEST_FILE, 'other'].sort());
+  });
+
   it('refuses a non-empty --out unless --force, which replaces the model and leaves other models alone', async () => {
     const { out } = await exportTo({ name: 'first' });
     await rejectsWith(exportTritonRepository({ model: source, out, name: 'second' }), /--out is not empty \(README\.md, first, kserve-inferenceservice\.yaml\); .*--force/);

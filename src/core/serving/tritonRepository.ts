@@ -81,7 +81,10 @@ export interface TritonExportResult {
   outputs: TritonTensorConfig[];
 }
 
-/** Triton's model names: letters, digits, underscore, hyphen and period (its model repository documentation). */
+/**
+ * Model names Triton serves everywhere: the name is a folder of the repository and a segment of the v2 URLs
+ * (`/v2/models/NAME`), so letters, digits, underscore, hyphen and period only, which need no escaping in either.
+ */
 const MODEL_NAME = /^[A-Za-z0-9_.-]+$/;
 
 export function checkTritonModelName(name: string): void {
@@ -206,6 +209,8 @@ export async function exportTritonRepository(options: TritonExportOptions): Prom
   for (const [what, t] of [[`input ${TRITON_INPUT}`, input], [`output ${TRITON_LOGITS}`, logits], [`output ${TRITON_EMBEDDING}`, embedding]] as const) {
     if (maxBatch > 0 && !t.batchSymbolic) throw new BeitLensError('MODEL_INVALID', `${what} has a fixed batch dimension ${t.dims[0]}; export it with --max-batch 0`, graphFile);
   }
+  // Checked before anything is written: a graph may only name weights files beside itself.
+  const weightFiles = externalDataFiles(model, graphFile);
   const labelsText = tritonLabelsText(directory.config.labels.labels, path.join(directory.dir, 'config.json'));
 
   const entries = await folderEntries(options.out);
@@ -246,7 +251,7 @@ export async function exportTritonRepository(options: TritonExportOptions): Prom
       };
       await writeAtomically(graphOut, onnx.ModelProto.encode(model).finish());
     } else {
-      for (const location of externalDataFiles(model, graphFile)) {
+      for (const location of weightFiles) {
         weights = await linkOrCopy(path.join(path.dirname(graphFile), location), path.join(onnxDir, location));
         log(`${location}: ${weights} into ${onnxDir}`);
       }
@@ -305,7 +310,7 @@ export async function exportTritonRepository(options: TritonExportOptions): Prom
     };
   } catch (err) {
     // A half-written model would be loaded (and fail) by a Triton polling the repository.
-    await rm(modelDir, { recursive: true, force: true });
+    await rm(entries === undefined ? options.out : modelDir, { recursive: true, force: true });
     throw err;
   }
 }
