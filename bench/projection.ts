@@ -13,7 +13,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { pcaFit, pcaProject } from '../src/core/projection/pca';
+import { projectEmbeddings } from '../src/core/projection/projection';
 import { projectOnThread } from '../src/core/projection/projectionThread';
 import { seededNormal } from '../src/core/seededRandom';
 
@@ -49,8 +49,8 @@ function syntheticEmbeddings(count: number, seed: number): Float32Array {
   return out;
 }
 
-/** What ml-pca does: the covariance of every row, then its full eigendecomposition. Top 2 directions. */
-function exactPca(vectors: Float32Array, count: number): Float64Array[] {
+/** What ml-pca does: the covariance of every row, then its full eigendecomposition. The variance its top 2 keep. */
+function exactPca(vectors: Float32Array, count: number): { variance: number } {
   const mean = new Float64Array(DIM);
   for (let r = 0; r < count; r++) for (let j = 0; j < DIM; j++) mean[j] += vectors[r * DIM + j];
   for (let j = 0; j < DIM; j++) mean[j] /= count;
@@ -68,7 +68,19 @@ function exactPca(vectors: Float32Array, count: number): Float64Array[] {
   for (let i = 0; i < DIM; i++) for (let j = i; j < DIM; j++) (m.set(i, j, cov[i * DIM + j]), m.set(j, i, cov[i * DIM + j]));
   const evd = new EigenvalueDecomposition(m, { assumeSymmetric: true });
   const order = evd.realEigenvalues.map((value, index) => ({ value, index })).sort((a, b) => b.value - a.value);
-  return order.slice(0, 2).map(({ index }) => Float64Array.from(evd.eigenvectorMatrix.getColumn(index)));
+  return { variance: order.slice(0, 2).reduce((sum, { value }) => sum + value / (count - 1), 0) };
+}
+
+/** Variance of the 2-D points over all rows: what share of the best possible (the exact top-2 eigenvalues) they keep. */
+function pointVariance(points: Float32Array, count: number): number {
+  let total = 0;
+  for (let c = 0; c < 2; c++) {
+    let mean = 0;
+    for (let r = 0; r < count; r++) mean += points[r * 2 + c];
+    mean /= count;
+    for (let r = 0; r < count; r++) total += (points[r * 2 + c] - mean) ** 2;
+  }
+  return total / (count - 1);
 }
 
 async function maxLoopDelayMs<T>(run: () => Promise<T>): Promise<{ value: T; maxDelayMs: number; ms: number }> {
@@ -87,15 +99,17 @@ export async function projectionRows(points = 100_000, log: (message: string) =>
   const vectors = syntheticEmbeddings(points, 3);
 
   let t = performance.now();
-  const fit = pcaFit(vectors, points, DIM, { components: 2 });
-  pcaProject(fit, vectors, points);
+  // What the map's PCA view runs (its sample size and power iterations included), not a hand-picked pcaFit.
+  const view = projectEmbeddings(vectors, points, DIM, { method: 'pca', seed: 1 });
   const oursPcaMs = performance.now() - t;
   log(`projection: PCA view ${oursPcaMs.toFixed(0)} ms; exact peer`);
   t = performance.now();
   const exact = exactPca(vectors, points);
   const exactMs = performance.now() - t;
-  const agreement = Math.min(...exact.map((e, c) => Math.abs(e.reduce((s, v, j) => s + v * fit.directions[c * DIM + j], 0))));
-  rows.push({ figure: `PCA view of ${points.toLocaleString('en')} x 768 (vs exact covariance PCA, as ml-pca; |cos| of the two directions with the exact ones >= ${agreement.toFixed(4)})`, ours: oursPcaMs, peer: exactMs, unit: 'ms', peerName: 'exact covariance', ratio: oursPcaMs / exactMs, target: '<= 3 s', met: oursPcaMs <= 3000 });
+  // Clustered data has near-equal top eigenvalues, so single directions are not comparable; the variance the
+  // plane keeps is (the exact plane keeps the most any plane can).
+  const kept = pointVariance(view, points) / exact.variance;
+  rows.push({ figure: `PCA view of ${points.toLocaleString('en')} x 768 (vs exact covariance PCA, as ml-pca; the view's plane keeps ${(kept * 100).toFixed(2)}% of the exact top-2 variance)`, ours: oursPcaMs, peer: exactMs, unit: 'ms', peerName: 'exact covariance', ratio: oursPcaMs / exactMs, target: '<= 3 s', met: oursPcaMs <= 3000 });
 
   const idle = await maxLoopDelayMs(() => new Promise((resolve) => setTimeout(resolve, 1000)));
   const tenth = Math.round(points / 10);
