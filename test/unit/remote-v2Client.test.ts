@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { BeitModel } from '../../src/core/beitModel';
 import { BeitLensError } from '../../src/core/errors';
 import { RemoteSessionFactory } from '../../src/core/remote/v2Client';
@@ -102,6 +104,25 @@ describe('KServe v2 remote session (JSON tensors) against the independent test s
       silent.closeAllConnections();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
+  });
+
+  it('the CLI classifies through --endpoint/--remote-model equal to the local session within 1e-4; explain on a logits-only server is refused', async () => {
+    const cliArgs = (args: string[]) => ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'src', 'cli', 'index.ts'), ...args];
+    const run = promisify(execFile);
+    const { stdout } = await run(process.execPath, cliArgs(['classify', '--model', dir, '--endpoint', server.url, '--remote-model', 'beit', '--json', ...files]), { timeout: 120_000 });
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const want = await local.classifyFiles(files, { topK: 5 });
+    assert.equal(lines.length, files.length);
+    lines.forEach((l, i) => {
+      assert.equal(l.image, files[i]);
+      assert.ok(maxAbsDiff(l.top.map((p: any) => p.score), want[i].top!.map((p) => p.score)) <= 1e-4);
+    });
+    const refused = await run(process.execPath, cliArgs(['explain', '--model', dir, '--endpoint', server.url, '--remote-model', 'beit', files[0]]), { timeout: 120_000 }).then(
+      () => undefined,
+      (err: { stderr?: string; code?: number }) => err,
+    );
+    assert.ok(refused && refused.code !== 0);
+    assert.match(refused.stderr ?? '', /missing output attentions/);
   });
 
   it('an endpoint that is not an http(s) URL is refused', () => {

@@ -30,7 +30,9 @@ const V2_TO_ORT_TYPE: Record<string, string> = { FP32: 'float32', FP16: 'float16
 /** Sessions served by a remote KServe v2 server (JSON tensors); preprocessing, labels and config stay in the local folder. */
 export class RemoteSessionFactory implements SessionFactory {
   private readonly base: string;
-  private readonly dispatcher: Agent;
+  private readonly timeoutMs: number;
+  private dispatcher?: Agent;
+  private openSessions = 0;
   private readonly token: string | undefined;
 
   constructor(private readonly options: RemoteEndpointOptions) {
@@ -42,8 +44,8 @@ export class RemoteSessionFactory implements SessionFactory {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BeitLensError('CONFIG_INVALID', `endpoint ${options.endpoint} must be an http or https URL`);
     this.base = url.href.replace(/\/+$/, '');
-    const ms = Math.max(1, Math.round((options.timeoutSeconds ?? 10) * 1000));
-    this.dispatcher = new Agent({ connectTimeout: ms, headersTimeout: ms, bodyTimeout: ms });
+    // At least 1 ms: undici reads 0 as "no timeout".
+    this.timeoutMs = Math.max(1, Math.round((options.timeoutSeconds ?? 10) * 1000));
     this.token = options.token ?? process.env[ENDPOINT_TOKEN_ENV];
   }
 
@@ -54,6 +56,7 @@ export class RemoteSessionFactory implements SessionFactory {
     const meta = await this.json('GET', `/v2/models/${name}`);
     const inputs = tensorList(meta, 'inputs', this.base);
     const outputs = tensorList(meta, 'outputs', this.base);
+    this.openSessions++;
     return new RemoteSession(this, `${this.base} model ${this.options.modelName}`, inputs, outputs);
   }
 
@@ -82,8 +85,20 @@ export class RemoteSessionFactory implements SessionFactory {
     return out;
   }
 
-  close(): Promise<void> {
-    return this.dispatcher.close();
+  /** Called by each session's release: the connections close with the last one, so a CLI run can exit. */
+  async sessionReleased(): Promise<void> {
+    if (--this.openSessions <= 0) await this.close();
+  }
+
+  async close(): Promise<void> {
+    const dispatcher = this.dispatcher;
+    this.dispatcher = undefined;
+    await dispatcher?.close();
+  }
+
+  private agent(): Agent {
+    this.dispatcher ??= new Agent({ connectTimeout: this.timeoutMs, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+    return this.dispatcher;
   }
 
   private async json(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -103,7 +118,7 @@ export class RemoteSessionFactory implements SessionFactory {
       try {
         const res = await undiciFetch(this.base + path, {
           method,
-          dispatcher: this.dispatcher,
+          dispatcher: this.agent(),
           headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
@@ -149,7 +164,9 @@ class RemoteSession implements InferenceSession {
     return this.factory.infer(inputs, outputs);
   }
 
-  async release(): Promise<void> {}
+  release(): Promise<void> {
+    return this.factory.sessionReleased();
+  }
 }
 
 function tensorList(meta: Record<string, unknown>, key: 'inputs' | 'outputs', endpoint: string): TensorMetadata[] {
