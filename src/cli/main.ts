@@ -22,6 +22,7 @@ import { oneLineArgumentErrors } from './argumentErrors';
 import { downloadProgressPrinter, resolveModelDir } from './modelResolution';
 import { checkOutputFoldersFirst } from './outputFolder';
 import { providerFallbackLine } from './providerNote';
+import { ENDPOINT_TOKEN_ENV, RemoteSessionFactory } from '../core/remote/v2Client';
 import { registerScanCommand } from './scanCommand';
 import { registerSimilarityCommands } from './similarityCommands';
 import { registerTritonCommand } from './tritonCommand';
@@ -47,6 +48,9 @@ const providerOption = () => new Option('--provider <name>', 'execution provider
 interface ModelFlags {
   model?: string;
   provider: ProviderPreference;
+  /** With remoteModel: run the graphs on this KServe v2 server; preprocessing, labels and config stay local. */
+  endpoint?: string;
+  remoteModel?: string;
   fast?: boolean;
   exif: boolean;
 }
@@ -67,7 +71,10 @@ function err(line: string): void {
 
 async function loadModel(flags: ModelFlags): Promise<BeitModel> {
   const dir = await resolveModelDir(flags.model);
-  const model = await BeitModel.load(dir, { provider: flags.provider, preprocess: { fast: flags.fast, applyExifOrientation: flags.exif } });
+  if ((flags.endpoint === undefined) !== (flags.remoteModel === undefined)) throw new BeitLensError('CONFIG_INVALID', '--endpoint and --remote-model go together: the server URL and the model name on it');
+  const sessions = flags.endpoint !== undefined ? new RemoteSessionFactory({ endpoint: flags.endpoint, modelName: flags.remoteModel! }) : undefined;
+  const model = await BeitModel.load(dir, { provider: flags.provider, preprocess: { fast: flags.fast, applyExifOrientation: flags.exif }, ...(sessions ? { sessions } : {}) });
+  if (sessions) return model;
   const fallback = providerFallbackLine(flags.provider, model.provider, model.providerAttempts);
   if (fallback) err(fallback);
   return model;
@@ -160,6 +167,8 @@ export function buildProgram(): Command {
     .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
     .option('--no-exif', 'ignore EXIF orientation')
     .addOption(providerOption())
+    .option('--endpoint <url>', `Open Inference Protocol (KServe v2) server to run the model on (token: $${ENDPOINT_TOKEN_ENV})`)
+    .option('--remote-model <name>', 'the model\'s name on --endpoint')
     .argument('<images...>')
     .action(async (images: string[], o: ModelFlags & { topK: number; batch: number; json?: boolean }) => {
       const model = await loadModel(o);
@@ -181,6 +190,8 @@ export function buildProgram(): Command {
     .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
     .option('--no-exif', 'ignore EXIF orientation')
     .addOption(providerOption())
+    .option('--endpoint <url>', `Open Inference Protocol (KServe v2) server to run the model on (token: $${ENDPOINT_TOKEN_ENV})`)
+    .option('--remote-model <name>', 'the model\'s name on --endpoint')
     .argument('<images...>')
     .action(async (images: string[], o: ModelFlags & { batch: number; json?: boolean; out?: string }) => {
       // Refused before the model loads: a wrong --out would otherwise be found after every image was embedded.
@@ -216,6 +227,8 @@ export function buildProgram(): Command {
     .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
     .option('--no-exif', 'ignore EXIF orientation')
     .addOption(providerOption())
+    .option('--endpoint <url>', `Open Inference Protocol (KServe v2) server to run the model on (token: $${ENDPOINT_TOKEN_ENV})`)
+    .option('--remote-model <name>', 'the model\'s name on --endpoint')
     .argument('<image>')
     .action(async (image: string, o: ModelFlags & { json?: boolean; out?: string; overlay: string; class?: number; headFusion: HeadFusion; discardRatio: number; topK: number; opacity: number }) => {
       const model = await loadModel(o);

@@ -1,5 +1,5 @@
 import { BeitLensError, errorMessage, type ErrorCode } from './errors';
-import { ModelSession, ModelSessionOptions, ProviderAttempt, ExecutionProviderName } from './backend/onnxRuntime';
+import { ModelSessionOptions, ProviderAttempt, ExecutionProviderName } from './backend/onnxRuntime';
 import { computePrecision, loadModelDirectory, ModelDirectory } from './modelDirectory';
 import { ModelIntegrity, ModelVerifier } from './modelIntegrity';
 import { EMBEDDING_OUTPUT } from './onnx/beitGraph';
@@ -8,6 +8,7 @@ import { checkFiniteLogits, classPatchLogits, patchArgmax, Prediction, topKPredi
 import type { DecodedImage } from './image';
 import { preprocessImage, PreprocessOptions } from './preprocess';
 import { attentionRollout, DEFAULT_ROLLOUT, RolloutOptions } from './rollout';
+import { InferenceSession, LocalSessionFactory, SessionFactory } from './sessionFactory';
 
 export interface ClassifyResult {
   image: string;
@@ -61,6 +62,8 @@ export interface BeitModelOptions extends Omit<ModelSessionOptions, 'optimizedMo
    * scans neither read nor write the result cache for it.
    */
   verifier?: ModelVerifier | false;
+  /** Where the classify and explain sessions come from (default: local onnxruntime sessions of the folder's graphs). */
+  sessions?: SessionFactory;
 }
 
 /**
@@ -68,11 +71,11 @@ export interface BeitModelOptions extends Omit<ModelSessionOptions, 'optimizedMo
  * explain session created on first use so plain classification never pays for attentions.
  */
 export class BeitModel {
-  private explainSession?: Promise<ModelSession>;
+  private explainSession?: Promise<InferenceSession>;
 
   private constructor(
     readonly directory: ModelDirectory,
-    private readonly classifySession: ModelSession,
+    private readonly classifySession: InferenceSession,
     private readonly options: BeitModelOptions,
     readonly integrity: ModelIntegrity,
   ) {}
@@ -80,7 +83,7 @@ export class BeitModel {
   static async load(dir: string, options: BeitModelOptions = {}): Promise<BeitModel> {
     const directory = await loadModelDirectory(dir);
     const integrity: ModelIntegrity = options.verifier === false ? { state: 'unverified' } : await (options.verifier ?? new ModelVerifier()).verify(directory);
-    const session = await ModelSession.create(directory.classifyModel, options);
+    const session = await sessionFactory(options).create(directory.classifyModel, sessionOptions(options));
     try {
       checkInterface(session, ['logits'], directory.classifyModel, directory.config.imageSize);
     } catch (err) {
@@ -116,7 +119,7 @@ export class BeitModel {
   /** Logits for a batch already preprocessed into [n, 3, size, size], as the model returned them (finite or not). */
   async logits(pixelValues: Float32Array, n: number): Promise<Float32Array> {
     const size = this.directory.config.imageSize;
-    const out = await this.classifySession.run(pixelValues, [n, 3, size, size], ['logits']);
+    const out = await this.classifySession.run(pixelInput(pixelValues, n, size), ['logits']);
     checkLogits(out.logits.dims, n, this.directory.config.numLabels, this.directory.classifyModel);
     return out.logits.data;
   }
@@ -158,7 +161,7 @@ export class BeitModel {
   async embeddings(pixelValues: Float32Array, n: number): Promise<Float32Array> {
     this.requireEmbedding();
     const size = this.directory.config.imageSize;
-    const out = await this.classifySession.run(pixelValues, [n, 3, size, size], [EMBEDDING_OUTPUT]);
+    const out = await this.classifySession.run(pixelInput(pixelValues, n, size), [EMBEDDING_OUTPUT]);
     this.checkEmbeddingDims(out[EMBEDDING_OUTPUT].dims, n);
     return out[EMBEDDING_OUTPUT].data;
   }
@@ -170,7 +173,7 @@ export class BeitModel {
   async logitsAndEmbeddings(pixelValues: Float32Array, n: number): Promise<{ logits: Float32Array; embeddings: Float32Array }> {
     this.requireEmbedding();
     const size = this.directory.config.imageSize;
-    const out = await this.classifySession.run(pixelValues, [n, 3, size, size], ['logits', EMBEDDING_OUTPUT]);
+    const out = await this.classifySession.run(pixelInput(pixelValues, n, size), ['logits', EMBEDDING_OUTPUT]);
     checkLogits(out.logits.dims, n, this.directory.config.numLabels, this.directory.classifyModel);
     this.checkEmbeddingDims(out[EMBEDDING_OUTPUT].dims, n);
     return { logits: out.logits.data, embeddings: out[EMBEDDING_OUTPUT].data };
@@ -248,7 +251,7 @@ export class BeitModel {
     const session = await this.getExplainSession();
     const cfg = this.directory.config;
     const pre = await preprocessImage(image, this.directory.preprocessor, this.options.preprocess);
-    const out = await session.run(pre.pixelValues, [1, 3, cfg.imageSize, cfg.imageSize], ['logits', 'attentions', 'patch_logits']);
+    const out = await session.run(pixelInput(pre.pixelValues, 1, cfg.imageSize), ['logits', 'attentions', 'patch_logits']);
     checkLogits(out.logits.dims, 1, cfg.numLabels, session.file);
     checkFiniteLogits(out.logits.data, session.file);
     const patches = cfg.gridSize * cfg.gridSize;
@@ -273,13 +276,13 @@ export class BeitModel {
     return classPatchLogits(explanation.patchLogits, explanation.grid ** 2, explanation.numLabels, classIndex);
   }
 
-  private getExplainSession(): Promise<ModelSession> {
+  private getExplainSession(): Promise<InferenceSession> {
     const file = this.directory.fullModel;
     if (!file) {
       return Promise.reject(new BeitLensError('MODEL_INVALID', 'this model folder has no explanation graph (model.onnx with attentions); re-run `beit-lens convert`', this.directory.dir));
     }
     const cfg = this.directory.config;
-    this.explainSession ??= ModelSession.create(file, { ...this.options, provider: this.classifySession.provider }).then((s) => {
+    this.explainSession ??= sessionFactory(this.options).create(file, { ...sessionOptions(this.options), provider: this.classifySession.provider }).then((s) => {
       checkInterface(s, ['logits', 'attentions', 'patch_logits'], file, cfg.imageSize);
       return s;
     });
@@ -293,7 +296,22 @@ export class BeitModel {
   }
 }
 
-function checkInterface(session: ModelSession, outputs: string[], file: string, imageSize: number): void {
+const localSessions = new LocalSessionFactory();
+
+function sessionFactory(options: BeitModelOptions): SessionFactory {
+  return options.sessions ?? localSessions;
+}
+
+/** The session options proper: BeitModel's own options (preprocessing, the factory) stay out of the factory's view. */
+function sessionOptions(options: BeitModelOptions): ModelSessionOptions {
+  return { ...(options.provider !== undefined ? { provider: options.provider } : {}), ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}) };
+}
+
+function pixelInput(pixelValues: Float32Array, n: number, size: number): Record<string, { data: Float32Array; dims: number[] }> {
+  return { pixel_values: { data: pixelValues, dims: [n, 3, size, size] } };
+}
+
+function checkInterface(session: InferenceSession, outputs: string[], file: string, imageSize: number): void {
   if (!session.inputNames.includes('pixel_values')) {
     throw new BeitLensError('MODEL_INVALID', `not a BEiT Lens model: expected input pixel_values, found ${session.inputNames.join(', ') || 'none'}`, file);
   }

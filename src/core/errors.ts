@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'INTEGRITY'
   | 'NON_FINITE_OUTPUT'
   | 'NETWORK_TIMEOUT'
+  /** A remote inference server refused, failed or could not be reached. */
+  | 'REMOTE_FAILED'
   | 'CANCELLED'
   | 'INTERNAL';
 
