@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import {
   chooseL2ByCrossValidation, fitLogistic, fitStandardisedLogistic, predictProbabilities, stratifiedFolds,
 } from '../../src/core/probe/logisticRegression';
+import { findLabelIssues } from '../../src/core/probe/labelIssues';
 
 interface Reference {
   n: number; d: number; k: number; C: number;
@@ -65,5 +66,46 @@ describe('probe logistic regression', () => {
     // A penalty of 10 on standardised features flattens the softmax; it must lose to 1e-2 on this separable-ish data.
     assert.equal(l2, 1e-2);
     assert.ok(losses[1] < losses[0]);
+  });
+});
+
+describe('probe label issues', () => {
+  it('ranks transplanted wrong-class points first and suggests their true class', async () => {
+    const { seededNormal } = await import('../../src/core/seededRandom');
+    const normal = seededNormal(11);
+    const k = 3;
+    const d = 8;
+    const perClass = 40;
+    const rows = k * perClass;
+    const values = new Float64Array(rows * d);
+    const truth = new Int32Array(rows);
+    for (let row = 0; row < rows; row++) {
+      truth[row] = row % k;
+      for (let j = 0; j < d; j++) values[row * d + j] = (j === truth[row] ? 6 : 0) + normal();
+    }
+    const given = Int32Array.from(truth);
+    const transplanted = [5, 31, 62];
+    for (const row of transplanted) given[row] = (truth[row] + 1) % k;
+    const report = findLabelIssues({ values, rows, columns: d }, given, k, { seed: 2, folds: 5 });
+    assert.equal(report.issues.length, rows);
+    assert.deepEqual(report.issues.slice(0, 3).map((i) => i.row).sort((a, b) => a - b), transplanted);
+    for (const issue of report.issues.slice(0, 3)) {
+      assert.equal(issue.suggestedLabel, truth[issue.row]);
+      assert.ok(issue.selfConfidence < 1 / k, `self-confidence ${issue.selfConfidence}`);
+    }
+    assert.deepEqual(report.issues.map((i) => i.rank), Array.from({ length: rows }, (_, i) => i + 1));
+    // Rows 5 and 62 (truly 2) were given 0, row 31 (truly 1) was given 2; on data this well separated the
+    // confident joint counts no clean image, and (being conservative: a point must reach the other class's
+    // mean self-confidence) at least half of the transplanted ones.
+    assert.deepEqual(report.classes.map((c) => [c.label, c.count]), [[0, 42], [1, 39], [2, 39]]);
+    assert.ok([1 / 42, 2 / 42].includes(report.classes[0].estimatedWrongShare), JSON.stringify(report.classes[0]));
+    assert.equal(report.classes[1].estimatedWrongShare, 0);
+    assert.ok([0, 1 / 39].includes(report.classes[2].estimatedWrongShare), JSON.stringify(report.classes[2]));
+    const counted = report.classes[0].estimatedWrongShare * 42 + report.classes[2].estimatedWrongShare * 39;
+    assert.ok(Math.round(counted) >= 2, `confident joint counted ${counted} of 3`);
+  });
+
+  it('refuses fewer than two folds', () => {
+    assert.throws(() => findLabelIssues(x, labels, reference.k, { seed: 1, folds: 1, l2: 1e-2 }), /--folds must be an integer ≥ 2, got 1/);
   });
 });
