@@ -261,7 +261,7 @@ export function stratifiedFolds(labels: Int32Array, folds: number, seed: number)
 
 export const DEFAULT_L2_GRID: readonly number[] = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4];
 
-/** L2 chosen by stratified K-fold summed held-out log-loss over the grid. */
+/** L2 chosen by stratified K-fold summed held-out log-loss over the grid (give it strongest first: fits warm-start down the path). */
 export function chooseL2ByCrossValidation(
   x: FeatureMatrix, labels: Int32Array, classCount: number,
   options: { folds?: number; seed: number; grid?: readonly number[]; signal?: AbortSignal },
@@ -275,12 +275,17 @@ export function chooseL2ByCrossValidation(
     const test: number[] = [];
     assignment.forEach((f, row) => (f === fold ? test : train).push(row));
     if (test.length === 0 || train.length === 0) continue;
-    const trainX = selectRows(x, train);
+    const trainRaw = selectRows(x, train);
+    const { mean, scale } = columnStatistics(trainRaw);
+    const trainX = standardise(trainRaw, mean, scale);
     const trainY = Int32Array.from(train, (r) => labels[r]);
-    const testX = selectRows(x, test);
+    const testX = standardise(selectRows(x, test), mean, scale);
+    // The grid runs strongest to weakest penalty, each fit starting from the previous one (in standardised space).
+    let previous: LogisticModel | undefined;
     grid.forEach((l2, g) => {
       options.signal?.throwIfAborted();
-      const model = fitStandardisedLogistic(trainX, trainY, classCount, { l2, maxIterations: 300 });
+      const model = fitLogistic(trainX, trainY, classCount, { l2, maxIterations: 300, initial: previous });
+      previous = model;
       const p = predictProbabilities(model, testX);
       test.forEach((row, i) => { losses[g] -= Math.log(Math.max(p[i * classCount + labels[row]], 1e-15)); });
     });
