@@ -4,6 +4,7 @@
  * Running the model on the perturbed batches is the caller's job, so this module stays testable
  * without a session.
  */
+import { seededUniform } from './seededRandom';
 
 export const DEFAULT_FAITHFULNESS_STEPS = 20;
 
@@ -16,6 +17,21 @@ export function patchOrderByRelevance(map: ArrayLike<number>): number[] {
     if (!Number.isFinite(map[i])) throw new RangeError(`relevance map value ${i} is not a finite number`);
   }
   return Array.from({ length: map.length }, (_, i) => i).sort((a, b) => map[b] - map[a] || a - b);
+}
+
+/**
+ * A seeded shuffle of the patch indices (Fisher-Yates) for the random-order baseline curve. It is
+ * seeded so the same image gets the same baseline AUC in every run.
+ */
+export function randomPatchOrder(patches: number, seed: number): number[] {
+  if (!Number.isInteger(patches) || patches < 1) throw new RangeError(`patch count must be a positive integer, got ${patches}`);
+  const uniform = seededUniform(seed);
+  const order = Array.from({ length: patches }, (_, i) => i);
+  for (let i = patches - 1; i > 0; i--) {
+    const j = Math.floor(uniform() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
 }
 
 /**

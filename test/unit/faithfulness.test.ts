@@ -1,6 +1,6 @@
 import { it as test } from 'node:test';
 import assert from 'node:assert/strict';
-import { curveArea, patchOrderByRelevance, stepPatchCounts } from '../../src/core/faithfulness';
+import { curveArea, patchOrderByRelevance, randomPatchOrder, stepPatchCounts } from '../../src/core/faithfulness';
 
 test('patches are ordered most relevant first, ties by lower index', () => {
   assert.deepEqual(patchOrderByRelevance([0.1, 0.9, 0.5, 0.9, 0]), [1, 3, 2, 0, 4]);
@@ -32,4 +32,13 @@ test('curve area is the trapezoid rule over evenly spaced fractions', () => {
   assert.ok(Math.abs(curveArea([0.8, 0.4, 0.1]) - 0.425) < 1e-12);
   assert.throws(() => curveArea([0.5]), /at least 2 points/);
   assert.throws(() => curveArea([0.5, Number.POSITIVE_INFINITY]), /point 1 is not a finite number/);
+});
+
+test('the random baseline order is a seeded permutation of every patch', () => {
+  const order = randomPatchOrder(196, 7);
+  assert.deepEqual([...order].sort((a, b) => a - b), Array.from({ length: 196 }, (_, i) => i));
+  assert.deepEqual(randomPatchOrder(196, 7), order);
+  assert.notDeepEqual(randomPatchOrder(196, 8), order);
+  assert.notDeepEqual(order, Array.from({ length: 196 }, (_, i) => i));
+  assert.throws(() => randomPatchOrder(0, 1), /patch count must be a positive integer/);
 });
