@@ -58,3 +58,27 @@ export function curveArea(probabilities: ArrayLike<number>): number {
   }
   return sum / (probabilities.length - 1);
 }
+
+/**
+ * Copies the listed patches of `source` into `target` (both one preprocessed image, channels-first
+ * [channels, grid*patch, grid*patch]). This one step serves deletion (source = a mean-colour
+ * image), insertion (target = a blurred image, source = the original) and single-patch occlusion.
+ */
+export function copyPatches(target: Float32Array, source: Float32Array, patchIndices: Iterable<number>, channels: number, grid: number, patchSize: number): void {
+  const side = grid * patchSize;
+  const expected = channels * side * side;
+  if (target.length !== expected || source.length !== expected) {
+    throw new RangeError(`image tensors must hold ${channels}x${side}x${side} = ${expected} values, got target ${target.length}, source ${source.length}`);
+  }
+  for (const patch of patchIndices) {
+    if (!Number.isInteger(patch) || patch < 0 || patch >= grid * grid) throw new RangeError(`patch index ${patch} is outside 0..${grid * grid - 1}`);
+    const top = Math.floor(patch / grid) * patchSize;
+    const left = (patch % grid) * patchSize;
+    for (let c = 0; c < channels; c++) {
+      for (let y = top; y < top + patchSize; y++) {
+        const start = c * side * side + y * side + left;
+        target.set(source.subarray(start, start + patchSize), start);
+      }
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import { it as test } from 'node:test';
 import assert from 'node:assert/strict';
-import { curveArea, patchOrderByRelevance, randomPatchOrder, stepPatchCounts } from '../../src/core/faithfulness';
+import { copyPatches, curveArea, patchOrderByRelevance, randomPatchOrder, stepPatchCounts } from '../../src/core/faithfulness';
 
 test('patches are ordered most relevant first, ties by lower index', () => {
   assert.deepEqual(patchOrderByRelevance([0.1, 0.9, 0.5, 0.9, 0]), [1, 3, 2, 0, 4]);
@@ -41,4 +41,21 @@ test('the random baseline order is a seeded permutation of every patch', () => {
   assert.notDeepEqual(randomPatchOrder(196, 8), order);
   assert.notDeepEqual(order, Array.from({ length: 196 }, (_, i) => i));
   assert.throws(() => randomPatchOrder(0, 1), /patch count must be a positive integer/);
+});
+
+test('copying patches replaces exactly those patch pixels in every channel', () => {
+  // 2 channels, 2x2 grid of 2x2 patches: a 4x4 image per channel
+  const target = new Float32Array(2 * 16);
+  const source = Float32Array.from({ length: 32 }, (_, i) => i + 1);
+  copyPatches(target, source, [1, 2], 2, 2, 2);
+  const channel0 = [
+    0, 0, 3, 4,
+    0, 0, 7, 8,
+    9, 10, 0, 0,
+    13, 14, 0, 0,
+  ];
+  assert.deepEqual(Array.from(target.subarray(0, 16)), channel0);
+  assert.deepEqual(Array.from(target.subarray(16)), channel0.map((v) => (v === 0 ? 0 : v + 16)));
+  assert.throws(() => copyPatches(target, source, [4], 2, 2, 2), /patch index 4 is outside 0..3/);
+  assert.throws(() => copyPatches(new Float32Array(3), source, [0], 2, 2, 2), /must hold 2x4x4 = 32 values/);
 });
