@@ -46,6 +46,8 @@ export interface Explanation {
   layers: number;
   heads: number;
   tokens: number;
+  /** The family's tokens before the patches (attentions and rollout index patches after them). */
+  leadingTokens: number;
   numLabels: number;
   /** The model-size RGB image the explanation refers to. */
   resized: Uint8Array;
@@ -256,16 +258,15 @@ export class BeitModel {
     checkFiniteLogits(out.logits.data, session.file);
     const patches = cfg.gridSize * cfg.gridSize;
     const attentions = out.attentions.data;
+    const layout = { layers: cfg.numLayers, heads: cfg.numHeads, tokens: cfg.numTokens, leadingTokens: cfg.architecture.leadingTokens };
     return {
       top: topKPredictions(out.logits.data, this.labels, options.topK ?? 5),
-      rollout: attentionRollout(attentions, cfg.numLayers, cfg.numHeads, cfg.numTokens, options.rollout ?? DEFAULT_ROLLOUT),
+      rollout: attentionRollout(attentions, layout, options.rollout ?? DEFAULT_ROLLOUT),
       patchArgmax: patchArgmax(out.patch_logits.data, patches, cfg.numLabels),
       patchLogits: out.patch_logits.data,
       attentions,
       grid: cfg.gridSize,
-      layers: cfg.numLayers,
-      heads: cfg.numHeads,
-      tokens: cfg.numTokens,
+      ...layout,
       numLabels: cfg.numLabels,
       resized: pre.resized,
       size: cfg.imageSize,

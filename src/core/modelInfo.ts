@@ -56,7 +56,7 @@ export async function describeModel(model: BeitModel): Promise<ModelInfo> {
     modelId: d.modelId,
     family: family.displayName,
     architecture: family.classifierClass,
-    config: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, headDim: c.headDim, intermediateSize: c.intermediateSize, imageSize: c.imageSize, patchSize: c.patchSize, gridSize: c.gridSize, numTokens: c.numTokens, layerNormEps: c.layerNormEps },
+    config: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads, headDim: c.headDim, intermediateSize: c.intermediateSize, imageSize: c.imageSize, patchSize: c.patchSize, gridSize: c.gridSize, numTokens: c.numTokens, leadingTokens: c.architecture.leadingTokens, pooling: c.architecture.pooling, layerNormEps: c.layerNormEps },
     graphs,
     parameters: d.manifest?.parameters ?? null,
     dtype: d.manifest?.dtype ?? 'fp32',

@@ -15,13 +15,31 @@ export interface RolloutOptions {
 export const DEFAULT_ROLLOUT: RolloutOptions = { headFusion: 'mean', discardRatio: 0.9 };
 
 /**
- * @param attentions softmax probabilities [layers, heads, tokens, tokens] for one image (token 0 = CLS)
- * @returns the CLS row of the rollout over patch tokens, divided by its maximum (grid*grid values, row-major)
+ * The shape of one image's attention tensor and where its patches start: `leadingTokens` (the family's token layout:
+ * a CLS token, register tokens, none) come first, then the patches row-major. An Explanation is one.
  */
-export function attentionRollout(attentions: Float32Array, layers: number, heads: number, tokens: number, options: RolloutOptions = DEFAULT_ROLLOUT): Float32Array {
-  if (!(options.discardRatio >= 0 && options.discardRatio < 1)) throw new RangeError(`discard ratio must be in [0, 1), got ${options.discardRatio}`);
+export interface AttentionLayout {
+  layers: number;
+  heads: number;
+  tokens: number;
+  leadingTokens: number;
+}
+
+function checkLayout(attentions: Float32Array, { layers, heads, tokens, leadingTokens }: AttentionLayout): void {
+  if (!(Number.isInteger(leadingTokens) && leadingTokens >= 0 && leadingTokens < tokens)) throw new RangeError(`${leadingTokens} leading tokens do not fit in ${tokens} tokens`);
   if (attentions.length !== layers * heads * tokens * tokens) throw new RangeError('attention tensor size does not match its dimensions');
-  const n = tokens;
+}
+
+/**
+ * @param attentions softmax probabilities [layers, heads, tokens, tokens] for one image
+ * @returns the rollout over the patch tokens, divided by its maximum (grid*grid values, row-major), read from the
+ *   first leading token's row (the CLS token); with no leading token, the mean of every token's row
+ */
+export function attentionRollout(attentions: Float32Array, layout: AttentionLayout, options: RolloutOptions = DEFAULT_ROLLOUT): Float32Array {
+  if (!(options.discardRatio >= 0 && options.discardRatio < 1)) throw new RangeError(`discard ratio must be in [0, 1), got ${options.discardRatio}`);
+  checkLayout(attentions, layout);
+  const { layers, heads, leadingTokens: lead } = layout;
+  const n = layout.tokens;
   const nn = n * n;
   let rollout: Float64Array = identity(n);
   const fused = new Float64Array(nn);
@@ -35,7 +53,7 @@ export function attentionRollout(attentions: Float32Array, layers: number, heads
       for (let i = 0; i < nn; i++) order[i] = i;
       order.sort((x, y) => fused[x] - fused[y]);
       // vit-explain never zeroes the CLS->CLS entry, even when it is among the lowest.
-      for (let i = 0; i < discard; i++) if (order[i] !== 0) fused[order[i]] = 0;
+      for (let i = 0; i < discard; i++) if (order[i] !== 0 || lead === 0) fused[order[i]] = 0;
     }
     for (let i = 0; i < n; i++) {
       let rowSum = 0;
@@ -49,10 +67,16 @@ export function attentionRollout(attentions: Float32Array, layers: number, heads
     rollout = matmul(a, rollout, n);
   }
 
-  const map = new Float32Array(n - 1);
+  const patches = n - lead;
+  const map = new Float32Array(patches);
+  if (lead > 0) {
+    for (let p = 0; p < patches; p++) map[p] = rollout[lead + p];
+  } else {
+    for (let i = 0; i < n; i++) for (let p = 0; p < patches; p++) map[p] += rollout[i * n + p] / n;
+  }
   let max = 0;
-  for (let j = 1; j < n; j++) max = Math.max(max, rollout[j]);
-  for (let j = 1; j < n; j++) map[j - 1] = max > 0 ? rollout[j] / max : 0;
+  for (let p = 0; p < patches; p++) max = Math.max(max, map[p]);
+  for (let p = 0; p < patches; p++) map[p] = max > 0 ? map[p] / max : 0;
   return map;
 }
 
@@ -88,14 +112,18 @@ function matmul(a: Float64Array, b: Float64Array, n: number): Float64Array {
   return out;
 }
 
-/** Attention from one query token to every patch, for a layer and a head (or the mean over heads). */
-export function attentionFromToken(attentions: Float32Array, layers: number, heads: number, tokens: number, query: number, layer: number, head: number | 'mean'): Float32Array {
+/** Attention from one patch to every patch, for a layer and a head (or the mean over heads). */
+export function attentionFromPatch(attentions: Float32Array, layout: AttentionLayout, patch: number, layer: number, head: number | 'mean'): Float32Array {
+  checkLayout(attentions, layout);
+  const { heads, tokens, leadingTokens: lead } = layout;
+  const patches = tokens - lead;
+  if (!(Number.isInteger(patch) && patch >= 0 && patch < patches)) throw new RangeError(`patch ${patch} is out of range (0..${patches - 1})`);
   const nn = tokens * tokens;
-  const out = new Float32Array(tokens - 1);
+  const out = new Float32Array(patches);
   const hs = head === 'mean' ? [...Array(heads).keys()] : [head];
   for (const h of hs) {
-    const row = (layer * heads + h) * nn + query * tokens;
-    for (let j = 1; j < tokens; j++) out[j - 1] += attentions[row + j] / hs.length;
+    const row = (layer * heads + h) * nn + (lead + patch) * tokens + lead;
+    for (let p = 0; p < patches; p++) out[p] += attentions[row + p] / hs.length;
   }
   return out;
 }

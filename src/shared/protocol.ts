@@ -32,6 +32,8 @@ export interface ExplanationDto {
   image: { src: string; name: string; width: number; height: number };
   top: PredictionDto[];
   grid: number;
+  /** The family's tokens before the patches (a CLS token: 1): patch p is token leadingTokens + p. */
+  leadingTokens: number;
   layers: number;
   heads: number;
   rollout: { headFusion: HeadFusion; discardRatio: number; map: number[] };
@@ -430,7 +432,7 @@ export interface ModelInfoDto {
   modelId: string;
   family: string;
   architecture: string;
-  config: { hiddenSize: number; numLayers: number; numHeads: number; headDim: number; intermediateSize: number; imageSize: number; patchSize: number; gridSize: number; numTokens: number; layerNormEps: number };
+  config: { hiddenSize: number; numLayers: number; numHeads: number; headDim: number; intermediateSize: number; imageSize: number; patchSize: number; gridSize: number; numTokens: number; leadingTokens: number; pooling: 'mean' | 'cls'; layerNormEps: number };
   graphs: { file: string; role: 'classify' | 'explain'; inputs: TensorInfoDto[]; outputs: TensorInfoDto[] }[];
   /** The checkpoint's parameter count, recorded by `convert`; null for folders converted before it was. */
   parameters: number | null;

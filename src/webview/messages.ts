@@ -58,7 +58,7 @@ function isExplanation(v: unknown): v is ExplanationDto {
   if (!isFiniteNumber(image.width) || image.width <= 0 || !isFiniteNumber(image.height) || image.height <= 0) return false;
   if (!Number.isSafeInteger(grid) || (grid as number) < 1 || (grid as number) > MAX_GRID) return false;
   const patches = (grid as number) ** 2;
-  if (!isIndex(v.layers) || !isIndex(v.heads) || typeof v.provider !== 'string') return false;
+  if (!isIndex(v.leadingTokens) || !isIndex(v.layers) || !isIndex(v.heads) || typeof v.provider !== 'string') return false;
   if (!isObject(rollout) || !isHeadFusion(rollout.headFusion) || !isDiscardRatio(rollout.discardRatio) || !isNumberArray(rollout.map, patches)) return false;
   if (!isNumberArray(v.patchArgmax, patches) || !v.patchArgmax.every(isIndex) || !isNumberArray(v.patchScore, patches)) return false;
   return Array.isArray(v.top) && v.top.every(isPrediction) && Array.isArray(v.legend) && v.legend.every(isLegendEntry);

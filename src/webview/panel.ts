@@ -428,7 +428,7 @@ export class ExplanationPanel {
     const grid = c.explanation.grid;
     const cell = cellOf(patch, grid);
     const cls = c.explanation.patchArgmax[patch];
-    const lines = [`Patch ${patch} (row ${cell.row}, col ${cell.col})`, `${c.labels.get(cls) ?? `class ${cls}`}: ${percent(c.explanation.patchScore[patch])}`];
+    const lines = [`Patch ${patch} (row ${cell.row}, col ${cell.col}; token ${c.explanation.leadingTokens + patch})`, `${c.labels.get(cls) ?? `class ${cls}`}: ${percent(c.explanation.patchScore[patch])}`];
     const value = this.overlayValueAt(patch);
     if (value) lines.push(value);
     showPatchTooltip(this.view, cell, grid, lines, anchor);

@@ -148,6 +148,7 @@ class RecordingInference {
           handle: `h${this.calls.length}`,
           top: [{ index: 9, label: 'tabby kitten', score: 0.7 }],
           grid: 14,
+          leadingTokens: 1,
           layers: 2,
           heads: 4,
           rollout: { headFusion: 'mean', discardRatio: 0.9, map: Array(196).fill(0.5) },

@@ -307,7 +307,7 @@ describe('convert --dtype fp16 on the tiny fixture', () => {
       }
       // And on the raw tensor, against the reference's rollout variant that model.test.ts checks for fp32.
       const out = await runFile(path.join(dir16, 'model.onnx'), ['attentions']);
-      const rollout = attentionRollout(out.attentions.data, 2, 4, T, { headFusion: 'mean', discardRatio: 0.9 });
+      const rollout = attentionRollout(out.attentions.data, { layers: 2, heads: 4, tokens: T, leadingTokens: 1 }, { headFusion: 'mean', discardRatio: 0.9 });
       assert.ok(maxAbsDiff(rollout, expected.images[0].attention_rollout.diagnostic_only_row_normalised_variant_14x14.flat()) <= 0.02);
     } finally {
       await m16.dispose();

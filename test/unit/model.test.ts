@@ -73,7 +73,7 @@ for (const weightsFile of ['model.safetensors', 'pytorch_model.bin'] as const) {
         checkAttentions(out.attentions, image0.attentions, 1e-5);
         assert.deepEqual(Array.from(patchArgmax(out.patch_logits, 196, 10)), image0.per_patch.argmax_grid_14x14.flat());
         assert.ok(maxAbsDiff(out.patch_logits.subarray(0, 10), image0.per_patch.patch0_logits) <= 1e-4);
-        const rollout = attentionRollout(out.attentions, 2, 4, T, { headFusion: 'mean', discardRatio: 0.9 });
+        const rollout = attentionRollout(out.attentions, { layers: 2, heads: 4, tokens: T, leadingTokens: 1 }, { headFusion: 'mean', discardRatio: 0.9 });
         assert.ok(maxAbsDiff(rollout, image0.attention_rollout.diagnostic_only_row_normalised_variant_14x14.flat()) <= 1e-3);
       });
     });

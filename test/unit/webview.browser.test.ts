@@ -98,6 +98,7 @@ function tinyExplanation(): ExplanationDto {
     image: { src: 'data:image/png;base64,AAAA', name: 'a.png', width: 4, height: 3 },
     top: [{ index: 2, label: 'cat', score: 0.5 }],
     grid: 2,
+    leadingTokens: 1,
     layers: 1,
     heads: 2,
     rollout: { headFusion: 'mean', discardRatio: 0.9, map: [1, 0.5, 0.25, 0] },

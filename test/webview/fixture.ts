@@ -11,7 +11,7 @@ import { BeitModel, type Explanation } from '../../src/core/beitModel';
 import { convertModel } from '../../src/core/convert';
 import { decodeImage } from '../../src/core/image';
 import { patchLegend } from '../../src/core/overlay';
-import { attentionFromToken, attentionRollout, type HeadFusion } from '../../src/core/rollout';
+import { attentionFromPatch, attentionRollout, type HeadFusion } from '../../src/core/rollout';
 import type { ExplanationDto, ExtensionToWebviewMessage } from '../../src/shared/protocol';
 
 export const FIXTURE_MODEL = path.join(__dirname, '..', 'fixtures', 'beit-tiny');
@@ -55,6 +55,7 @@ export async function loadWebviewFixture(options: { requestId?: number; image?: 
       image: { src: options.src ?? `data:image/jpeg;base64,${imageBytes.toString('base64')}`, name: path.basename(file), width: decoded.width, height: decoded.height },
       top: e.top,
       grid: e.grid,
+      leadingTokens: e.leadingTokens,
       layers: e.layers,
       heads: e.heads,
       rollout: { ...rolloutSettings, map: Array.from(e.rollout) },
@@ -72,11 +73,10 @@ export async function loadWebviewFixture(options: { requestId?: number; image?: 
         requestId: id,
         headFusion,
         discardRatio,
-        map: Array.from(attentionRollout(e.attentions, e.layers, e.heads, e.tokens, { headFusion, discardRatio })),
+        map: Array.from(attentionRollout(e.attentions, e, { headFusion, discardRatio })),
       }),
       classHeatmap: (classIndex, id = requestId) => ({ type: 'classHeatmap', requestId: id, classIndex, label: labels[classIndex], logits: Array.from(loaded.classHeatmap(e, classIndex)) }),
-      // Token 0 is CLS, so patch p is token p + 1.
-      patchAttention: (patch, layer, head, id = requestId) => ({ type: 'patchAttention', requestId: id, patch, layer, head, map: Array.from(attentionFromToken(e.attentions, e.layers, e.heads, e.tokens, patch + 1, layer, head)) }),
+      patchAttention: (patch, layer, head, id = requestId) => ({ type: 'patchAttention', requestId: id, patch, layer, head, map: Array.from(attentionFromPatch(e.attentions, e, patch, layer, head)) }),
       dispose: async () => {
         await loaded.dispose();
         await rm(dir, { recursive: true, force: true });

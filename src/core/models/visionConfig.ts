@@ -9,18 +9,26 @@ import { LabelTable, labelsFromId2Label } from '../labels';
 
 export type FamilyId = 'beit' | 'data2vec-vision' | 'vit';
 
-export interface VisionArchitecture {
+/**
+ * Where a family's patch tokens sit in the encoder's sequence, and how the classifier pools them. Rollout, the patch
+ * maps, the worker and the panel read this (through the Explanation and ModelInfo), never a fixed "CLS + patches".
+ */
+export interface TokenLayout {
+  /** Tokens before the patch tokens: a CLS token, register or distillation tokens; 0 for a model with none. */
+  leadingTokens: number;
+  /** `mean`: LayerNorm(mean of the patch tokens) through `${prefix}.pooler.layernorm`; `cls`: `${prefix}.layernorm` of every token, then the CLS token. */
+  pooling: 'mean' | 'cls';
+}
+
+export interface VisionArchitecture extends TokenLayout {
   family: FamilyId;
   /** The encoder's weight prefix in the HF checkpoint: `beit`, `data2vec_vision`, `vit`. */
   prefix: string;
   /**
-   * Tokens before the patch tokens. All three families put exactly one CLS token first, which rollout, the patch
-   * maps and the worker's "patches + 1" rely on; a family with more (register tokens, a distillation token) has to
-   * carry this through them before it can be added.
+   * The graph builder (onnx/beitGraph.ts) embeds exactly one CLS token before the patches, as all three families
+   * do; everything downstream takes any count from the TokenLayout, so a family with registers widens only this.
    */
   leadingTokens: 1;
-  /** `mean`: LayerNorm(mean of the patch tokens) through `${prefix}.pooler.layernorm`; `cls`: `${prefix}.layernorm` of every token, then the CLS token. */
-  pooling: 'mean' | 'cls';
   /** `${prefix}.embeddings.position_embeddings` [1, tokens, hidden] added to [CLS; patches]. */
   absolutePositionEmbeddings: boolean;
   /** A relative position bias table in every layer (`...attention.attention.relative_position_bias...`). */

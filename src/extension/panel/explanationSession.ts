@@ -253,6 +253,7 @@ export function toDto(summary: ExplanationSummary, requestId: number, imagePath:
     image: { src: summary.src, name: name ?? path.basename(imagePath), width: summary.width, height: summary.height },
     top: summary.top,
     grid: summary.grid,
+    leadingTokens: summary.leadingTokens,
     layers: summary.layers,
     heads: summary.heads,
     rollout: summary.rollout,

@@ -13,7 +13,7 @@ import { decodeImage, encodeDisplayDataUri, makeThumbnail, makeThumbnailDataUri 
 import { MANIFEST_FILE } from '../../core/modelDirectory';
 import { convertedModelDir, convertLocalModel, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
 import { patchLegend } from '../../core/overlay';
-import { attentionFromToken, attentionRollout, HeadFusion } from '../../core/rollout';
+import { attentionFromPatch, attentionRollout, HeadFusion } from '../../core/rollout';
 import { buildLabelIndex, mapFolders, type LabelIndex } from '../../core/scan/labelCheck';
 import { searchLabels } from '../../core/scan/labelSearch';
 import type { ScanModel } from '../../core/scan/scanner';
@@ -108,7 +108,7 @@ export class InferenceWorkerHandlers {
     explain: (args) => this.withModel((model) => this.turns.run(() => this.explain(model, args))),
     rollout: async ({ handle, headFusion, discardRatio }) => {
       const e = this.explanation(handle);
-      return Array.from(attentionRollout(e.attentions, e.layers, e.heads, e.tokens, { headFusion, discardRatio }));
+      return Array.from(attentionRollout(e.attentions, e, { headFusion, discardRatio }));
     },
     classHeatmap: async ({ handle, classIndex }) => {
       const e = this.explanation(handle);
@@ -121,8 +121,7 @@ export class InferenceWorkerHandlers {
       if (!Number.isInteger(patch) || patch < 0 || patch >= e.grid * e.grid) throw new WorkerCallError('BAD_REQUEST', `patch ${patch} is out of range (0..${e.grid * e.grid - 1})`);
       if (!Number.isInteger(layer) || layer < 0 || layer >= e.layers) throw new WorkerCallError('BAD_REQUEST', `layer ${layer} is out of range (0..${e.layers - 1})`);
       if (head !== 'mean' && (!Number.isInteger(head) || head < 0 || head >= e.heads)) throw new WorkerCallError('BAD_REQUEST', `head ${head} is out of range (0..${e.heads - 1})`);
-      // Token 0 is CLS, so patch p is token p + 1.
-      return Array.from(attentionFromToken(e.attentions, e.layers, e.heads, e.tokens, patch + 1, layer, head));
+      return Array.from(attentionFromPatch(e.attentions, e, patch, layer, head));
     },
     release: async ({ handle }) => {
       this.explanations.delete(handle);
@@ -341,6 +340,7 @@ export class InferenceWorkerHandlers {
       handle,
       top: e.top,
       grid: e.grid,
+      leadingTokens: e.leadingTokens,
       layers: e.layers,
       heads: e.heads,
       rollout: { ...rollout, map: Array.from(e.rollout) },

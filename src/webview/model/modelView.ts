@@ -57,8 +57,8 @@ export class ModelView {
       ]),
       el('h2', {}, ['Configuration']),
       table(
-        ['hidden size', 'layers', 'heads', 'head dim', 'MLP size', 'image', 'patch', 'grid', 'tokens', 'LayerNorm eps'],
-        [[c.hiddenSize, c.numLayers, c.numHeads, c.headDim, c.intermediateSize, `${c.imageSize}x${c.imageSize}`, `${c.patchSize}x${c.patchSize}`, `${c.gridSize}x${c.gridSize}`, c.numTokens, c.layerNormEps]],
+        ['hidden size', 'layers', 'heads', 'head dim', 'MLP size', 'image', 'patch', 'grid', 'tokens', 'leading tokens', 'pooling', 'LayerNorm eps'],
+        [[c.hiddenSize, c.numLayers, c.numHeads, c.headDim, c.intermediateSize, `${c.imageSize}x${c.imageSize}`, `${c.patchSize}x${c.patchSize}`, `${c.gridSize}x${c.gridSize}`, c.numTokens, c.leadingTokens, c.pooling, c.layerNormEps]],
         { 'data-testid': 'config' },
       ),
       el('h2', {}, ['Inputs and outputs']),
