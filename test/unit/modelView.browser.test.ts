@@ -96,7 +96,7 @@ describe('Model view webview in Chromium', { skip: skipReason }, () => {
     assert.equal(summary['compute type'], 'fp32');
     assert.equal(summary['provider in use'], 'cpu');
     assert.equal(summary['architecture'], 'BeitForImageClassification');
-    assert.deepEqual(await rowsOf(page, 'config'), [['32', '2', '4', '8', '128', '224x224', '16x16', '14x14', '197', '1e-12']]);
+    assert.deepEqual(await rowsOf(page, 'config'), [['32', '2', '4', '8', '128', '224x224', '16x16', '14x14', '197', '1', 'mean', '1e-12']]);
 
     const io = await rowsOf(page, 'io');
     assert.deepEqual(io.find((r) => r[0] === 'model.logits.onnx' && r[2] === 'input')?.slice(3), ['pixel_values', 'float32', `[${info.graphs[0].inputs[0].shape[0]}, 3, 224, 224]`]);

@@ -481,7 +481,7 @@ describe('explanation panel webview in Chromium', { skip: skipReason }, () => {
     const at = await patchOnScreen(page, clicked);
     await page.mouse.move(at.x, at.y);
     const tooltip = await page.locator('#patch-tooltip').innerText();
-    assert.match(tooltip, new RegExp(`Patch ${clicked} \\(row 3, col 10\\)`));
+    assert.match(tooltip, new RegExp(`Patch ${clicked} \\(row 3, col 10; token ${explanation.leadingTokens + clicked}\\)`));
     const cls = explanation.patchArgmax[clicked];
     const label = explanation.legend.find((l) => l.index === cls)?.label ?? '';
     assert.ok(tooltip.includes(`${label}: ${(explanation.patchScore[clicked] * 100).toFixed(1)}%`), `tooltip shows argmax label and score: ${tooltip}`);
