@@ -13,7 +13,9 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 vulkan_ready() {
   local mesa
   mesa=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)
-  [ -n "$mesa" ] && dpkg --compare-versions "$mesa" ge 23 && ldconfig -p | grep -q 'libvulkan\.so\.1'
+  # grep reads the whole cache listing: with -q it would stop at the first match, ldconfig would die of
+  # SIGPIPE once the listing outgrows the pipe buffer (64 KiB), and pipefail would call that a failure.
+  [ -n "$mesa" ] && dpkg --compare-versions "$mesa" ge 23 && ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null
 }
 need_vulkan=0
 if command -v dpkg-query >/dev/null 2>&1 && ! vulkan_ready; then need_vulkan=1; fi
