@@ -16,6 +16,7 @@ export interface ModelAction {
 export const DOWNLOAD_ACTION: ModelAction = { title: 'Download Model', command: Command.downloadModel };
 export const CONVERT_ACTION: ModelAction = { title: 'Convert a Hugging Face Folder…', command: Command.convertModel };
 export const SELECT_ACTION: ModelAction = { title: 'Select Model Folder…', command: Command.selectModel };
+export const DOCTOR_ACTION: ModelAction = { title: 'Run Doctor', command: Command.doctor };
 
 /** Need no network: what is left when the hub cannot be reached. */
 export const OFFLINE_MODEL_ACTIONS: readonly ModelAction[] = [CONVERT_ACTION, SELECT_ACTION];

@@ -5,9 +5,9 @@
  */
 import * as os from 'node:os';
 import * as vscode from 'vscode';
-import { Command } from '../commandIds';
 import { InferenceClient, ModelState } from '../inference/inferenceClient';
-import { noModelActions, offerModelActions, SELECT_ACTION } from './modelActions';
+import { DOCTOR_ACTION, noModelActions, SELECT_ACTION } from './modelActions';
+import { ModelNotices } from './modelNotices';
 import { CONFIG_SECTION, describeScope, ModelSettings, readModelSettings } from '../settings';
 import { LoadModelArgs } from '../worker/workerProtocol';
 
@@ -23,6 +23,8 @@ export class ModelController implements vscode.Disposable {
   constructor(
     private readonly inference: InferenceClient,
     private readonly log: vscode.LogOutputChannel,
+    /** The model-state notices, for commands that report on the model this controller chose. */
+    readonly notices: ModelNotices,
     /** Where `beitLens.downloadModel` puts converted models (the extension's global storage). */
     readonly cacheDir: string,
   ) {
@@ -71,7 +73,7 @@ export class ModelController implements vscode.Disposable {
       }
       if (key === this.lastArgs) this.offerDownload();
     }
-    if (state.kind === 'failed' && settings.modelPath) void this.reportBadModelPath(state.message);
+    if (state.kind === 'failed' && settings.modelPath) this.reportBadModelPath(state.message);
     return state;
   }
 
@@ -91,20 +93,14 @@ export class ModelController implements vscode.Disposable {
   private offerDownload(): void {
     if (this.offeredDownload) return;
     this.offeredDownload = true;
-    void offerModelActions(
-      (message, ...items) => vscode.window.showInformationMessage(message, ...items),
+    void this.notices.show(
       'BEiT Lens needs the BEiT model (microsoft/beit-base-patch16-224-pt22k-ft22k). Download it from Hugging Face and convert it locally, or convert or select a model folder you already have?',
       noModelActions('Download (~350 MB)'),
-      (command) => vscode.commands.executeCommand(command),
     );
   }
 
-  private async reportBadModelPath(message: string): Promise<void> {
-    await offerModelActions(
-      (text, ...items) => vscode.window.showErrorMessage(text, ...items),
-      `BEiT Lens could not load the model in beitLens.modelPath: ${message}`,
-      [SELECT_ACTION, { title: 'Run Doctor', command: Command.doctor }],
-      (command) => vscode.commands.executeCommand(command),
-    );
+  /** Until the model state changes; a second report of the same failure adds no second notice. */
+  reportBadModelPath(message: string): void {
+    void this.notices.show(`BEiT Lens could not load the model in beitLens.modelPath: ${message}`, [SELECT_ACTION, DOCTOR_ACTION]);
   }
 }
