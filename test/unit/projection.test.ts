@@ -9,8 +9,10 @@ import { describe, it } from 'node:test';
 import { pcaFit, pcaProject } from '../../src/core/projection/pca';
 import { projectEmbeddings } from '../../src/core/projection/projection';
 import { projectOnThread } from '../../src/core/projection/projectionThread';
-import { umapLayout } from '../../src/core/projection/umap';
-import { seededNormal } from '../../src/core/seededRandom';
+import { UMAP } from 'umap-js';
+import type { SparseMatrix } from 'umap-js/dist/matrix';
+import { fuzzyUnion, umapLayout } from '../../src/core/projection/umap';
+import { seededNormal, seededUniform } from '../../src/core/seededRandom';
 
 interface Reference {
   rows: number;
@@ -115,6 +117,31 @@ describe('UMAP', () => {
       assert.equal(labels[nearest], labels[i], `point ${i}'s nearest neighbour is in another cluster`);
     }
     assert.ok(across / acrossPairs > 3 * (within / withinPairs), `mean distance across ${across / acrossPairs} vs within ${within / withinPairs}`);
+  });
+
+  it("builds umap-js's own fuzzy graph: the same entries, in the same order, with the same values", () => {
+    const rows: number[][] = [];
+    for (let r = 0; r < count; r++) rows.push(Array.from(vectors.subarray(r * 16, (r + 1) * 16)));
+    for (const setOpMixRatio of [1, 0.7]) {
+      const umap = new UMAP({ nComponents: 2, nNeighbors: 10, setOpMixRatio, random: seededUniform(5) });
+      const internals = umap as unknown as { knnIndices: number[][]; knnDistances: number[][]; nearestNeighbors(X: number[][]): { knnIndices: number[][]; knnDistances: number[][] }; fuzzySimplicialSet(X: number[][], k: number, mix: number): SparseMatrix };
+      ({ knnIndices: internals.knnIndices, knnDistances: internals.knnDistances } = internals.nearestNeighbors(rows));
+      // A repeated neighbour and a missing one (-1), as the neighbour search can leave them.
+      internals.knnIndices[4][3] = internals.knnIndices[4][2];
+      internals.knnIndices[7][9] = -1;
+      const theirs = internals.fuzzySimplicialSet(rows, 10, setOpMixRatio);
+      const ours = fuzzyUnion(umap, count);
+      assert.deepEqual(ours.getRows(), theirs.getRows(), `mix ${setOpMixRatio}: rows`);
+      assert.deepEqual(ours.getCols(), theirs.getCols(), `mix ${setOpMixRatio}: cols`);
+      assert.deepEqual(ours.getValues(), theirs.getValues(), `mix ${setOpMixRatio}: values`);
+    }
+  });
+
+  it("gives umap-js's own layout for the seed", () => {
+    const rows: number[][] = [];
+    for (let r = 0; r < count; r++) rows.push(Array.from(vectors.subarray(r * 16, (r + 1) * 16)));
+    const plain = new UMAP({ nComponents: 2, nNeighbors: 15, minDist: 0.1, nEpochs: 60, random: seededUniform(3) }).fit(rows);
+    assert.deepEqual(Array.from(umapLayout(vectors, count, 16, { seed: 3, nEpochs: 60 })), plain.flatMap((p) => [Math.fround(p[0]), Math.fround(p[1])]));
   });
 
   it('a different seed gives a different layout', () => {

@@ -6,8 +6,85 @@
  * the same input on every run.
  */
 import { UMAP } from 'umap-js';
+import { SparseMatrix } from 'umap-js/dist/matrix';
 import { BeitLensError } from '../errors';
 import { seededUniform } from '../seededRandom';
+
+/** The parts of umap-js 1.4.0 (pinned in package.json) that `fastGraphUmap` replaces; the test compares them. */
+interface UmapGraphInternals {
+  knnIndices?: number[][];
+  knnDistances?: number[][];
+  localConnectivity: number;
+  setOpMixRatio: number;
+  smoothKNNDistance(distances: number[][], k: number, localConnectivity: number): { sigmas: number[]; rhos: number[] };
+  computeMembershipStrengths(knnIndices: number[][], knnDistances: number[][], sigmas: number[], rhos: number[]): { rows: number[]; cols: number[]; vals: number[] };
+  fuzzySimplicialSet(X: number[][], nNeighbors: number, setOpMixRatio?: number): SparseMatrix;
+  makeSearchGraph(X: number[][]): SparseMatrix;
+}
+
+/**
+ * umap-js's fuzzy union of the neighbour graph, `A + Aᵀ − A∘Aᵀ` (mix ratio 1), without its string-keyed sparse
+ * matrices: it builds five of them (transpose, product, sum, difference, scalings), which was 14 of the 16 s of
+ * `initializeFit` at 20,000 points and grows faster than the rest. Here one pass over the edges with numeric keys
+ * gives the same entries, in the same order, with the same floating-point values (each computed as umap-js
+ * computes it), so the layout for a seed is the one umap-js gives.
+ */
+export function fuzzyUnion(umap: UMAP, count: number): SparseMatrix {
+  const internals = umap as unknown as UmapGraphInternals;
+  const knnIndices = internals.knnIndices ?? [];
+  const knnDistances = internals.knnDistances ?? [];
+  const nNeighbors = knnIndices[0]?.length ?? 0;
+  const { sigmas, rhos } = internals.smoothKNNDistance(knnDistances, nNeighbors, internals.localConnectivity);
+  const { rows, cols, vals } = internals.computeMembershipStrengths(knnIndices, knnDistances, sigmas, rhos);
+  // The membership entries as umap-js's SparseMatrix holds them: a repeated (row, col) keeps its first place and
+  // takes the last value.
+  const at = new Map<number, number>();
+  const entryRows: number[] = [];
+  const entryCols: number[] = [];
+  const entryVals: number[] = [];
+  for (let i = 0; i < vals.length; i++) {
+    const key = rows[i] * count + cols[i];
+    const existing = at.get(key);
+    if (existing !== undefined) entryVals[existing] = vals[i];
+    else {
+      at.set(key, entryRows.length);
+      entryRows.push(rows[i]);
+      entryCols.push(cols[i]);
+      entryVals.push(vals[i]);
+    }
+  }
+  const outRows: number[] = [];
+  const outCols: number[] = [];
+  const outVals: number[] = [];
+  const mix = internals.setOpMixRatio;
+  const combine = (a: number, b: number) => {
+    const product = a * b;
+    return (a + b - product) * mix + product * (1 - mix);
+  };
+  const stored = entryRows.length;
+  for (let e = 0; e < stored; e++) {
+    const back = at.get(entryCols[e] * count + entryRows[e]);
+    outRows.push(entryRows[e]);
+    outCols.push(entryCols[e]);
+    outVals.push(combine(entryVals[e], back === undefined ? 0 : entryVals[back]));
+  }
+  // Then the transposed entries the graph lacks, in the order of the entries they mirror.
+  for (let e = 0; e < stored; e++) {
+    if (at.has(entryCols[e] * count + entryRows[e])) continue;
+    outRows.push(entryCols[e]);
+    outCols.push(entryRows[e]);
+    outVals.push(combine(0, entryVals[e]));
+  }
+  return new SparseMatrix(outRows, outCols, outVals, [count, count]);
+}
+
+/** A UMAP whose graph comes from `fuzzyUnion`, and without the search graph that only `transform()` reads. */
+function fastGraphUmap(umap: UMAP, count: number): UMAP {
+  const internals = umap as unknown as UmapGraphInternals;
+  internals.fuzzySimplicialSet = () => fuzzyUnion(umap, count);
+  internals.makeSearchGraph = () => new SparseMatrix([], [], [], [count, count]);
+  return umap;
+}
 
 export interface UmapOptions {
   seed?: number;
@@ -32,7 +109,7 @@ export function umapLayout(input: Float32Array, count: number, dim: number, opti
   if (nNeighbors < 2) throw new RangeError(`UMAP needs at least 3 points, got ${count}`);
   const rows: number[][] = new Array(count);
   for (let r = 0; r < count; r++) rows[r] = Array.from(input.subarray(r * dim, (r + 1) * dim));
-  const umap = new UMAP({ nComponents: 2, nNeighbors, minDist: options.minDist ?? 0.1, nEpochs: options.nEpochs, random: seededUniform(options.seed ?? 42) });
+  const umap = fastGraphUmap(new UMAP({ nComponents: 2, nNeighbors, minDist: options.minDist ?? 0.1, nEpochs: options.nEpochs, random: seededUniform(options.seed ?? 42) }), count);
   checkAborted(options.signal);
   options.onProgress?.('neighbours', 0, 1);
   const epochs = umap.initializeFit(rows);
