@@ -358,7 +358,7 @@ async function experiments(): Promise<void> {
   attempt('fp16 expanded, outputs left on the GPU (IO binding, not read back)', expanded16, graphs.fp16, { preferredOutputLocation: 'gpu-buffer' }, false);
   attempt('fp16 expanded, outputs on the GPU, read back', expanded16, graphs.fp16, { preferredOutputLocation: 'gpu-buffer' });
   attempt('fp16 expanded, graph capture', expanded16, graphs.fp16, { preferredOutputLocation: 'gpu-buffer', extra: { ep: { webgpuexecutionprovider: { enableGraphCapture: '1' } } } } as ort.InferenceSession.SessionOptions);
-  tries.push(['profile', () => profile(expanded16, graphs.fp16)]);
+  tries.push(['profile', () => profile(expanded16, graphs.fp16, x)]);
   const only = process.argv[4];
   if (only !== undefined) {
     const [label, fn] = tries[Number(only)];
@@ -379,12 +379,12 @@ async function experiments(): Promise<void> {
 }
 
 /** onnxruntime's own profile of PROFILE_RUNS batch runs, summed by op (summariseProfile): where the time goes. */
-async function profile(bytes: Uint8Array, graph: string): Promise<void> {
+async function profile(bytes: Uint8Array, graph: string, x: Float32Array): Promise<void> {
   const prefix = path.join(work, 'ort-profile');
   try {
     const session = await rawSession(bytes, graph, { enableProfiling: true, profileFilePrefix: prefix });
     const run = rawRunner(session);
-    for (let i = 0; i < PROFILE_RUNS; i++) await run(x64(), BATCH, ['logits']);
+    for (let i = 0; i < PROFILE_RUNS; i++) await run(x, BATCH, ['logits']);
     session.endProfiling();
     await session.release();
     const file = readdirSync(work).filter((f) => f.startsWith('ort-profile')).sort().pop();
@@ -433,11 +433,6 @@ export function summariseProfile(events: ProfileEvent[], runs: number): Record<s
     byProgram: rows(sum(program), 15),
     matMulShapes: rows(new Map([...sum((e) => `${program(e)} ${e.args?.shapes ?? ''}`)].filter(([k]) => k.startsWith('MatMul'))), 8),
   };
-}
-
-let cachedBatch: Float32Array | undefined;
-function x64(): Float32Array {
-  return (cachedBatch ??= readFloats(path.join(work, 'inputs.bin')).slice(0, BATCH * IMAGE));
 }
 
 (mode === 'experiments' ? experiments() : mode === 'summarise' ? Promise.resolve(emit({ label: 'profile fp16 expanded, per batch', file: process.argv[4], ...summariseProfile(JSON.parse(readFileSync(process.argv[4], 'utf8')), PROFILE_RUNS) })) : main()).catch((err) => {

@@ -142,10 +142,6 @@ export class LayoutEpochs {
     this.alpha = state.alpha;
   }
 
-  get total(): number {
-    return this.state.nEpochs;
-  }
-
   step(): number {
     const n = this.epoch;
     const { a, b, gamma, nVertices, initialAlpha, nEpochs } = this.state;
@@ -156,6 +152,7 @@ export class LayoutEpochs {
       if (epochOfNextSample[i] > n) continue;
       const j = head[i] * 2;
       const k = tail[i] * 2;
+      // Moving one coordinate leaves the other's difference as it was, so both are taken once.
       let d0 = e[j] - e[k];
       let d1 = e[j + 1] - e[k + 1];
       const distSquared = Math.pow(d0, 2) + Math.pow(d1, 2);
@@ -167,8 +164,6 @@ export class LayoutEpochs {
       let g = clip(gradCoeff * d0);
       e[j] += g * alpha;
       e[k] += -g * alpha;
-      // umap-js moves the second coordinate after the first has moved both points.
-      d1 = e[j + 1] - e[k + 1];
       g = clip(gradCoeff * d1);
       e[j + 1] += g * alpha;
       e[k + 1] += -g * alpha;
@@ -185,8 +180,7 @@ export class LayoutEpochs {
           coeff /= (0.001 + dist) * (a * Math.pow(dist, b) + 1);
         } else if (j === other) continue;
         e[j] += (coeff > 0.0 ? clip(coeff * d0) : 4.0) * alpha;
-        // As umap-js: the second coordinate's difference is taken after the first moved.
-        e[j + 1] += (coeff > 0.0 ? clip(coeff * (e[j + 1] - e[other + 1])) : 4.0) * alpha;
+        e[j + 1] += (coeff > 0.0 ? clip(coeff * d1) : 4.0) * alpha;
       }
       epochOfNextNegativeSample[i] += nNegSamples * epochsPerNegativeSample[i];
     }

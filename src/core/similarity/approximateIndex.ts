@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import { BatchMatches, Index, MetricKind, ScalarKind } from 'usearch';
 import { BeitLensError, errorMessage } from '../errors';
 import { sha256File } from '../modelIntegrity';
-import { seededUniform } from '../seededRandom';
+import { seededPermutation } from '../seededRandom';
 import { EmbeddingSet } from './embeddingSet';
 import { CandidateSource, nextTurn, OpenOptions } from './search';
 
@@ -272,9 +272,10 @@ async function saveIndex(indexFile: string, index: Index, slots: Slots, dim: num
 
 /**
  * Each row's `k` nearest rows by Euclidean distance, for the map's neighbour graph (projection/umap.ts): usearch's
- * HNSW over float32 copies, then every row searched. At 100,000 × 50 this took ~15 s where umap-js's own
- * neighbour descent took 142 s. Built and searched on one thread: a multi-threaded build inserts rows in a varying
- * order, so its graph, and with it the map, would change from run to run.
+ * HNSW over float32 copies, then every row searched: 7–8 s at 50,000 × 50, where umap-js's own neighbour descent
+ * took 142 s at 100,000. Built on one thread: a multi-threaded build inserts rows in a varying order, so its graph,
+ * and with it the map, would change from run to run. Searched on one thread too: usearch holds search contexts
+ * only for the threads the index was built with.
  * Returns row numbers, [count, k] row-major, nearest first; -1 where the graph offered fewer than `k`.
  */
 export function euclideanNeighbourRows(vectors: Float32Array, count: number, dim: number, k: number): Int32Array {
@@ -282,12 +283,7 @@ export function euclideanNeighbourRows(vectors: Float32Array, count: number, dim
   const data = vectors.subarray(0, count * dim);
   // Rows arrive grouped (a scan lists a folder, often one class, at a time); inserted in that order the graph
   // links clusters poorly (recall 0.987 on 8 blobs of 250 against 1.000 shuffled), so they go in a seeded shuffle.
-  const order = Array.from({ length: count }, (_, i) => i);
-  const random = seededUniform(count);
-  for (let i = count - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = seededPermutation(count, count);
   const keys = new BigUint64Array(count);
   const shuffled = new Float32Array(count * dim);
   order.forEach((row, i) => {
