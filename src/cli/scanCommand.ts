@@ -159,6 +159,8 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
       embeddings: flags.embeddings && store !== undefined,
       topK: flags.topK,
       batchSize: flags.batch,
+      // One batch per endpoint in flight keeps every server busy; a local session runs one at a time.
+      batchesInFlight: sessions ? sessions.endpointCount : 1,
       exclude: flags.exclude,
       gitignore: flags.gitignore,
       preprocess,

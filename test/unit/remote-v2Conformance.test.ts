@@ -202,7 +202,7 @@ describe('KServe v2 remote session: binary tensors and conformance cases against
     });
   });
 
-  it('two endpoints share each batch; one killed mid-run has its chunks answered by the other, each image once', async () => {
+  it('two endpoints share the batches; one killed mid-run has its batches answered by the other, each image once', async () => {
     const a = await serve({ binary: true, dieAfterInfers: 1 });
     const b = await serve({ binary: true });
     await withRemote({ endpoint: [a.url, b.url], modelName: 'beit', attempts: 2 }, async (remote, sessions) => {

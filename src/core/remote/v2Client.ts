@@ -60,7 +60,8 @@ class EndpointUnavailable extends BeitLensError {}
 
 /**
  * Sessions served by remote KServe v2 servers; preprocessing, labels and config stay in the local folder. With
- * several endpoints each run is split into chunks that go to the endpoint with the fewest requests outstanding.
+ * several endpoints each run (or each max_batch_size chunk of it) goes to the endpoint with the fewest requests
+ * outstanding.
  */
 export class RemoteSessionFactory implements SessionFactory {
   private readonly bases: string[];
@@ -90,6 +91,11 @@ export class RemoteSessionFactory implements SessionFactory {
     this.openSessions++;
     const label = this.bases.length === 1 ? `${this.bases[0]} model ${this.options.modelName}` : `${this.bases.join(', ')} model ${this.options.modelName}`;
     return new RemoteSession(this, label, endpoints);
+  }
+
+  /** How many batches are worth giving the sessions at once: one per endpoint. */
+  get endpointCount(): number {
+    return this.bases.length;
   }
 
   /** Per endpoint, since this factory was made. */
@@ -230,6 +236,7 @@ export class RemoteSessionFactory implements SessionFactory {
 /** One server as a session sees it: its model's interface, whether it takes binary tensors, its batch limit. */
 class Endpoint {
   outstanding = 0;
+  sent = 0;
   failure?: string;
 
   constructor(
@@ -268,18 +275,17 @@ class RemoteSession implements InferenceSession {
   }
 
   /**
-   * Splits the batch into chunks (as many as there are live endpoints, none above an endpoint's max_batch_size)
-   * and sends each to the live endpoint with the fewest requests outstanding. A chunk whose endpoint became
-   * unavailable goes to another; a refusal (4xx) fails the run. The outputs are the chunks' in order: each image
-   * answered once.
+   * Sends the batch, in chunks no bigger than every live endpoint's max_batch_size, each to the live endpoint
+   * with the fewest requests outstanding: callers that keep one batch per endpoint in flight (the scan) keep
+   * every endpoint busy. A chunk whose endpoint became unavailable goes to another; a refusal (4xx) fails the
+   * run. The outputs are the chunks' in order: each image answered once.
    */
   async run(inputs: Readonly<Record<string, InputTensor>>, outputs: readonly string[]): Promise<Record<string, OutputTensor>> {
     const entries = Object.entries(inputs);
     const n = entries[0]?.[1].dims[0] ?? 0;
     const live = this.endpoints.filter((e) => !e.failure);
     if (live.length === 0) throw this.allFailed();
-    const limit = Math.min(...live.map((e) => e.maxBatch));
-    const chunk = Math.max(1, Math.min(limit, Math.ceil(n / live.length)));
+    const chunk = Math.max(1, Math.min(n, ...live.map((e) => e.maxBatch)));
     const parts: Promise<Record<string, OutputTensor>>[] = [];
     for (let start = 0; start < n; start += chunk) {
       const count = Math.min(chunk, n - start);
@@ -294,8 +300,10 @@ class RemoteSession implements InferenceSession {
     for (;;) {
       const live = this.endpoints.filter((e) => !e.failure && e.maxBatch >= count);
       if (live.length === 0) throw this.allFailed();
-      const endpoint = live.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
+      // Ties go to the endpoint sent the fewest requests, so one batch at a time still alternates.
+      const endpoint = live.reduce((a, b) => (b.outstanding < a.outstanding || (b.outstanding === a.outstanding && b.sent < a.sent) ? b : a));
       endpoint.outstanding++;
+      endpoint.sent++;
       try {
         const answer = await this.factory.infer(endpoint, inputs, outputs);
         this.factory.recordAnswer(endpoint.base, count);
