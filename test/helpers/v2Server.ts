@@ -31,6 +31,8 @@ export interface V2ServerOptions {
   token?: string;
   /** Wait this long before answering each infer. */
   inferDelayMs?: number;
+  /** Run one infer at a time, the next waiting for the last (one model instance: a GPU, not a thread pool). */
+  serial?: boolean;
   /** Cut the connection of this many infer requests, before answering them (a server dying mid-batch). */
   dropInfers?: number;
   /** After answering this many infers, cut every further connection (the server is gone). */
@@ -82,6 +84,23 @@ class Refused extends Error {
   }
 }
 
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The protocol's tensors are little-endian: a plain copy on such hosts (as a C++ server does), per value elsewhere. */
+function floatsFromLittleEndian(bytes: Buffer): Float32Array {
+  if (HOST_IS_LITTLE_ENDIAN) return new Float32Array(new Uint8Array(bytes).buffer);
+  const values = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < values.length; i++) values[i] = bytes.readFloatLE(4 * i);
+  return values;
+}
+
+function littleEndianBytes(data: Float32Array): Buffer {
+  if (HOST_IS_LITTLE_ENDIAN) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const blob = Buffer.alloc(data.length * 4);
+  data.forEach((v, i) => blob.writeFloatLE(v, i * 4));
+  return blob;
+}
+
 /** The JSON header and the bytes after it: the binary form when Inference-Header-Content-Length is there. */
 function splitBody(req: IncomingMessage, raw: Buffer): { header: any; rest: Buffer; binary: boolean } {
   const lengthHeader = req.headers['inference-header-content-length'];
@@ -101,6 +120,7 @@ export async function startV2Server(options: V2ServerOptions): Promise<V2TestSer
   const requests: V2Request[] = [];
   let killed = false;
   let dropsLeft = options.dropInfers ?? 0;
+  let queue: Promise<unknown> = Promise.resolve();
   const describe = (m: ort.InferenceSession.ValueMetadata): V2Tensor =>
     m.isTensor ? { name: m.name, datatype: ORT_TO_V2[m.type] ?? m.type, shape: m.shape.map((d) => (typeof d === 'number' ? d : -1)) } : { name: m.name, datatype: 'BYTES', shape: [-1] };
   const metadata = { inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) };
@@ -128,8 +148,7 @@ export async function startV2Server(options: V2ServerOptions): Promise<V2TestSer
       const size = input.parameters?.binary_data_size;
       if (size !== undefined) {
         if (size !== elements * 4 || cursor + size > rest.length) throw new Refused(400, `input '${input.name}' binary_data_size ${size} does not match shape [${shape}] or the body`);
-        values = new Float32Array(elements);
-        for (let i = 0; i < elements; i++) values[i] = rest.readFloatLE(cursor + 4 * i);
+        values = floatsFromLittleEndian(rest.subarray(cursor, cursor + size));
         cursor += size;
       } else {
         if (!Array.isArray(input.data) || input.data.length !== elements) throw new Refused(400, `input '${input.name}' has ${input.data?.length} values for shape [${shape}]`);
@@ -160,8 +179,7 @@ export async function startV2Server(options: V2ServerOptions): Promise<V2TestSer
       const t = results[name] as ort.Tensor;
       const data = t.data as Float32Array;
       if (!asBinary) return { name, datatype: 'FP32', shape: [...t.dims], data: Array.from(data) };
-      const blob = Buffer.alloc(data.length * 4);
-      data.forEach((v, i) => blob.writeFloatLE(v, i * 4));
+      const blob = littleEndianBytes(data);
       blobs.push(blob);
       return { name, datatype: 'FP32', shape: [...t.dims], parameters: { binary_data_size: blob.length } };
     });
@@ -203,7 +221,10 @@ export async function startV2Server(options: V2ServerOptions): Promise<V2TestSer
       }
       if (options.failInfer) return sendJson(res, options.failInfer.status, { error: options.failInfer.error });
       try {
-        return await infer(req, Buffer.concat(chunks), record, res);
+        if (!options.serial) return await infer(req, Buffer.concat(chunks), record, res);
+        const turn = queue.then(() => infer(req, Buffer.concat(chunks), record, res));
+        queue = turn.catch(() => undefined);
+        return await turn;
       } catch (err) {
         if (err instanceof Refused) return sendJson(res, err.status, { error: err.message });
         throw err;

