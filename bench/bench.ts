@@ -31,6 +31,8 @@ import { writeRandomBeit } from '../src/core/randomModel';
 import { benchmarkScan, benchmarkScanEmbeddings, writeSyntheticDataset } from '../src/core/scan/scanBench';
 import { qualityRows } from './qualityBench';
 import { benchmarkSimilarity } from './similarity';
+import { remoteRows } from './remote';
+import { timeAlternating, timeIt } from './timing';
 
 const ROOT = path.resolve(__dirname);
 const CACHE = path.join(ROOT, '.cache');
@@ -47,41 +49,6 @@ const dirs = {
   images: path.join(CACHE, 'images'),
 };
 const PEER_A_ID = 'beit-random';
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-async function timeIt(fn: () => Promise<unknown>, reps: number, warmup = 2): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t = performance.now();
-    await fn();
-    times.push(performance.now() - t);
-  }
-  return median(times);
-}
-
-/** Medians of two workloads timed in alternation, so drift in the machine's speed during a run hits both alike. */
-async function timeAlternating(a: () => Promise<unknown>, b: () => Promise<unknown>, reps: number, warmup = 2): Promise<[number, number]> {
-  for (let i = 0; i < warmup; i++) {
-    await a();
-    await b();
-  }
-  const ta: number[] = [];
-  const tb: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    let t = performance.now();
-    await a();
-    ta.push(performance.now() - t);
-    t = performance.now();
-    await b();
-    tb.push(performance.now() - t);
-  }
-  return [median(ta), median(tb)];
-}
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -521,6 +488,9 @@ async function main(): Promise<void> {
   // 7. Similarity (#13): similar, duplicates and uniqueness over 100,000 synthetic embeddings (bench/similarity.ts).
   log('similarity');
   rows.push(...(await benchmarkSimilarity(QUICK ? 20_000 : 100_000)).rows);
+
+  // Remote sessions (KServe v2) over loopback: protocol overhead on the benchmark's model, fan-out on the tiny one.
+  rows.push(...(await remoteRows({ modelDir: dirs.fp32, modelLabel: 'random BEiT-base fp32', images: small.slice(0, 16), reps: QUICK ? 1 : 3, log })));
 
   const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${process.platform}-${process.arch}`, node: process.version };
   const scanMemory = { peakRssMb: scan.peakRssBytes / 2 ** 20, peakHeapMb: scan.peakHeapBytes / 2 ** 20, images: scan.images };

@@ -22,7 +22,7 @@ import { oneLineArgumentErrors } from './argumentErrors';
 import { downloadProgressPrinter, resolveModelDir } from './modelResolution';
 import { checkOutputFoldersFirst } from './outputFolder';
 import { providerFallbackLine } from './providerNote';
-import { ENDPOINT_TOKEN_ENV, RemoteSessionFactory } from '../core/remote/v2Client';
+import { addRemoteOptions, remoteSessions, type RemoteFlags } from './remoteOptions';
 import { registerScanCommand } from './scanCommand';
 import { registerSimilarityCommands } from './similarityCommands';
 import { registerTritonCommand } from './tritonCommand';
@@ -45,12 +45,10 @@ const ratio = (value: string) => {
 
 const providerOption = () => new Option('--provider <name>', 'execution provider').choices(['auto', ...EXECUTION_PROVIDERS]).default('auto');
 
-interface ModelFlags {
+/** With endpoint and remoteModel: the graphs run on KServe v2 servers; preprocessing, labels and config stay local. */
+interface ModelFlags extends RemoteFlags {
   model?: string;
   provider: ProviderPreference;
-  /** With remoteModel: run the graphs on this KServe v2 server; preprocessing, labels and config stay local. */
-  endpoint?: string;
-  remoteModel?: string;
   fast?: boolean;
   exif: boolean;
 }
@@ -71,8 +69,7 @@ function err(line: string): void {
 
 async function loadModel(flags: ModelFlags): Promise<BeitModel> {
   const dir = await resolveModelDir(flags.model);
-  if ((flags.endpoint === undefined) !== (flags.remoteModel === undefined)) throw new BeitLensError('CONFIG_INVALID', '--endpoint and --remote-model go together: the server URL and the model name on it');
-  const sessions = flags.endpoint !== undefined ? new RemoteSessionFactory({ endpoint: flags.endpoint, modelName: flags.remoteModel! }) : undefined;
+  const sessions = remoteSessions(flags);
   const model = await BeitModel.load(dir, { provider: flags.provider, preprocess: { fast: flags.fast, applyExifOrientation: flags.exif }, ...(sessions ? { sessions } : {}) });
   if (sessions) return model;
   const fallback = providerFallbackLine(flags.provider, model.provider, model.providerAttempts);
@@ -157,8 +154,7 @@ export function buildProgram(): Command {
       out(`wrote ${o.out}: float32 [1,3,${height},${width}]`);
     });
 
-  program
-    .command('classify')
+  addRemoteOptions(program.command('classify'))
     .description('top-K labels for each image')
     .option('--model <dir>', 'converted model folder (default: the official model, downloaded on first use)')
     .option('--top-k <k>', 'labels per image', positiveInt('--top-k'), 5)
@@ -167,8 +163,6 @@ export function buildProgram(): Command {
     .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
     .option('--no-exif', 'ignore EXIF orientation')
     .addOption(providerOption())
-    .option('--endpoint <url>', `Open Inference Protocol (KServe v2) server to run the model on (token: $${ENDPOINT_TOKEN_ENV})`)
-    .option('--remote-model <name>', 'the model\'s name on --endpoint')
     .argument('<images...>')
     .action(async (images: string[], o: ModelFlags & { topK: number; batch: number; json?: boolean }) => {
       const model = await loadModel(o);
@@ -180,8 +174,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
-    .command('embed')
+  addRemoteOptions(program.command('embed'))
     .description("each image's embedding: the pooled output the classifier reads (hidden-size floats)")
     .option('--model <dir>', 'converted model folder (default: the official model, downloaded on first use)')
     .option('--batch <n>', 'images per inference batch', positiveInt('--batch'), 8)
@@ -190,8 +183,6 @@ export function buildProgram(): Command {
     .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
     .option('--no-exif', 'ignore EXIF orientation')
     .addOption(providerOption())
-    .option('--endpoint <url>', `Open Inference Protocol (KServe v2) server to run the model on (token: $${ENDPOINT_TOKEN_ENV})`)
-    .option('--remote-model <name>', 'the model\'s name on --endpoint')
     .argument('<images...>')
     .action(async (images: string[], o: ModelFlags & { batch: number; json?: boolean; out?: string }) => {
       // Refused before the model loads: a wrong --out would otherwise be found after every image was embedded.
@@ -212,8 +203,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
-    .command('explain')
+  addRemoteOptions(program.command('explain'))
     .description('attention rollout, patch predictions and class heatmaps for one image')
     .option('--model <dir>', 'converted model folder (default: the official model)')
     .option('--json', 'print the explanation as JSON')
@@ -227,8 +217,6 @@ export function buildProgram(): Command {
     .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
     .option('--no-exif', 'ignore EXIF orientation')
     .addOption(providerOption())
-    .option('--endpoint <url>', `Open Inference Protocol (KServe v2) server to run the model on (token: $${ENDPOINT_TOKEN_ENV})`)
-    .option('--remote-model <name>', 'the model\'s name on --endpoint')
     .argument('<image>')
     .action(async (image: string, o: ModelFlags & { json?: boolean; out?: string; overlay: string; class?: number; headFusion: HeadFusion; discardRatio: number; topK: number; opacity: number }) => {
       const model = await loadModel(o);

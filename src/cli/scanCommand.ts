@@ -5,6 +5,7 @@
  */
 import { resolveModelDir } from './modelResolution';
 import { providerFallbackLine } from './providerNote';
+import { addRemoteOptions, endpointSummaryLines, remoteSessions, type RemoteFlags } from './remoteOptions';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -22,7 +23,7 @@ import { ResultStore } from '../core/scan/resultStore';
 import { scanDataset, type ScanProgress } from '../core/scan/scanner';
 import { skippedText } from '../core/scan/walk';
 
-interface ScanFlags {
+interface ScanFlags extends RemoteFlags {
   model?: string;
   out?: string;
   topK: number;
@@ -65,8 +66,7 @@ export function defaultScanCacheFile(): string {
 }
 
 export function registerScanCommand(program: Command): Command {
-  return program
-    .command('scan')
+  return addRemoteOptions(program.command('scan'))
     .description(
       "classify every image under folders or globs, with a persistent cache, progress and an optional label check; each image's embedding is stored in the cache beside its predictions (float16, about 2.2 kB per image) for similar and duplicates",
     )
@@ -123,8 +123,9 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
   const overrides = flags.labelMap ? await readOverrides(flags.labelMap) : undefined;
   if (flags.out) await refuseOverwritingInputs(flags.out, paths, flags);
   const preprocess = { fast: flags.fast, applyExifOrientation: flags.exif };
-  const model = await BeitModel.load(await resolveModelDir(flags.model), { provider: flags.provider, preprocess });
-  const fallback = providerFallbackLine(flags.provider, model.provider, model.providerAttempts);
+  const sessions = remoteSessions(flags);
+  const model = await BeitModel.load(await resolveModelDir(flags.model), { provider: flags.provider, preprocess, ...(sessions ? { sessions } : {}) });
+  const fallback = sessions ? undefined : providerFallbackLine(flags.provider, model.provider, model.providerAttempts);
   if (fallback) process.stderr.write(terminalText(fallback) + '\n');
   const controller = new AbortController();
   let interrupts = 0;
@@ -158,6 +159,8 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
       embeddings: flags.embeddings && store !== undefined,
       topK: flags.topK,
       batchSize: flags.batch,
+      // One batch per endpoint in flight keeps every server busy; a local session runs one at a time.
+      batchesInFlight: sessions ? sessions.endpointCount : 1,
       exclude: flags.exclude,
       gitignore: flags.gitignore,
       preprocess,
@@ -181,6 +184,7 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
     process.stderr.write(
       `${summary.cancelled ? 'cancelled after' : 'scanned'} ${summary.done} files in ${seconds.toFixed(1)} s: ${summary.classified} classified, ${summary.cached} from cache, ${summary.errors} errors (${summary.imagesPerSecond.toFixed(1)} images/s)${skipped ? `; ${skipped}` : ''}${flags.out ? `; results in ${terminalText(flags.out)}` : ''}\n`,
     );
+    if (sessions) for (const line of endpointSummaryLines(sessions.endpointStats(), seconds)) process.stderr.write(`${terminalText(line)}\n`);
     const quality = tally.line();
     if (quality) process.stderr.write(`${quality}\n`);
     if (summary.embeddings === 'unavailable') {

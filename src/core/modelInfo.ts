@@ -27,6 +27,16 @@ function tensorInfo(v: onnx.IValueInfoProto): TensorInfo {
   };
 }
 
+/** A graph file's inputs (initializers left out) and outputs, read from the graph alone: its weights are external. */
+export async function graphInterface(file: string): Promise<{ inputs: TensorInfo[]; outputs: TensorInfo[] }> {
+  const proto = decodeModel(await readFile(file));
+  const initializers = new Set((proto.graph?.initializer ?? []).map((t) => t.name));
+  return {
+    inputs: (proto.graph?.input ?? []).filter((v) => !initializers.has(v.name ?? '')).map(tensorInfo),
+    outputs: (proto.graph?.output ?? []).map(tensorInfo),
+  };
+}
+
 export async function describeModel(model: BeitModel): Promise<ModelInfo> {
   const d = model.directory;
   const graphFiles: { file: string; role: GraphInfo['role'] }[] = [{ file: d.classifyModel, role: d.fullModel === d.classifyModel ? 'explain' : 'classify' }];
@@ -34,14 +44,7 @@ export async function describeModel(model: BeitModel): Promise<ModelInfo> {
   const graphs: GraphInfo[] = [];
   for (const g of graphFiles) {
     // The graphs keep their weights in model.weights (external data), so decoding one reads kilobytes, not the weights.
-    const proto = decodeModel(await readFile(g.file));
-    const initializers = new Set((proto.graph?.initializer ?? []).map((t) => t.name));
-    graphs.push({
-      file: path.basename(g.file),
-      role: g.role,
-      inputs: (proto.graph?.input ?? []).filter((v) => !initializers.has(v.name ?? '')).map(tensorInfo),
-      outputs: (proto.graph?.output ?? []).map(tensorInfo),
-    });
+    graphs.push({ file: path.basename(g.file), role: g.role, ...(await graphInterface(g.file)) });
   }
   const files: ModelInfo['files'] = [];
   const names = ['config.json', 'preprocessor_config.json', MANIFEST_FILE, ...graphFiles.map((g) => path.basename(g.file)), ...(d.manifest?.weights ? [d.manifest.weights.file] : [])];

@@ -98,7 +98,13 @@ describe('KServe v2 remote session (JSON tensors) against the independent test s
     const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
     const sessions = new RemoteSessionFactory({ endpoint: url, modelName: 'beit', timeoutSeconds: 0.3, attempts: 1 });
     try {
-      await assert.rejects(BeitModel.load(dir, { verifier: false, sessions }), (err: unknown) => err instanceof BeitLensError && err.code === 'REMOTE_FAILED' && /GET \/v2\/health\/ready failed/.test(err.message));
+      await assert.rejects(BeitModel.load(dir, { verifier: false, sessions }), (err: unknown) => {
+        assert.ok(err instanceof BeitLensError);
+        assert.equal(err.code, 'NETWORK_TIMEOUT');
+        assert.equal(err.file, url);
+        assert.match(err.message, /GET \/v2\/health\/ready timed out: no answer within 0.3 s/);
+        return true;
+      });
     } finally {
       await sessions.close();
       silent.closeAllConnections();

@@ -6,7 +6,7 @@
  *   walk (stream) -> cache by path+stat -> read + sha256 -> cache by content -> worker pool -> batch -> model
  *
  * - An unchanged file whose answer is cached is never opened; a moved or copied one is read and hashed only.
- * - At most `batchSize * (prefetchBatches + 1)` files are between "read" and "answered", and the raw bytes held
+ * - At most `batchSize * (prefetchBatches + batchesInFlight)` files are between "read" and "answered", and the raw bytes held
  *   for them are capped by `maxBytesInFlight`, so memory does not grow with the folder.
  * - Each answer is appended to the cache before it is reported, so a report is never lost to a crash, and the
  *   next scan of the same folder picks up where a cancelled or killed one stopped.
@@ -149,7 +149,12 @@ export interface ScanOptions {
   onResult?: (result: ScanResult) => void | Promise<void>;
   onWarning?: (warning: WalkWarning) => void;
   progressIntervalMs?: number;
-  /** Batches prepared ahead of the one the model is running (default 2). */
+  /**
+   * Batches given to the model at once (default 1): more only pays where the model runs them apart, as a
+   * remote session with several endpoints does.
+   */
+  batchesInFlight?: number;
+  /** Batches prepared ahead of the ones the model is running (default 2). */
   prefetchBatches?: number;
   /** Raw file bytes held at once, summed (default 256 MiB); a larger single file still goes through alone. */
   maxBytesInFlight?: number;
@@ -281,7 +286,8 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   };
   const stopped = () => stop.signal.aborted;
 
-  const slots = new Gate(batchSize * (Math.max(1, options.prefetchBatches ?? 2) + 1));
+  const batchesInFlight = Math.max(1, Math.floor(options.batchesInFlight ?? 1));
+  const slots = new Gate(batchSize * (Math.max(1, options.prefetchBatches ?? 2) + batchesInFlight));
   const bytes = new Gate(budget);
   const reads = new Gate(Math.max(1, options.readConcurrency ?? 4));
   const changes = new Changes();
@@ -570,21 +576,26 @@ export async function scanDataset(options: ScanOptions): Promise<ScanSummary> {
   };
 
   const consumer = (async () => {
+    const running = new Set<Promise<void>>();
     try {
       for (;;) {
         while (!stopped() && prepared.length < batchSize && !(walkDone && active === 0)) await changes.wait();
         if (stopped()) break;
         if (prepared.length === 0) break;
         const batch = prepared.splice(0, batchSize);
-        try {
-          await classifyBatch(batch);
-        } finally {
-          slots.release(batch.length);
-        }
+        const job: Promise<void> = classifyBatch(batch)
+          .catch(failWith)
+          .finally(() => {
+            slots.release(batch.length);
+            running.delete(job);
+          });
+        running.add(job);
+        while (running.size >= batchesInFlight) await Promise.race(running);
       }
     } catch (err) {
       failWith(err);
     }
+    await Promise.all(running);
   })();
 
   try {
