@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BeitModel } from '../../src/core/beitModel';
 import { occlusionMap, windowPatches } from '../../src/core/occlusion';
+import { attentionRollout } from '../../src/core/rollout';
 import { convertedTinyModel, maxAbsDiff, rawPixelValues } from '../helpers/fixtures';
 
 // Independent PyTorch references: test/fixtures/occlusion/generate.py
@@ -41,5 +42,24 @@ describe('occlusion maps on the classification graph (PyTorch references, test/f
   it('a window is clipped at the border', () => {
     assert.deepEqual(windowPatches(0, 14, 3), [0, 1, 14, 15]);
     assert.deepEqual(windowPatches(15, 14, 3), [0, 1, 2, 14, 15, 16, 28, 29, 30]);
+  });
+});
+
+describe('rollout read from the patch rows (PyTorch reference, test/fixtures/occlusion)', () => {
+  const rollouts = (JSON.parse(readFileSync(path.join(__dirname, '../fixtures/occlusion/occlusion.json'), 'utf8')) as { rolloutFromPatches: { discardRatio: number; map: number[] }[] }).rolloutFromPatches;
+  it('matches the mean of the patch-token rows, and differs from the CLS row', async () => {
+    const model = await BeitModel.load(await convertedTinyModel(), { provider: 'cpu', verifier: false });
+    try {
+      const image = path.join(__dirname, '../fixtures/beit-tiny/images/gradient_640x480.jpg');
+      const e = await model.explain(image, { rollout: { headFusion: 'mean', discardRatio: 0 } });
+      const layout = { layers: e.layers, heads: e.heads, tokens: e.tokens, leadingTokens: e.leadingTokens };
+      const ref = rollouts.find((r) => r.discardRatio === 0)!.map;
+      const fromPatches = attentionRollout(e.attentions, layout, { headFusion: 'mean', discardRatio: 0, from: 'patches' });
+      assert.ok(maxAbsDiff(fromPatches, ref) <= 1e-4, `max diff ${maxAbsDiff(fromPatches, ref)}`);
+      const fromCls = attentionRollout(e.attentions, layout, { headFusion: 'mean', discardRatio: 0, from: 'cls' });
+      assert.ok(maxAbsDiff(fromCls, ref) > 1e-2);
+    } finally {
+      await model.dispose();
+    }
   });
 });
