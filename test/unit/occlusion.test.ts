@@ -5,6 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { BeitModel } from '../../src/core/beitModel';
 import { occlusionMap, windowPatches } from '../../src/core/occlusion';
 import { attentionRollout } from '../../src/core/rollout';
+import { randomPatchOrder } from '../../src/core/faithfulness';
+import { faithfulnessScores, gaussianBlur, RANDOM_ORDER_SEED } from '../../src/core/faithfulnessScores';
 import { convertedTinyModel, maxAbsDiff, rawPixelValues } from '../helpers/fixtures';
 
 // Independent PyTorch references: test/fixtures/occlusion/generate.py
@@ -58,6 +60,42 @@ describe('rollout read from the patch rows (PyTorch reference, test/fixtures/occ
       assert.ok(maxAbsDiff(fromPatches, ref) <= 1e-4, `max diff ${maxAbsDiff(fromPatches, ref)}`);
       const fromCls = attentionRollout(e.attentions, layout, { headFusion: 'mean', discardRatio: 0, from: 'cls' });
       assert.ok(maxAbsDiff(fromCls, ref) > 1e-2);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+describe('faithfulness scores (PyTorch reference, test/fixtures/occlusion)', () => {
+  const ref = JSON.parse(readFileSync(path.join(__dirname, '../fixtures/occlusion/occlusion.json'), 'utf8')) as {
+    faithfulness: { classIndex: number; relevance: number[]; randomOrder: number[]; deletionCurve: number[]; insertionCurve: number[]; randomDeletionCurve: number[]; deletionAuc: number; insertionAuc: number; randomDeletionAuc: number };
+    blurredSamplesChw: { at: [number, number, number]; value: number }[];
+  };
+  const geometry = { channels: 3, grid: 14, patchSize: 16, numLabels: 10 };
+  it('the random order and the blurred image match the reference', () => {
+    assert.deepEqual(randomPatchOrder(196, RANDOM_ORDER_SEED), ref.faithfulness.randomOrder);
+    const blurred = gaussianBlur(rawPixelValues(), 3, 224);
+    for (const s of ref.blurredSamplesChw) {
+      const value = blurred[s.at[0] * 224 * 224 + s.at[1] * 224 + s.at[2]];
+      assert.ok(Math.abs(value - s.value) <= 1e-6, `blurred ${s.at.join(',')}: ${value} vs ${s.value}`);
+    }
+  });
+  it('deletion, insertion and random-deletion curves and AUCs of the reference map within 1e-4', async () => {
+    const model = await BeitModel.load(await convertedTinyModel(), { provider: 'cpu', verifier: false });
+    try {
+      const f = ref.faithfulness;
+      const run = (b: Float32Array, n: number) => model.logits(b, n);
+      const scores = await faithfulnessScores(run, rawPixelValues(), geometry, f.classIndex, f.relevance, { batchSize: 21 });
+      for (const key of ['deletionAuc', 'insertionAuc', 'randomDeletionAuc'] as const) assert.ok(Math.abs(scores[key] - f[key]) <= 1e-4, `${key}: ${scores[key]} vs ${f[key]}`);
+      for (const key of ['deletionCurve', 'insertionCurve', 'randomDeletionCurve'] as const) {
+        assert.equal(scores[key].length, 21);
+        assert.ok(maxAbsDiff(scores[key], f[key]) <= 1e-4, `${key}: max diff ${maxAbsDiff(scores[key], f[key])}`);
+      }
+      // A batch that does not divide the 63 images gives the same numbers.
+      const odd = await faithfulnessScores(run, rawPixelValues(), geometry, f.classIndex, f.relevance, { batchSize: 8 });
+      assert.ok(Math.abs(odd.deletionAuc - scores.deletionAuc) <= 1e-6);
+      await assert.rejects(faithfulnessScores(run, rawPixelValues(), geometry, 0, [1, 2]), /must hold 196 values, got 2/);
+      await assert.rejects(faithfulnessScores(run, rawPixelValues(), geometry, 10, f.relevance), /class index 10 is outside 0\.\.9/);
     } finally {
       await model.dispose();
     }
