@@ -9,7 +9,7 @@ import type { DecodedImage } from './image';
 import { preprocessImage, PreprocessOptions } from './preprocess';
 import { attentionRollout, DEFAULT_ROLLOUT, RolloutOptions, RolloutSource } from './rollout';
 import { occlusionMap, OcclusionOptions, OcclusionResult, PatchGeometry } from './occlusion';
-import { faithfulnessScores, FaithfulnessScores } from './faithfulnessScores';
+import { faithfulnessScores, FaithfulnessScores, gaussianBlur } from './faithfulnessScores';
 import { InferenceSession, LocalSessionFactory, SessionFactory } from './sessionFactory';
 
 export interface ClassifyResult {
@@ -78,6 +78,8 @@ export interface BeitModelOptions extends Omit<ModelSessionOptions, 'optimizedMo
  */
 export class BeitModel {
   private explainSession?: Promise<InferenceSession>;
+  /** Insertion's blurred start image per explained input, so scoring several maps of one image blurs it once. */
+  private readonly blurredInputs = new WeakMap<Float32Array, Float32Array>();
 
   private constructor(
     readonly directory: ModelDirectory,
@@ -289,7 +291,10 @@ export class BeitModel {
 
   /** Deletion, insertion and random-deletion scores of a relevance map (grid*grid values) for one class. */
   faithfulness(explanation: Explanation, classIndex: number, relevance: ArrayLike<number>, options: { steps?: number; batchSize?: number } = {}): Promise<FaithfulnessScores> {
-    return faithfulnessScores((batch, n) => this.logits(batch, n), explanation.pixelValues, this.patchGeometry(), classIndex, relevance, options);
+    const geometry = this.patchGeometry();
+    let blurred = this.blurredInputs.get(explanation.pixelValues);
+    if (!blurred) this.blurredInputs.set(explanation.pixelValues, (blurred = gaussianBlur(explanation.pixelValues, geometry.channels, explanation.size)));
+    return faithfulnessScores((batch, n) => this.logits(batch, n), explanation.pixelValues, geometry, classIndex, relevance, { ...options, blurred });
   }
 
   /** The rollout rows a map should read for this model: the patch rows when the head mean-pools them, else CLS. */

@@ -53,14 +53,17 @@ export function classProbability(logits: Float32Array, offset: number, numLabels
 }
 
 /**
- * Class probabilities of `count` perturbed images, each built by `fill(k, target)` on a copy of nothing (the caller
- * writes the whole image), run `batchSize` at a time.
+ * Class probabilities of `count` perturbed images, each built by `fill(k, target)`, run `batchSize` at a time. `fill`
+ * writes the whole image (the buffer holds an earlier one) and is called for k = 0, 1, ..., count - 1 in order, so a
+ * caller may build each image from the one before.
  */
 export async function perturbedProbabilities(run: LogitsRunner, count: number, imageLength: number, fill: (k: number, target: Float32Array) => void, numLabels: number, classIndex: number, batchSize: number): Promise<Float64Array> {
   const out = new Float64Array(count);
+  // One buffer for every batch: the session has finished with it once its run resolves.
+  const buffer = new Float32Array(Math.min(batchSize, count) * imageLength);
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
-    const batch = new Float32Array(n * imageLength);
+    const batch = buffer.subarray(0, n * imageLength);
     for (let k = 0; k < n; k++) fill(start + k, batch.subarray(k * imageLength, (k + 1) * imageLength));
     const logits = await run(batch, n);
     for (let k = 0; k < n; k++) out[start + k] = classProbability(logits, k * numLabels, numLabels, classIndex);
