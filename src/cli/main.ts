@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { EXECUTION_PROVIDERS, ProviderPreference } from '../core/backend/onnxRuntime';
@@ -28,22 +28,13 @@ import { addRemoteOptions, remoteSessions, type RemoteFlags } from './remoteOpti
 import { registerScanCommand } from './scanCommand';
 import { registerSimilarityCommands } from './similarityCommands';
 import { registerTritonCommand } from './tritonCommand';
+import { positiveInt, ratio } from './argumentParsers';
 
 /**
  * A thin layer over src/core: parse arguments, call one core function, print. Every user error is
  * a BeitLensError printed as one line with a non-zero exit.
  */
 
-const positiveInt = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-};
-const ratio = (value: string) => {
-  const n = Number(value);
-  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('must be a number in [0, 1)');
-  return n;
-};
 
 const providerOption = () => new Option('--provider <name>', 'execution provider').choices(['auto', ...EXECUTION_PROVIDERS]).default('auto');
 

@@ -6,7 +6,7 @@
 import { resolveModelDir } from './modelResolution';
 import { providerFallbackLine } from './providerNote';
 import { addRemoteOptions, endpointSummaryLines, remoteSessions, type RemoteFlags } from './remoteOptions';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { EXECUTION_PROVIDERS, type ProviderPreference } from '../core/backend/onnxRuntime';
@@ -22,6 +22,8 @@ import { createJsonlWriter, openResultFile, type ResultWriter } from '../core/sc
 import { ResultStore } from '../core/scan/resultStore';
 import { scanDataset, type ScanProgress } from '../core/scan/scanner';
 import { skippedText } from '../core/scan/walk';
+import { nonNegativeInt, positiveInt, unitInterval } from './argumentParsers';
+import { clockDuration } from '../shared/clockDuration';
 
 interface ScanFlags extends RemoteFlags {
   model?: string;
@@ -44,21 +46,6 @@ interface ScanFlags extends RemoteFlags {
 const SUSPECTS_SHOWN = 25;
 const SKIP_WARNINGS_SHOWN = 10;
 
-export const positiveInt = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-};
-export const nonNegativeInt = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
-  return n;
-};
-const unitInterval = (value: string) => {
-  const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number in [0, 1]');
-  return n;
-};
 export const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function defaultScanCacheFile(): string {
@@ -204,13 +191,6 @@ async function runScan(paths: string[], flags: ScanFlags): Promise<void> {
   }
 }
 
-function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
-}
 
 export function progressLine(p: ScanProgress, width = 24): string {
   const total = p.total;
@@ -218,7 +198,7 @@ export function progressLine(p: ScanProgress, width = 24): string {
   const bar = fraction !== undefined ? `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '-')}] ` : '';
   const count = total !== undefined ? `${p.done}/${total}` : `${p.done} (found ${p.found})`;
   const pct = fraction !== undefined ? ` ${(fraction * 100).toFixed(0)}%` : '';
-  const eta = p.etaSeconds !== undefined && !p.finished ? ` ETA ${formatDuration(p.etaSeconds)}` : '';
+  const eta = p.etaSeconds !== undefined && !p.finished ? ` ETA ${clockDuration(p.etaSeconds)}` : '';
   return `${bar}${count}${pct} ${p.imagesPerSecond.toFixed(1)} img/s${eta} (cached ${p.cached}, errors ${p.errors})`;
 }
 

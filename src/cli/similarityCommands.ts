@@ -20,7 +20,8 @@ import { collectScanEmbeddings } from '../core/similarity/scanEmbeddings';
 import { SimilarityIndex } from '../core/similarity/search';
 import { resolveModelDir } from './modelResolution';
 import { providerFallbackLine } from './providerNote';
-import { collect, defaultScanCacheFile, nonNegativeInt, positiveInt, progressReporter } from './scanCommand';
+import { nonNegativeInt, positiveInt } from './argumentParsers';
+import { collect, defaultScanCacheFile, progressReporter } from './scanCommand';
 
 interface CommonFlags {
   model?: string;

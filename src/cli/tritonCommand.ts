@@ -1,12 +1,7 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { terminalText } from '../core/safeOutput';
+import { wholeNumber } from './argumentParsers';
 import { DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DELAY_MICROSECONDS, DEFAULT_TRITON_MODEL_NAME, exportTritonRepository, TritonDtype, TritonInstanceKind } from '../core/serving/tritonRepository';
-
-const wholeNumber = (name: string, min: number) => (value: string) => {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
-  return n;
-};
 
 interface ExportFlags {
   model: string;

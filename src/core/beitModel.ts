@@ -6,7 +6,7 @@ import { EMBEDDING_OUTPUT } from './onnx/beitGraph';
 import { cpuFloat16Note } from './onnx/float16';
 import { checkFiniteLogits, classPatchLogits, patchArgmax, Prediction, topKPredictions } from './predictions';
 import type { DecodedImage } from './image';
-import { preprocessImage, PreprocessOptions } from './preprocess';
+import { preprocessImage, PreprocessOptions, stackPixelValues } from './preprocess';
 import { attentionRollout, DEFAULT_ROLLOUT, RolloutOptions, RolloutSource } from './rollout';
 import { occlusionMap, OcclusionOptions, OcclusionResult, PatchGeometry } from './occlusion';
 import { faithfulnessScores, FaithfulnessScores, gaussianBlur } from './faithfulnessScores';
@@ -227,15 +227,14 @@ export class BeitModel {
     toResult: (output: Float32Array, k: number, image: string) => R,
   ): Promise<R[]> {
     const batchSize = Math.max(1, options.batchSize ?? 8);
-    const per = 3 * this.directory.config.imageSize ** 2;
+    const side = this.directory.config.imageSize;
     const results: R[] = [];
     for (let start = 0; start < files.length; start += batchSize) {
       if (options.signal?.aborted) throw new BeitLensError('CANCELLED', 'classification cancelled');
       const chunk = files.slice(start, start + batchSize);
       const prepared = await Promise.all(chunk.map((f) => preprocessImage(f, this.directory.preprocessor, this.options.preprocess).then((p) => p.pixelValues, (err: unknown) => err)));
       const ok = prepared.map((p, i) => ({ p, i })).filter((x): x is { p: Float32Array; i: number } => x.p instanceof Float32Array);
-      const batch = new Float32Array(ok.length * per);
-      ok.forEach(({ p }, k) => batch.set(p, k * per));
+      const batch = stackPixelValues(ok.map(({ p }) => p), side, side);
       const output = ok.length > 0 ? await infer(ok.length, batch) : new Float32Array(0);
       const chunkResults: R[] = chunk.map((image, i) => {
         const k = ok.findIndex((x) => x.i === i);

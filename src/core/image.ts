@@ -521,18 +521,6 @@ export async function resizeRaw(
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
-/** RGBA overlay (heatmap, patch grid) scaled for display; 'nearest' keeps patch edges crisp. */
-export function resizeRgbaForDisplay(
-  rgba: Uint8Array,
-  width: number,
-  height: number,
-  dstWidth: number,
-  dstHeight: number,
-  kernel: ResizeKernel = 'linear',
-): Promise<Uint8Array> {
-  return resizeRaw(rgba, width, height, 4, dstWidth, dstHeight, kernel);
-}
-
 /** What a hover says about an image besides its thumbnail, all from the header already parsed for it. */
 export interface Thumbnail {
   dataUri: string;

@@ -132,7 +132,7 @@ export function pixelValuesFromResized(
   return out;
 }
 
-/** Concatenates per-image CHW inputs of one size into a single NCHW batch tensor `[N, 3, height, width]`. */
+/** Concatenates per-image CHW inputs of one size into a single NCHW batch tensor `[N, 3, height, width]`: the one batching of classifyFiles and embedFiles. */
 export function stackPixelValues(items: readonly Float32Array[], width: number, height: number): Float32Array {
   const size = 3 * width * height;
   const batch = new Float32Array(items.length * size);

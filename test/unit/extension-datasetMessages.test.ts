@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { formatEta, scanProgressText, scanState } from '../../src/extension/dataset/scanProgressText';
+import { scanProgressText, scanState } from '../../src/extension/dataset/scanProgressText';
+import { clockDuration } from '../../src/shared/clockDuration';
 import { parseDatasetViewMessage, parseWebviewMessage, type DatasetHostMessage, type DatasetQueryDto, type DatasetViewMessage } from '../../src/shared/protocol';
 import { checkText, scanText } from '../../src/webview/dataset/format';
 import { skippedText } from '../../src/core/scan/skips';
@@ -232,7 +233,7 @@ describe('progress text', () => {
   it('shows counts, images/s and ETA in the notification and the view', () => {
     const p = { found: 40, total: 100, done: 40, classified: 30, cached: 8, errors: 2, imagesPerSecond: 12.345, etaSeconds: 125, elapsedMs: 3000, finished: false };
     assert.equal(scanProgressText(p), '40 of 100 images · 12.3 images/s · ETA 2:05 · 8 from cache · 2 errors');
-    assert.equal(formatEta(3725), '1:02:05');
+    assert.equal(clockDuration(3725), '1:02:05');
     assert.equal(scanText(scanState('running', p)), 'Scanning: 40 of 100 images · 12.3 images/s · ETA 2:05 (30 classified, 8 from cache, 2 errors)');
     assert.match(scanText(scanState('cancelled', p)), /cancelled after 40 images.*resumes from the cache/);
     assert.equal(scanState('done', p).etaSeconds, undefined);

@@ -1,5 +1,5 @@
 /**
- * The explanation panel as an attack surface, through the real ExplanationPanels/ExplanationPanel against a
+ * The explanation panel as an attack surface, through the real ExplanationPanels/ExplanationWebviewHost against a
  * small stand-in for the `vscode` module: the webview is untrusted (it renders labels from a downloaded
  * config.json, and its saved state comes back on reload), so
  *  - a restored panel opens only for an image this extension itself opened a panel for in this workspace;
@@ -269,7 +269,7 @@ describe('restored panels (webview state comes back from the webview, so it is u
 
 describe('messages from the webview', () => {
   it('no message makes the extension read, explain or expose any file but the panel image (property-based)', { timeout: fuzzTimeout(150, 60_000) }, async (t) => {
-    const fuzz = new FuzzCounter('panel messages', 'message sequences -> ExplanationPanel with the vscode stand-in');
+    const fuzz = new FuzzCounter('panel messages', 'message sequences -> ExplanationWebviewHost with the vscode stand-in');
     const pathLike = fc.constantFrom('/etc/passwd', '../../.bashrc', 'C:\\Windows\\win.ini', 'file:///etc/shadow', '/data/images/dog.png', `${IMAGE}/../secret.png`);
     const message = fc.oneof(
       fc.anything(),

@@ -16,7 +16,7 @@ import sharp from 'sharp';
 import { BeitModel } from '../../src/core/beitModel';
 import { convertModel } from '../../src/core/convert';
 import type { Prediction } from '../../src/core/predictions';
-import { resultsCsv, scanImages } from '../../src/extension/commands/folderScan';
+import { resultsCsv, classifySelection } from '../../src/extension/commands/classifySelection';
 import { HoverPreviews, previewCacheKey } from '../../src/extension/hover/hoverPreviews';
 import { InferenceClient, InferenceService } from '../../src/extension/inference/inferenceClient';
 import { ExplanationSession } from '../../src/extension/panel/explanationSession';
@@ -104,7 +104,7 @@ describe('under load and faults', () => {
     const withBroken = [...files.slice(0, 60), path.join(tmp, 'missing.png'), ...files.slice(60, 120)];
     let killed = false;
     const crashesBefore = client.stats.crashes;
-    const scan = await scanImages(client, withBroken, {
+    const scan = await classifySelection(client, withBroken, {
       topK: 3,
       batchSize: 8,
       onProgress: (done) => {
@@ -127,7 +127,7 @@ describe('under load and faults', () => {
 
   it('stops a scan when cancelled and reports what it has', async () => {
     const controller = new AbortController();
-    const scan = await scanImages(client, files, { topK: 1, batchSize: 4, signal: controller.signal, onProgress: (done) => done >= 8 && controller.abort() });
+    const scan = await classifySelection(client, files, { topK: 1, batchSize: 4, signal: controller.signal, onProgress: (done) => done >= 8 && controller.abort() });
     assert.equal(scan.cancelled, true);
     assert.equal(scan.results.length, 8);
   });

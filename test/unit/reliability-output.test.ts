@@ -17,7 +17,7 @@ import { recoverRawArgv } from '../../src/cli/rawArgv';
 import { convertModel } from '../../src/core/convert';
 import { csvTextCell, terminalLines, terminalText } from '../../src/core/safeOutput';
 import { createCsvWriter } from '../../src/core/scan/output';
-import { resultsCsv } from '../../src/extension/commands/folderScan';
+import { resultsCsv } from '../../src/extension/commands/classifySelection';
 import { FIXTURE_DIR, FIXTURE_IMAGES, removedAfterTests } from '../helpers/fixtures';
 
 const run = promisify(execFile);

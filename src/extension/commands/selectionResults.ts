@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { InferenceService } from '../inference/inferenceClient';
 import { CONFIG_SECTION, readViewSettings } from '../settings';
-import { resultsCsv, scanImages } from './folderScan';
+import { resultsCsv, classifySelection } from './classifySelection';
 import { ModelNotices } from '../model/modelNotices';
 import { reportError } from './reportError';
 
@@ -35,7 +35,7 @@ export async function showSelectionResults(deps: SelectionResultsDeps, files: st
         const controller = new AbortController();
         const subscription = token.onCancellationRequested(() => controller.abort());
         let reported = 0;
-        return scanImages(deps.inference, files, {
+        return classifySelection(deps.inference, files, {
           topK,
           signal: controller.signal,
           onProgress: (done, total) => {

@@ -1,19 +1,13 @@
 /** How scan progress reads in the progress notification: counts, images/s and ETA. Pure, for tests. */
 import type { ScanProgress } from '../../core/scan/scanner';
 import type { ScanStateDto, ScanStatus } from '../../shared/protocol';
+import { clockDuration } from '../../shared/clockDuration';
 
-export function formatEta(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
-}
 
 export function scanProgressText(p: ScanProgress): string {
   const count = p.total !== undefined ? `${p.done} of ${p.total}` : `${p.done}`;
   const parts = [`${count} images`, `${p.imagesPerSecond.toFixed(1)} images/s`];
-  if (p.etaSeconds !== undefined && !p.finished) parts.push(`ETA ${formatEta(p.etaSeconds)}`);
+  if (p.etaSeconds !== undefined && !p.finished) parts.push(`ETA ${clockDuration(p.etaSeconds)}`);
   if (p.cached > 0) parts.push(`${p.cached} from cache`);
   if (p.errors > 0) parts.push(`${p.errors} errors`);
   return parts.join(' · ');

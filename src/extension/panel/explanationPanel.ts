@@ -24,7 +24,7 @@ export interface ExplanationPanelsDeps {
 }
 
 export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.Disposable {
-  private readonly panels = new Map<string, ExplanationPanel>();
+  private readonly panels = new Map<string, ExplanationWebviewHost>();
 
   constructor(private readonly deps: ExplanationPanelsDeps) {}
 
@@ -37,7 +37,7 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
    * The panel keeps `image.bytes` (copy them first if the owner may change them); it is not
    * restored after a reload, since the bytes are gone by then.
    */
-  openBytes(image: BytesImage, viewColumn: vscode.ViewColumn = vscode.ViewColumn.Beside): ExplanationPanel {
+  openBytes(image: BytesImage, viewColumn: vscode.ViewColumn = vscode.ViewColumn.Beside): ExplanationWebviewHost {
     const existing = this.panels.get(image.key);
     if (existing) {
       existing.webviewPanel.reveal(viewColumn);
@@ -45,7 +45,7 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
     }
     const title = `BEiT: ${image.name}`;
     const webviewPanel = vscode.window.createWebviewPanel(EXPLANATION_VIEW_TYPE, title, { viewColumn, preserveFocus: false }, this.webviewOptions());
-    const panel = new ExplanationPanel(webviewPanel, { imagePath: image.key, bytes: image.bytes, name: image.name, title, exportDir: image.exportDir }, this.deps, () => {
+    const panel = new ExplanationWebviewHost(webviewPanel, { imagePath: image.key, bytes: image.bytes, name: image.name, title, exportDir: image.exportDir }, this.deps, () => {
       if (this.panels.get(image.key) === panel) this.panels.delete(image.key);
     });
     this.panels.set(image.key, panel);
@@ -53,7 +53,7 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
   }
 
   /** Shows the panel for `imagePath`, creating it if needed. */
-  open(imagePath: string, viewColumn: vscode.ViewColumn = vscode.ViewColumn.Beside): ExplanationPanel {
+  open(imagePath: string, viewColumn: vscode.ViewColumn = vscode.ViewColumn.Beside): ExplanationWebviewHost {
     const key = panelKey(imagePath);
     const existing = this.panels.get(key);
     if (existing) {
@@ -88,9 +88,9 @@ export class ExplanationPanels implements vscode.WebviewPanelSerializer, vscode.
     this.panels.clear();
   }
 
-  private adopt(webviewPanel: vscode.WebviewPanel, imagePath: string): ExplanationPanel {
+  private adopt(webviewPanel: vscode.WebviewPanel, imagePath: string): ExplanationWebviewHost {
     const key = panelKey(imagePath);
-    const panel = new ExplanationPanel(webviewPanel, { imagePath: path.resolve(imagePath) }, this.deps, () => {
+    const panel = new ExplanationWebviewHost(webviewPanel, { imagePath: path.resolve(imagePath) }, this.deps, () => {
       if (this.panels.get(key) === panel) this.panels.delete(key);
     });
     this.panels.set(key, panel);
@@ -138,7 +138,8 @@ interface PanelImage {
   exportDir?: string;
 }
 
-export class ExplanationPanel {
+/** The extension-host side of one explanation webview: its session, messages and disposables (the webview side is src/webview/panel.ts). */
+export class ExplanationWebviewHost {
   private readonly session: ExplanationSession;
   private readonly subscriptions: vscode.Disposable[] = [];
   readonly imagePath: string;

@@ -1,5 +1,6 @@
 /** Text of the dataset view that tests check in Node: counts, scores, scan progress. */
 import type { RowCheckDto, ScanStateDto } from '../../shared/protocol';
+import { clockDuration } from '../../shared/clockDuration';
 
 export function count(n: number): string {
   return n.toLocaleString('en-US');
@@ -9,13 +10,6 @@ export function score(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? '' : `${(value * 100).toFixed(1)}%`;
 }
 
-export function eta(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
-}
 
 export function scanText(state: ScanStateDto): string {
   const of = state.total !== undefined ? `${count(state.done)} of ${count(state.total)}` : count(state.done);
@@ -25,7 +19,7 @@ export function scanText(state: ScanStateDto): string {
       return '';
     case 'running': {
       const speed = `${state.imagesPerSecond.toFixed(1)} images/s`;
-      return `Scanning: ${of} images · ${speed}${state.etaSeconds !== undefined ? ` · ETA ${eta(state.etaSeconds)}` : ''} (${details})`;
+      return `Scanning: ${of} images · ${speed}${state.etaSeconds !== undefined ? ` · ETA ${clockDuration(state.etaSeconds)}` : ''} (${details})`;
     }
     case 'restarting':
       return state.message ?? 'The inference worker stopped; resuming from the cache…';

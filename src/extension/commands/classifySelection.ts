@@ -8,7 +8,7 @@ import type { ClassifyResult } from '../../core/beitModel';
 import { SAFE_CSV_CAST } from '../../core/safeOutput';
 import { InferenceService, isInferenceError } from '../inference/inferenceClient';
 
-export interface FolderScanOptions {
+export interface ClassifySelectionOptions {
   topK: number;
   batchSize?: number;
   signal?: AbortSignal;
@@ -16,7 +16,7 @@ export interface FolderScanOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface FolderScanResult {
+export interface ClassifySelectionResult {
   /** One per input file, in input order; shorter than the input only when cancelled. */
   results: ClassifyResult[];
   cancelled: boolean;
@@ -32,12 +32,12 @@ function isRetryable(err: unknown): boolean {
 
 let scans = 0;
 
-export async function scanImages(inference: InferenceService, files: readonly string[], options: FolderScanOptions): Promise<FolderScanResult> {
+export async function classifySelection(inference: InferenceService, files: readonly string[], options: ClassifySelectionOptions): Promise<ClassifySelectionResult> {
   const batchSize = Math.max(1, options.batchSize ?? 8);
   const lane = options.lane ?? `scan-${++scans}`;
   const results: ClassifyResult[] = [];
   let batchesRetried = 0;
-  const cancelled = (): FolderScanResult => ({ results, cancelled: true, batchesRetried });
+  const cancelled = (): ClassifySelectionResult => ({ results, cancelled: true, batchesRetried });
 
   for (let start = 0; start < files.length; start += batchSize) {
     if (options.signal?.aborted) return cancelled();
