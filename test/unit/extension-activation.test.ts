@@ -304,6 +304,7 @@ describe('activate()', () => {
       extensionUri: Uri.file(root),
       globalStorageUri: Uri.file(path.join(tmp, 'global-storage')),
       workspaceState: { get: (_k: string, d: unknown) => d, update: async () => undefined },
+      secrets: { get: async () => undefined, store: async () => undefined, delete: async () => undefined, onDidChange: () => ({ dispose() {} }) },
       extension: { id: 'beit-lens.beit-lens', packageJSON: { version: '0.1.0' }, extensionKind: 2 },
     };
     const started = performance.now();
