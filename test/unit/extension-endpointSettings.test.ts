@@ -5,7 +5,9 @@
  * endpoint settings or of the token reloads. The real worker against a v2 server: extension-remoteWorker.test.ts.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import Module from 'node:module';
+import * as path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import type { ModelState } from '../../src/extension/inference/inferenceClient';
 import { describe as describeState } from '../../src/extension/model/describeModelState';
@@ -297,5 +299,22 @@ describe('Set Endpoint Token and Clear Endpoint Token', () => {
     );
     set.dispose();
     clear.dispose();
+  });
+});
+
+describe('the README', () => {
+  it('lists every contributed command with its title and every setting with its default, the endpoint ones included', () => {
+    const root = path.resolve(__dirname, '../..');
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    const commands = pkg.contributes.commands as { command: string; title: string; category: string }[];
+    for (const id of ['beitLens.setEndpointToken', 'beitLens.clearEndpointToken']) assert.ok(commands.some((c) => c.command === id), id);
+    for (const c of commands) assert.ok(readme.includes(`| ${c.category}: ${c.title} | \`${c.command}\``), `README commands table: ${c.category}: ${c.title} (${c.command})`);
+    const properties = pkg.contributes.configuration.properties as Record<string, { default: unknown }>;
+    for (const key of ['beitLens.endpoint', 'beitLens.remoteModel', 'beitLens.endpointCa']) assert.ok(properties[key], key);
+    for (const [key, { default: value }] of Object.entries(properties)) {
+      const shown = value === '' ? '""' : String(value);
+      assert.ok(readme.includes(`| \`${key}\` | \`${shown}\` |`), `README settings table: ${key} with default ${shown}`);
+    }
   });
 });
