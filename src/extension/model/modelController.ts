@@ -51,6 +51,11 @@ export class ModelController implements vscode.Disposable {
     return this.current ?? this.readSettings();
   }
 
+  /** For the doctor report: whether a token is stored, never the token. */
+  async hasEndpointToken(): Promise<boolean> {
+    return (await readEndpointToken(this.secrets)) !== undefined;
+  }
+
   /** Starts loading in the background; activation never waits for the model. */
   start(): void {
     this.refresh().catch((err: unknown) => this.log.error(`choosing the model failed: ${(err as Error).message}`));
