@@ -29,6 +29,7 @@ import { loadPreprocessorConfig } from '../src/core/preprocessorConfig';
 import { topKPredictions } from '../src/core/predictions';
 import { writeRandomBeit } from '../src/core/randomModel';
 import { benchmarkScan, benchmarkScanEmbeddings, writeSyntheticDataset } from '../src/core/scan/scanBench';
+import { occlusionRows } from './occlusionBench';
 import { qualityRows } from './qualityBench';
 import { benchmarkSimilarity } from './similarity';
 import { remoteRows } from './remote';
@@ -370,6 +371,10 @@ async function main(): Promise<void> {
   const sortUs =
     (await timeIt(async () => Array.from(someLogits, (v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 5), 50, 5)) * 1000;
   add({ figure: 'top-5 of 21,841 logits (vs full sort)', ours: topkUs, peer: sortUs, unit: 'us', peerName: 'Array sort' });
+
+  // Occlusion and faithfulness (#18, bench/occlusionBench.ts): batched perturbations against the model alone.
+  log('occlusion and faithfulness');
+  rows.push(...(await occlusionRows(model, small[0], QUICK ? 1 : 3)));
   await model.dispose();
 
   // Dataset scan (issue 5): pipelined scan vs model-only batched throughput, re-scan from the cache.

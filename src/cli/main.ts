@@ -17,7 +17,9 @@ import { safeJson, terminalLines, terminalText } from '../core/safeOutput';
 import { preprocessImage } from '../core/preprocess';
 import { loadPreprocessorConfig } from '../core/preprocessorConfig';
 import { writeRandomBeit } from '../core/randomModel';
-import { HeadFusion } from '../core/rollout';
+import { HeadFusion, RolloutSource } from '../core/rollout';
+import { DEFAULT_FAITHFULNESS_STEPS } from '../core/faithfulness';
+import { classIndexFromArgument } from '../core/scan/labelCheck';
 import { oneLineArgumentErrors } from './argumentErrors';
 import { downloadProgressPrinter, resolveModelDir } from './modelResolution';
 import { checkOutputFoldersFirst } from './outputFolder';
@@ -204,30 +206,53 @@ export function buildProgram(): Command {
     });
 
   addRemoteOptions(program.command('explain'))
-    .description('attention rollout, patch predictions and class heatmaps for one image')
+    .description('attention rollout, patch predictions, class heatmaps, occlusion and faithfulness scores for one image')
     .option('--model <dir>', 'converted model folder (default: the official model)')
     .option('--json', 'print the explanation as JSON')
     .option('--out <png>', 'write the image with the overlay as PNG')
-    .addOption(new Option('--overlay <kind>', 'overlay drawn by --out').choices(['rollout', 'patches', 'class']).default('rollout'))
-    .option('--class <index>', 'class index for the class heatmap (default: top-1)', (v) => Number(v))
+    .addOption(new Option('--overlay <kind>', 'overlay drawn by --out').choices(['relevance', 'occlusion', 'rollout', 'patches', 'class']).default('rollout'))
+    .option('--class <class>', 'class index or label for the class heatmap, occlusion and faithfulness (default: top-1)')
     .addOption(new Option('--head-fusion <f>', 'how heads are fused in the rollout').choices(['mean', 'max', 'min']).default('mean'))
     .option('--discard-ratio <r>', 'fraction of lowest attention discarded per layer', ratio, 0.9)
+    .addOption(new Option('--rollout-from <rows>', 'rollout rows the map reads (default: patches for mean-pooling models, else cls)').choices(['patches', 'cls']))
+    .option('--occlusion-window <w>', 'side of the occluded block in patches (odd)', positiveInt('--occlusion-window'), 1)
+    .option('--faithfulness', 'deletion, insertion and random-deletion AUCs of the rollout, class and occlusion maps')
     .option('--top-k <k>', 'labels to show', positiveInt('--top-k'), 5)
     .option('--opacity <o>', 'overlay opacity', ratio, 0.5)
     .option('--fast', "use sharp's resize instead of the exact PIL bilinear")
     .option('--no-exif', 'ignore EXIF orientation')
     .addOption(providerOption())
     .argument('<image>')
-    .action(async (image: string, o: ModelFlags & { json?: boolean; out?: string; overlay: string; class?: number; headFusion: HeadFusion; discardRatio: number; topK: number; opacity: number }) => {
+    .action(async (image: string, o: ModelFlags & { json?: boolean; out?: string; overlay: string; class?: string; headFusion: HeadFusion; discardRatio: number; rolloutFrom?: RolloutSource; occlusionWindow: number; faithfulness?: boolean; topK: number; opacity: number }) => {
+      if (o.overlay === 'relevance') {
+        throw new BeitLensError('CONFIG_INVALID', '--overlay relevance needs the gradient explanation graph (a backward pass written by the converter), which this version does not build; --overlay occlusion gives a class-specific map');
+      }
       const model = await loadModel(o);
       try {
-        const e = await model.explain(image, { topK: o.topK, rollout: { headFusion: o.headFusion, discardRatio: o.discardRatio } });
-        const classIndex = o.class ?? e.top[0].index;
-        if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= e.numLabels) {
-          throw new BeitLensError('CONFIG_INVALID', `--class must be an index in 0..${e.numLabels - 1}`);
+        const rollout = { headFusion: o.headFusion, discardRatio: o.discardRatio, from: o.rolloutFrom ?? model.rolloutSource };
+        const e = await model.explain(image, { topK: o.topK, rollout });
+        let classIndex = e.top[0].index;
+        if (o.class !== undefined) {
+          try {
+            classIndex = classIndexFromArgument(o.class, model.labels);
+          } catch (error) {
+            throw new BeitLensError('CONFIG_INVALID', errorMessage(error));
+          }
         }
+        const classLabel = model.labels[classIndex] ?? `class ${classIndex}`;
         const grid = (values: ArrayLike<number>) => Array.from({ length: e.grid }, (_, r) => Array.from(values).slice(r * e.grid, (r + 1) * e.grid));
         const legend = patchLegend(e.patchArgmax, model.labels);
+        const classLogits = model.classHeatmap(e, classIndex);
+        const occlusion = o.overlay === 'occlusion' || o.faithfulness ? await model.occlusion(e, classIndex, { window: o.occlusionWindow }) : undefined;
+        // The maps a user can pick between, scored on the same class so the AUCs compare.
+        let faithfulness: Record<string, { deletionAuc: number; insertionAuc: number; randomDeletionAuc: number }> | undefined;
+        if (o.faithfulness && occlusion) {
+          faithfulness = {};
+          for (const [name, map] of Object.entries({ rollout: e.rollout, class: classLogits, occlusion: occlusion.map })) {
+            const { deletionAuc, insertionAuc, randomDeletionAuc } = await model.faithfulness(e, classIndex, map);
+            faithfulness[name] = { deletionAuc, insertionAuc, randomDeletionAuc };
+          }
+        }
         if (o.out) {
           const src = await decodeImage(image, { applyExifOrientation: o.exif });
           const scale = Math.min(1, 512 / Math.max(src.width, src.height));
@@ -235,17 +260,17 @@ export function buildProgram(): Command {
           const h = Math.max(1, Math.round(src.height * scale));
           const base = scale < 1 ? resizePil(src.data, src.width, src.height, 3, w, h, 2) : src.data;
           const colors = new Map(legend.map((l) => [l.index, l.color]));
-          const rgb =
-            o.overlay === 'patches'
-              ? blendPatchClasses(base, w, h, e.patchArgmax, e.grid, (c) => colors.get(c) ?? [0, 0, 0], o.opacity)
-              : blendHeatmap(base, w, h, o.overlay === 'class' ? normalizeMap(model.classHeatmap(e, classIndex)) : e.rollout, e.grid, o.opacity);
+          const heat = o.overlay === 'class' ? normalizeMap(classLogits) : o.overlay === 'occlusion' ? occlusion!.map : e.rollout;
+          const rgb = o.overlay === 'patches' ? blendPatchClasses(base, w, h, e.patchArgmax, e.grid, (c) => colors.get(c) ?? [0, 0, 0], o.opacity) : blendHeatmap(base, w, h, heat, e.grid, o.opacity);
           // The same legend strip as the panel's export: overlay and parameters, scale or swatches, top-1.
           const shown: LegendOverlay =
             o.overlay === 'patches'
               ? { kind: 'patches', entries: legend }
               : o.overlay === 'class'
-                ? { kind: 'class', label: model.labels[classIndex] ?? `class ${classIndex}` }
-                : { kind: 'rollout', headFusion: o.headFusion, discardRatio: o.discardRatio };
+                ? { kind: 'class', label: classLabel }
+                : o.overlay === 'occlusion'
+                  ? { kind: 'occlusion', label: classLabel, window: o.occlusionWindow }
+                  : { kind: 'rollout', headFusion: o.headFusion, discardRatio: o.discardRatio };
           const framed = withLegendStrip(rgb, w, h, legendSpec(shown, e.top[0], o.opacity));
           await writeFile(o.out, await encodePng(framed.rgb, w, framed.height, 3));
         }
@@ -253,9 +278,11 @@ export function buildProgram(): Command {
           outJson({
             image,
             top: e.top,
-            rollout: { headFusion: o.headFusion, discardRatio: o.discardRatio, map: grid(e.rollout) },
+            rollout: { ...rollout, map: grid(e.rollout) },
             patches: { argmax: grid(e.patchArgmax), legend: legend.map(({ index, label, patches, share }) => ({ index, label, patches, share })) },
-            classHeatmap: { index: classIndex, label: model.labels[classIndex], logits: grid(model.classHeatmap(e, classIndex)) },
+            classHeatmap: { index: classIndex, label: model.labels[classIndex], logits: grid(classLogits) },
+            ...(occlusion ? { occlusion: { index: classIndex, label: model.labels[classIndex], window: occlusion.window, baseProbability: occlusion.baseProbability, map: grid(occlusion.map) } } : {}),
+            ...(faithfulness ? { faithfulness: { index: classIndex, steps: DEFAULT_FAITHFULNESS_STEPS, ...faithfulness } } : {}),
             ...(o.out ? { overlay: o.out } : {}),
           });
         } else {
@@ -263,6 +290,10 @@ export function buildProgram(): Command {
           for (const p of e.top) out(`  ${(p.score * 100).toFixed(2).padStart(6)}%  ${p.label}  (#${p.index})`);
           out('patch classes:');
           for (const l of legend.slice(0, 10)) out(`  ${(l.share * 100).toFixed(1).padStart(5)}%  ${l.label}`);
+          if (faithfulness) {
+            out(`faithfulness for ${classLabel} (#${classIndex}), ${DEFAULT_FAITHFULNESS_STEPS} steps: deletion AUC (lower is better) / insertion AUC (higher) / random-order deletion AUC`);
+            for (const [name, f] of Object.entries(faithfulness)) out(`  ${name.padEnd(9)}  ${f.deletionAuc.toFixed(4)} / ${f.insertionAuc.toFixed(4)} / ${f.randomDeletionAuc.toFixed(4)}`);
+          }
           if (o.out) out(`overlay written to ${o.out}`);
         }
       } finally {

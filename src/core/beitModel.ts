@@ -7,7 +7,9 @@ import { cpuFloat16Note } from './onnx/float16';
 import { checkFiniteLogits, classPatchLogits, patchArgmax, Prediction, topKPredictions } from './predictions';
 import type { DecodedImage } from './image';
 import { preprocessImage, PreprocessOptions } from './preprocess';
-import { attentionRollout, DEFAULT_ROLLOUT, RolloutOptions } from './rollout';
+import { attentionRollout, DEFAULT_ROLLOUT, RolloutOptions, RolloutSource } from './rollout';
+import { occlusionMap, OcclusionOptions, OcclusionResult, PatchGeometry } from './occlusion';
+import { faithfulnessScores, FaithfulnessScores, gaussianBlur } from './faithfulnessScores';
 import { InferenceSession, LocalSessionFactory, SessionFactory } from './sessionFactory';
 
 export interface ClassifyResult {
@@ -51,6 +53,8 @@ export interface Explanation {
   numLabels: number;
   /** The model-size RGB image the explanation refers to. */
   resized: Uint8Array;
+  /** [3, size, size] preprocessed input, kept so occlusion and faithfulness perturb exactly what was explained. */
+  pixelValues: Float32Array;
   size: number;
 }
 
@@ -74,6 +78,8 @@ export interface BeitModelOptions extends Omit<ModelSessionOptions, 'optimizedMo
  */
 export class BeitModel {
   private explainSession?: Promise<InferenceSession>;
+  /** Insertion's blurred start image per explained input, so scoring several maps of one image blurs it once. */
+  private readonly blurredInputs = new WeakMap<Float32Array, Float32Array>();
 
   private constructor(
     readonly directory: ModelDirectory,
@@ -269,12 +275,36 @@ export class BeitModel {
       ...layout,
       numLabels: cfg.numLabels,
       resized: pre.resized,
+      pixelValues: pre.pixelValues,
       size: cfg.imageSize,
     };
   }
 
   classHeatmap(explanation: Explanation, classIndex: number): Float32Array {
     return classPatchLogits(explanation.patchLogits, explanation.grid ** 2, explanation.numLabels, classIndex);
+  }
+
+  /** Occlusion map of one class for an explained image, on the classify session (so fp16, int8 and remote work). */
+  occlusion(explanation: Explanation, classIndex: number, options: OcclusionOptions = {}): Promise<OcclusionResult> {
+    return occlusionMap((batch, n) => this.logits(batch, n), explanation.pixelValues, this.patchGeometry(), classIndex, options);
+  }
+
+  /** Deletion, insertion and random-deletion scores of a relevance map (grid*grid values) for one class. */
+  faithfulness(explanation: Explanation, classIndex: number, relevance: ArrayLike<number>, options: { steps?: number; batchSize?: number } = {}): Promise<FaithfulnessScores> {
+    const geometry = this.patchGeometry();
+    let blurred = this.blurredInputs.get(explanation.pixelValues);
+    if (!blurred) this.blurredInputs.set(explanation.pixelValues, (blurred = gaussianBlur(explanation.pixelValues, geometry.channels, explanation.size)));
+    return faithfulnessScores((batch, n) => this.logits(batch, n), explanation.pixelValues, geometry, classIndex, relevance, { ...options, blurred });
+  }
+
+  /** The rollout rows a map should read for this model: the patch rows when the head mean-pools them, else CLS. */
+  get rolloutSource(): RolloutSource {
+    return this.directory.config.architecture.pooling === 'mean' ? 'patches' : 'cls';
+  }
+
+  private patchGeometry(): PatchGeometry {
+    const cfg = this.directory.config;
+    return { channels: 3, grid: cfg.gridSize, patchSize: cfg.patchSize, numLabels: cfg.numLabels };
   }
 
   private getExplainSession(): Promise<InferenceSession> {

@@ -10,7 +10,14 @@ export interface RolloutOptions {
   headFusion: HeadFusion;
   /** Fraction of the fused attention entries (lowest first) set to zero in each layer, 0 <= r < 1. */
   discardRatio: number;
+  /**
+   * Which rows of the rollout the map reads: `cls` the first leading token's row (vit-explain's form); `patches` the
+   * mean of the patch-token rows, which is what a mean-pooling classifier reads. Absent: `cls`.
+   */
+  from?: RolloutSource;
 }
+
+export type RolloutSource = 'cls' | 'patches';
 
 export const DEFAULT_ROLLOUT: RolloutOptions = { headFusion: 'mean', discardRatio: 0.9 };
 
@@ -69,7 +76,9 @@ export function attentionRollout(attentions: Float32Array, layout: AttentionLayo
 
   const patches = n - lead;
   const map = new Float32Array(patches);
-  if (lead > 0) {
+  if (options.from === 'patches') {
+    for (let i = lead; i < n; i++) for (let p = 0; p < patches; p++) map[p] += rollout[i * n + lead + p] / patches;
+  } else if (lead > 0) {
     for (let p = 0; p < patches; p++) map[p] = rollout[lead + p];
   } else {
     for (let i = 0; i < n; i++) for (let p = 0; p < patches; p++) map[p] += rollout[i * n + p] / n;

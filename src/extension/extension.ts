@@ -17,6 +17,7 @@ import { HoverPreviews } from './hover/hoverPreviews';
 import { IMAGE_HOVER_SELECTOR, ImageHoverProvider } from './hover/imageHoverProvider';
 import { InferenceClient, ModelState } from './inference/inferenceClient';
 import { ModelController } from './model/modelController';
+import { ModelNotices } from './model/modelNotices';
 import { ModelStatusBar } from './model/modelStatusBar';
 import { registerOutputImageCommands } from './notebook/outputImageCommands';
 import { ExplanationPanels } from './panel/explanationPanel';
@@ -44,13 +45,15 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   const log = register(vscode.window.createOutputChannel('BEiT Lens', { log: true }));
   const inference = register(new InferenceClient({ workerScript: context.asAbsolutePath('dist/inferenceWorker.js'), log }));
   inferenceClient = inference;
-  const models = register(new ModelController(inference, log, vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath, context.secrets));
+  const notices = register(new ModelNotices(inference, showProgressNotice));
+  const models = register(new ModelController(inference, log, notices, vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath, context.secrets));
   const panels = register(new ExplanationPanels({ extensionUri: context.extensionUri, inference, log, memento: context.workspaceState }));
   const datasets = register(
     new DatasetPanels({
       extensionUri: context.extensionUri,
       storageUri: context.globalStorageUri,
       inference,
+      notices,
       log,
       memento: context.workspaceState,
       settings: () => readViewSettings((key) => vscode.workspace.getConfiguration(CONFIG_SECTION).get(key)),
@@ -64,11 +67,11 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   register(vscode.window.registerWebviewPanelSerializer(EXPLANATION_VIEW_TYPE, panels));
   register(vscode.window.registerWebviewPanelSerializer(DATASET_VIEW_TYPE, datasets));
   register(vscode.languages.registerHoverProvider(IMAGE_HOVER_SELECTOR, new ImageHoverProvider({ inference, previews: hoverPreviews, hasher: new FileHasher() })));
-  register(registerClassifyImageCommand(inference, { resultsDir: vscode.Uri.joinPath(context.globalStorageUri, 'selections').fsPath }));
+  register(registerClassifyImageCommand(inference, notices, { resultsDir: vscode.Uri.joinPath(context.globalStorageUri, 'selections').fsPath }));
   register(registerExplainImageCommand(panels));
   register(registerClassifyFolderCommand(datasets));
-  register(registerFindSimilarCommand(datasets));
-  register(registerOutputImageCommands(inference, panels));
+  register(registerFindSimilarCommand(datasets, notices));
+  register(registerOutputImageCommands(inference, notices, panels));
   register(registerDownloadModelCommand(inference, models, log));
   register(registerSelectModelCommand(models));
   register(registerConvertModelCommand(inference, models, log));
@@ -87,4 +90,14 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
 export async function deactivate(): Promise<void> {
   await inferenceClient?.dispose();
   inferenceClient = undefined;
+}
+
+/** A notification that stays until `until` settles or Cancel dismisses it (a progress one: the only kind VS Code closes on request). */
+function showProgressNotice(text: string, until: Promise<unknown>): Thenable<void> {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: text, cancellable: true }, (_progress, token) =>
+    new Promise<void>((resolve) => {
+      const cancelled = token.onCancellationRequested(() => resolve());
+      void until.then(() => resolve()).finally(() => cancelled.dispose());
+    }),
+  );
 }

@@ -213,6 +213,7 @@ export type LegendOverlay =
   | { kind: 'rollout'; headFusion: string; discardRatio: number }
   | { kind: 'patches'; entries: { label: string; color: Rgb }[] }
   | { kind: 'class'; label: string }
+  | { kind: 'occlusion'; label: string; window: number }
   | { kind: 'patchAttention'; patch: number; layer: number; head: number | 'mean' }
   | { kind: 'none' };
 
@@ -227,6 +228,8 @@ export function legendSpec(overlay: LegendOverlay, top1: { label: string; score:
       return { title: `Patch predictions - ${overlay.entries.length} classes, ${alpha}`, scale: { kind: 'classes', entries: overlay.entries }, top1 };
     case 'class':
       return { title: `Class heatmap - ${overlay.label} (logits, min-max scaled), ${alpha}`, scale: heat, top1 };
+    case 'occlusion':
+      return { title: `Occlusion - ${overlay.label}, ${overlay.window}x${overlay.window} patches (probability drop, max scaled), ${alpha}`, scale: heat, top1 };
     case 'patchAttention': {
       const head = overlay.head === 'mean' ? 'mean of heads' : `head ${overlay.head + 1}`;
       return { title: `Attention from patch ${overlay.patch} - layer ${overlay.layer + 1}, ${head} (min-max scaled), ${alpha}`, scale: heat, top1 };

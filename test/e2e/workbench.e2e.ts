@@ -47,7 +47,7 @@ import { hoverFits, hoverNotFound, hoverPredictionRows, hoverWithoutModel } from
 import { controlsInViewport, exportAndReveal, openPanelBeside, PANEL_IMAGE, zoomToggle } from './scenarios/panel';
 import { rescanKeepsPathOrder, rowsOpenBesideInOneGroup, selectionResultsAsCsvFile, type DatasetScenarioDeps } from './scenarios/dataset';
 import { mapSelectionFiltersTable } from './scenarios/map';
-import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit } from './scenarios/offline';
+import { doctorIsReadOnly, downloadOfflineThenConvert, settingsFileEdit, staleNoticeCloses } from './scenarios/offline';
 import { qualityColumnAndFilter } from './scenarios/quality';
 import { duplicatesTabShowsCopy, findSimilarFromExplorer, type SimilarityScenarioDeps } from './scenarios/simui';
 import { galleryShowsThumbnails, modelViewSurvivesReload } from './scenarios/gallery';
@@ -456,6 +456,10 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
 
   step('H3. without a model the hover still shows the thumbnail and the model state; the model comes back', async () => {
     await hoverWithoutModel(workbench(), fx, { ready: PROVIDER, userModelHash: fx.userModelId.split('@')[1] }, 'H3-hover-no-model');
+  });
+
+  step('O4. a notice about a model that failed to load offers command links, and closes once the model is back', async () => {
+    await staleNoticeCloses(workbench(), fx, { status: PROVIDER, userModelHash: fx.userModelId.split('@')[1] });
   });
 
   step('O1. Download Model with no network offers Convert a Hugging Face Folder… and Select Model Folder…; converting the fixture puts it to use', async () => {

@@ -108,7 +108,8 @@ describe('beit-lens CLI (built bundle)', () => {
     const image = path.join(FIXTURE_DIR, expected.images[0].file);
     for (const overlay of ['rollout', 'patches', 'class']) {
       const png = path.join(dir, `${overlay}.png`);
-      const r = await cli(['explain', '--model', model, '--json', '--overlay', overlay, '--out', png, '--class', '3', image]);
+      // The fixture's rollout reference reads the CLS row; this model mean-pools, so the default would read the patch rows.
+      const r = await cli(['explain', '--model', model, '--json', '--overlay', overlay, '--out', png, '--class', '3', '--rollout-from', 'cls', image]);
       assert.equal(r.code, 0, r.stderr);
       const e = JSON.parse(r.stdout);
       assert.ok(maxAbsDiff(e.rollout.map.flat(), expected.images[0].attention_rollout.diagnostic_only_row_normalised_variant_14x14.flat()) <= 1e-3);

@@ -13,6 +13,7 @@ import type { ModelState } from '../../src/extension/inference/inferenceClient';
 import { describe as describeState } from '../../src/extension/model/describeModelState';
 import { clearEndpointToken, ENDPOINT_TOKEN_SECRET, endpointTokenProblem, readEndpointToken, SecretStore, storeEndpointToken } from '../../src/extension/model/endpointToken';
 import { Inspect, readModelSettings, SettingInspection } from '../../src/extension/settings';
+import { ModelNotices } from '../../src/extension/model/modelNotices';
 import type { LoadModelArgs } from '../../src/extension/worker/workerProtocol';
 
 const context = { trusted: true, homeDir: '/home/me', workspaceFolders: ['/work/project'] };
@@ -131,6 +132,8 @@ describe('the status bar words for a remote model', () => {
 const settings = new Map<string, SettingInspection>();
 const configListeners = new Set<(e: { affectsConfiguration(section: string): boolean }) => void>();
 const shown: { kind: string; message: string; items: string[] }[] = [];
+/** The texts the model-state notices showed (progress notifications with command links). */
+const notices: string[] = [];
 const inputBoxes: Record<string, unknown>[] = [];
 let inputAnswer: string | undefined;
 const commands = new Map<string, (...args: unknown[]) => unknown>();
@@ -173,6 +176,11 @@ class RecordingInference {
   refusals: string[] = [];
   answer: (args: LoadModelArgs) => ModelState = (args) => ({ kind: 'ready', model: { modelDir: '/m', modelId: 'm', provider: 'cpu', providerAttempts: [], canExplain: true, numLabels: 10, ...(args.remote ? { remote: { endpoints: args.remote.endpoints, modelName: args.remote.modelName } } : {}) } });
   state: ModelState = { kind: 'starting' };
+  private readonly stateListeners = new Set<(state: ModelState) => void>();
+  onDidChangeState(listener: (state: ModelState) => void) {
+    this.stateListeners.add(listener);
+    return { dispose: () => void this.stateListeners.delete(listener) };
+  }
   private settled = Promise.resolve(this.state);
   async setModel(args: LoadModelArgs) {
     this.loads.push(args);
@@ -209,8 +217,13 @@ describe('the model controller with beitLens.endpoint', () => {
     settings.set('remoteModel', { defaultValue: 'beit' });
     inference = new RecordingInference();
     secrets = new FakeSecrets();
+    notices.length = 0;
     const { ModelController } = await import('../../src/extension/model/modelController');
-    controller = new ModelController(inference as never, silentLog as never, '/cache', secrets as never);
+    const modelNotices = new ModelNotices(inference, async (text, until) => {
+      notices.push(text);
+      await until;
+    });
+    controller = new ModelController(inference as never, silentLog as never, modelNotices, '/cache', secrets as never);
   });
   after(() => controller?.dispose());
 
@@ -227,7 +240,7 @@ describe('the model controller with beitLens.endpoint', () => {
     changeSetting('endpoint', '');
     await settle();
     assert.equal(inference.loads.at(-1)?.remote, undefined, 'no endpoint: the model runs in VS Code again');
-    assert.deepEqual(shown, []);
+    assert.deepEqual(notices, []);
   });
 
   it('reloads when the token is set or cleared while an endpoint is in use, and not otherwise', async () => {
@@ -251,12 +264,9 @@ describe('the model controller with beitLens.endpoint', () => {
     inference.answer = () => ({ kind: 'failed', message: 'http://a:8000: authentication failed: GET /v2/health/ready answered 401 Unauthorized: missing bearer token; no token was sent: run "BEiT Lens: Set Endpoint Token"' });
     changeSetting('endpoint', 'http://a:8000');
     await settle();
-    assert.deepEqual(shown, [
-      {
-        kind: 'error',
-        message: 'BEiT Lens could not run the model on beitLens.endpoint: http://a:8000: authentication failed: GET /v2/health/ready answered 401 Unauthorized: missing bearer token; no token was sent: run "BEiT Lens: Set Endpoint Token"',
-        items: ['Set Endpoint Token…', 'Open Settings', 'Run Doctor'],
-      },
+    assert.deepEqual(notices, [
+      'BEiT Lens could not run the model on beitLens.endpoint: http://a:8000: authentication failed: GET /v2/health/ready answered 401 Unauthorized: missing bearer token; no token was sent: run "BEiT Lens: Set Endpoint Token". ' +
+        '[Set Endpoint Token…](command:beitLens.setEndpointToken) · [Open Settings](command:workbench.action.openSettings?%5B%22beitLens.endpoint%22%5D) · [Run Doctor](command:beitLens.doctor)',
     ]);
   });
 
@@ -267,8 +277,8 @@ describe('the model controller with beitLens.endpoint', () => {
     await settle();
     assert.equal(inference.loads.length, 0, 'nothing is loaded, not even locally');
     assert.deepEqual(inference.refusals, ['beitLens.endpoint "gpu-box:8000" is not an http or https URL (e.g. http://gpu-box:8000)']);
-    assert.equal(shown.length, 1);
-    assert.equal(shown[0].message, 'BEiT Lens could not run the model on beitLens.endpoint: beitLens.endpoint "gpu-box:8000" is not an http or https URL (e.g. http://gpu-box:8000)');
+    assert.equal(notices.length, 1);
+    assert.ok(notices[0].startsWith('BEiT Lens could not run the model on beitLens.endpoint: beitLens.endpoint "gpu-box:8000" is not an http or https URL (e.g. http://gpu-box:8000). [Set Endpoint Token…]'), notices[0]);
     changeSetting('endpoint', 'http://gpu-box:8000');
     await settle();
     assert.deepEqual(inference.loads.at(-1)?.remote?.endpoints, ['http://gpu-box:8000'], 'fixed: it loads');

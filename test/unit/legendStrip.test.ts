@@ -62,6 +62,7 @@ describe('legend strip layout', () => {
     legendSpec({ kind: 'class', label: 'x'.repeat(300) }, undefined, 1),
     legendSpec({ kind: 'patchAttention', patch: 17, layer: 2, head: 'mean' }, { label: 'dog', score: 0.1 }, 0.3),
     legendSpec({ kind: 'none' }, { label: 'dog', score: 0.1 }, 0.3),
+    legendSpec({ kind: 'occlusion', label: 'harp seal pup, whitecoat', window: 3 }, { label: 'dog', score: 0.1 }, 0.5),
   ];
 
   it('keeps every item inside the strip at any image width', () => {
@@ -87,6 +88,7 @@ describe('legend strip layout', () => {
     assert.match(texts(1), /Top-1: creme brulee 90\.0%/);
     assert.match(texts(1), /\+\d+ more/);
     assert.match(texts(3), /Attention from patch 17 - layer 3, mean of heads/);
+    assert.match(texts(5), /Occlusion - harp seal pup, whitecoat, 3x3 patches \(probability drop, max scaled\), opacity 50%/);
     assert.equal(asciiText('naïve 猫'), 'naive ?');
   });
 

@@ -9,8 +9,10 @@ import { describe, it } from 'node:test';
 import { pcaFit, pcaProject } from '../../src/core/projection/pca';
 import { projectEmbeddings } from '../../src/core/projection/projection';
 import { projectOnThread } from '../../src/core/projection/projectionThread';
-import { umapLayout } from '../../src/core/projection/umap';
-import { seededNormal } from '../../src/core/seededRandom';
+import { UMAP } from 'umap-js';
+import type { SparseMatrix } from 'umap-js/dist/matrix';
+import { fuzzyUnion, nearestNeighbours, umapLayout } from '../../src/core/projection/umap';
+import { seededNormal, seededUniform } from '../../src/core/seededRandom';
 
 interface Reference {
   rows: number;
@@ -115,6 +117,63 @@ describe('UMAP', () => {
       assert.equal(labels[nearest], labels[i], `point ${i}'s nearest neighbour is in another cluster`);
     }
     assert.ok(across / acrossPairs > 3 * (within / withinPairs), `mean distance across ${across / acrossPairs} vs within ${within / withinPairs}`);
+  });
+
+  it("builds umap-js's own fuzzy graph: the same entries, in the same order, with the same values", () => {
+    const rows: number[][] = [];
+    for (let r = 0; r < count; r++) rows.push(Array.from(vectors.subarray(r * 16, (r + 1) * 16)));
+    for (const setOpMixRatio of [1, 0.7]) {
+      const umap = new UMAP({ nComponents: 2, nNeighbors: 10, setOpMixRatio, random: seededUniform(5) });
+      const internals = umap as unknown as { knnIndices: number[][]; knnDistances: number[][]; nearestNeighbors(X: number[][]): { knnIndices: number[][]; knnDistances: number[][] }; fuzzySimplicialSet(X: number[][], k: number, mix: number): SparseMatrix };
+      ({ knnIndices: internals.knnIndices, knnDistances: internals.knnDistances } = internals.nearestNeighbors(rows));
+      // A repeated neighbour and a missing one (-1), as the neighbour search can leave them.
+      internals.knnIndices[4][3] = internals.knnIndices[4][2];
+      internals.knnIndices[7][9] = -1;
+      const theirs = internals.fuzzySimplicialSet(rows, 10, setOpMixRatio);
+      const ours = fuzzyUnion(umap, count);
+      assert.deepEqual(ours.getRows(), theirs.getRows(), `mix ${setOpMixRatio}: rows`);
+      assert.deepEqual(ours.getCols(), theirs.getCols(), `mix ${setOpMixRatio}: cols`);
+      assert.deepEqual(ours.getValues(), theirs.getValues(), `mix ${setOpMixRatio}: values`);
+    }
+  });
+
+  it("gives umap-js's own layout for the seed, on the exact neighbour graph", () => {
+    const rows: number[][] = [];
+    for (let r = 0; r < count; r++) rows.push(Array.from(vectors.subarray(r * 16, (r + 1) * 16)));
+    // The neighbours by brute force, nearest first (ties by row), as our index must find them at this size.
+    const knnIndices: number[][] = [];
+    const knnDistances: number[][] = [];
+    for (let i = 0; i < count; i++) {
+      const ranked = rows.map((row, j) => ({ j, d: Math.sqrt(row.reduce((sum, v, c) => sum + Math.pow(v - rows[i][c], 2), 0)) })).sort((a, b) => a.d - b.d || a.j - b.j).slice(0, 15);
+      knnIndices.push(ranked.map((r) => r.j));
+      knnDistances.push(ranked.map((r) => r.d));
+    }
+    const umap = new UMAP({ nComponents: 2, nNeighbors: 15, minDist: 0.1, nEpochs: 60, random: seededUniform(3) });
+    umap.setPrecomputedKNN(knnIndices, knnDistances);
+    const plain = umap.fit(rows);
+    assert.deepEqual(Array.from(umapLayout(vectors, count, 16, { seed: 3, nEpochs: 60 })), plain.flatMap((p) => [Math.fround(p[0]), Math.fround(p[1])]));
+  });
+
+  it("finds the neighbours of 2,000 points (itself first, nearest first) at least as well as umap-js's neighbour descent", () => {
+    const big = blobs(8, 250, 24, 11);
+    const n = big.labels.length;
+    const rows = Array.from({ length: n }, (_, r) => Array.from(big.vectors.subarray(r * 24, (r + 1) * 24)));
+    const k = 15;
+    const ours = nearestNeighbours(big.vectors, n, 24, k);
+    const descent = (new UMAP({ nNeighbors: k, random: seededUniform(1) }) as unknown as { nearestNeighbors(X: number[][]): { knnIndices: number[][] } }).nearestNeighbors(rows);
+    let same = 0;
+    let theirsSame = 0;
+    for (let i = 0; i < n; i++) {
+      const exact = rows.map((row, j) => ({ j, d: Math.hypot(...row.map((v, c) => v - rows[i][c])) })).sort((a, b) => a.d - b.d || a.j - b.j).slice(0, k);
+      assert.equal(ours.indices[i][0], i, `row ${i} is not its own first neighbour`);
+      const exactSet = new Set(exact.map((e) => e.j));
+      same += ours.indices[i].filter((j) => exactSet.has(j)).length;
+      for (let j = 1; j < k; j++) assert.ok(ours.distances[i][j] >= ours.distances[i][j - 1], `row ${i} is not ordered by distance`);
+      theirsSame += descent.knnIndices[i].filter((j) => exactSet.has(j)).length;
+    }
+    // umap-js's own neighbour descent, which this replaces, on the same points: at least as good, and nearly exact.
+    assert.ok(same >= theirsSame, `recall ${same / (n * k)} vs umap-js's ${theirsSame / (n * k)}`);
+    assert.ok(same / (n * k) >= 0.98, `recall ${same / (n * k)}`);
   });
 
   it('a different seed gives a different layout', () => {

@@ -321,6 +321,22 @@ function resolveOverride(folder: string, value: number | string | readonly numbe
   return { ...base, index: indices[0] ?? null, label: indices.length ? index.labels[indices[0]] : null, accepted: indices };
 }
 
+/**
+ * The class a user named on a command line: a decimal index in 0..labels-1, a whole label, or one of its synonyms
+ * (the comma-separated names). Anything else is refused, naming it.
+ */
+export function classIndexFromArgument(value: string, labels: readonly string[], option = '--class'): number {
+  const text = value.trim();
+  if (/^[+-]?[0-9]+$/.test(text)) {
+    const index = Number(text);
+    if (index < 0 || index >= labels.length) throw new RangeError(`${option} ${text} is outside 0..${labels.length - 1} (this model has ${labels.length} labels)`);
+    return index;
+  }
+  const index = text === '' ? -1 : labelIndexOf(text, buildLabelIndex(labels));
+  if (index < 0) throw new RangeError(`${option} ${JSON.stringify(value)} is neither a class index in 0..${labels.length - 1} nor a label of this model`);
+  return index;
+}
+
 function labelIndexOf(text: string, index: LabelIndex): number {
   const whole = index.labels.indexOf(text);
   if (whole >= 0) return whole;

@@ -7,17 +7,18 @@ import { formatScore, providerName } from '../hover/hoverMarkdown';
 import { InferenceService } from '../inference/inferenceClient';
 import { CONFIG_SECTION, readViewSettings } from '../settings';
 import { resolveImageTarget, selectedUris } from './imageTarget';
+import { ModelNotices } from '../model/modelNotices';
 import { reportError } from './reportError';
 import { showSelectionResults, type SelectionResultsDeps } from './selectionResults';
 
 const OPEN_PANEL_LABEL = '$(eye) Open explanation panel';
 
 /** `resultsDir`: where a multi-selection's results CSV goes (see selectionResults.ts). */
-export function registerClassifyImageCommand(inference: InferenceService, selection: Pick<SelectionResultsDeps, 'resultsDir'>): vscode.Disposable {
+export function registerClassifyImageCommand(inference: InferenceService, notices: ModelNotices, selection: Pick<SelectionResultsDeps, 'resultsDir'>): vscode.Disposable {
   return vscode.commands.registerCommand(Command.classifyImage, async (arg?: unknown, all?: unknown): Promise<Prediction[] | undefined> => {
     const many = selectedUris(arg, all);
     if (many.length > 1) {
-      await showSelectionResults({ inference, resultsDir: selection.resultsDir }, many.map((u) => u.fsPath), `${many.length} selected images`);
+      await showSelectionResults({ inference, notices, resultsDir: selection.resultsDir }, many.map((u) => u.fsPath), `${many.length} selected images`);
       return undefined;
     }
     const uri = await resolveImageTarget(arg);
@@ -31,7 +32,7 @@ export function registerClassifyImageCommand(inference: InferenceService, select
       showPredictions(uri, top, inference.model?.provider ?? '');
       return top;
     } catch (err) {
-      void reportError(err, `classifying ${name}`);
+      void reportError(err, `classifying ${name}`, notices);
       return undefined;
     }
   });

@@ -7,16 +7,17 @@ import * as vscode from 'vscode';
 import { Command } from '../commandIds';
 import type { DatasetPanels, FindSimilarResult } from '../dataset/datasetPanels';
 import { resolveImageTarget } from './imageTarget';
+import { ModelNotices } from '../model/modelNotices';
 import { reportError } from './reportError';
 
-export function registerFindSimilarCommand(datasets: DatasetPanels): vscode.Disposable {
+export function registerFindSimilarCommand(datasets: DatasetPanels, notices: ModelNotices): vscode.Disposable {
   return vscode.commands.registerCommand(Command.findSimilarImages, async (arg?: unknown): Promise<FindSimilarResult | undefined> => {
     const uri = await resolveImageTarget(arg);
     if (!uri) return undefined;
     try {
       return await datasets.findSimilar(uri.fsPath);
     } catch (err) {
-      void reportError(err, `finding images similar to ${uri.fsPath}`);
+      void reportError(err, `finding images similar to ${uri.fsPath}`, notices);
       return undefined;
     }
   });

@@ -34,7 +34,7 @@ export function registerDownloadModelCommand(inference: InferenceService, models
       return dir;
     } catch (err) {
       if (isInferenceError(err, 'HUB_UNREACHABLE')) void offerOfflineWays((err as Error).message);
-      else void reportError(err, 'downloading the model');
+      else void reportError(err, 'downloading the model', models.notices);
       return undefined;
     }
   };
@@ -91,7 +91,7 @@ export function registerConvertModelCommand(inference: InferenceService, models:
       log.info(`converted ${from} into ${dir}`);
       return (await vscode.commands.executeCommand<string | undefined>(Command.selectModel, dir)) ? dir : undefined;
     } catch (err) {
-      void reportError(err, `converting ${from}`);
+      void reportError(err, `converting ${from}`, models.notices);
       return undefined;
     }
   });
@@ -126,7 +126,7 @@ export function registerSelectModelCommand(models: ModelController): vscode.Disp
       return undefined;
     }
     try {
-      const directory = await loadModelDirectory(folder.fsPath);
+      await loadModelDirectory(folder.fsPath);
       const config = vscode.workspace.getConfiguration(CONFIG_SECTION);
       await config.update('modelPath', folder.fsPath, vscode.ConfigurationTarget.Global);
       const inspected = config.inspect('modelPath');
@@ -134,10 +134,10 @@ export function registerSelectModelCommand(models: ModelController): vscode.Disp
         void vscode.window.showWarningMessage('BEiT Lens: this workspace sets its own beitLens.modelPath, which takes precedence over the folder you chose.');
       }
       const state = await models.refresh();
-      if (state.kind === 'failed') void reportError(new Error(state.message), `loading ${directory.modelId}`);
+      if (state.kind === 'failed') models.reportBadModelPath(state.message);
       return folder.fsPath;
     } catch (err) {
-      void reportError(err, `using ${folder.fsPath} as the model`);
+      void reportError(err, `using ${folder.fsPath} as the model`, models.notices);
       return undefined;
     }
   });

@@ -12,6 +12,7 @@ import * as vscode from 'vscode';
 import { InferenceService } from '../inference/inferenceClient';
 import { CONFIG_SECTION, readViewSettings } from '../settings';
 import { resultsCsv, scanImages } from './folderScan';
+import { ModelNotices } from '../model/modelNotices';
 import { reportError } from './reportError';
 
 /** Result files kept in storage; older ones are removed when a new one is written. */
@@ -20,6 +21,7 @@ const SAVE_AS = 'Save As…';
 
 export interface SelectionResultsDeps {
   inference: InferenceService;
+  notices: ModelNotices;
   /** Where result files go (under the extension's global storage). */
   resultsDir: string;
 }
@@ -51,10 +53,10 @@ export async function showSelectionResults(deps: SelectionResultsDeps, files: st
     const summary = `${scan.results.length} of ${files.length} images in ${what}${errors ? `, ${errors} with errors` : ''}`;
     // Shown, not awaited: the command is done when the results are on screen.
     const message = scan.cancelled ? vscode.window.showWarningMessage(`BEiT Lens: cancelled after ${summary}.`, SAVE_AS) : vscode.window.showInformationMessage(`BEiT Lens: classified ${summary}.`, SAVE_AS);
-    void message.then((choice) => (choice === SAVE_AS ? saveResultsAs(content, files) : undefined));
+    void message.then((choice) => (choice === SAVE_AS ? saveResultsAs(content, files, deps.notices) : undefined));
     return document;
   } catch (err) {
-    void reportError(err, `classifying ${what}`);
+    void reportError(err, `classifying ${what}`, deps.notices);
     return undefined;
   }
 }
@@ -84,7 +86,7 @@ function compareResultNames(a: string, b: string): number {
   return ta < tb ? -1 : ta > tb ? 1 : na - nb;
 }
 
-async function saveResultsAs(content: string, files: string[]): Promise<void> {
+async function saveResultsAs(content: string, files: string[], notices: ModelNotices): Promise<void> {
   const near = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(files[0]))?.uri ?? vscode.Uri.file(path.dirname(files[0]));
   const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(near, 'beit-lens-results.csv'), filters: { CSV: ['csv'] }, title: 'BEiT Lens: save the results' });
   if (!target) return;
@@ -93,6 +95,6 @@ async function saveResultsAs(content: string, files: string[]): Promise<void> {
     const document = await vscode.workspace.openTextDocument(target);
     await vscode.window.showTextDocument(document, { preview: false });
   } catch (err) {
-    void reportError(err, `saving the results to ${target.fsPath}`);
+    void reportError(err, `saving the results to ${target.fsPath}`, notices);
   }
 }

@@ -19,6 +19,7 @@ import { skippedText } from '../../core/scan/skips';
 import type { DatasetPanelState, ExportFormat } from '../../shared/protocol';
 import { DATASET_VIEW_TYPE } from '../commandIds';
 import { reportError } from '../commands/reportError';
+import { ModelNotices } from '../model/modelNotices';
 import { InferenceService } from '../inference/inferenceClient';
 import { datasetHtml, makeNonce } from '../panel/webviewHtml';
 import type { ViewSettings } from '../settings';
@@ -38,6 +39,8 @@ export interface DatasetPanelsDeps {
   /** The extension's global storage: the scan cache and the results files. */
   storageUri: vscode.Uri;
   inference: InferenceService;
+  /** Where a scan that failed for the model's state says so (closed when that state changes). */
+  notices: ModelNotices;
   log: vscode.LogOutputChannel;
   /** Workspace state: which folders were scanned (to vet restored views) and label corrections. */
   memento: vscode.Memento;
@@ -329,7 +332,7 @@ export class DatasetPanel {
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         await this.session.scanEnded(scanState('failed', last, message));
-        void reportError(err, `scanning ${this.folder}`);
+        void reportError(err, `scanning ${this.folder}`, this.deps.notices);
         return undefined;
       } finally {
         subscription.dispose();

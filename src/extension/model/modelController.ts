@@ -7,16 +7,14 @@
  */
 import * as os from 'node:os';
 import * as vscode from 'vscode';
-import { Command } from '../commandIds';
 import { InferenceClient, ModelState } from '../inference/inferenceClient';
-import { noModelActions, offerModelActions, SELECT_ACTION } from './modelActions';
+import { DOCTOR_ACTION, noModelActions, REMOTE_FAILURE_ACTIONS, SELECT_ACTION } from './modelActions';
+import { ModelNotices } from './modelNotices';
 import { CONFIG_SECTION, describeScope, ModelSettings, readModelSettings } from '../settings';
 import { LoadModelArgs } from '../worker/workerProtocol';
 import { ENDPOINT_TOKEN_SECRET, readEndpointToken } from './endpointToken';
 
 const SETTINGS_RECHECK_MS = 2000;
-/** Stands for the Settings editor opened on beitLens.endpoint (a command with an argument). */
-const OPEN_ENDPOINT_SETTINGS = 'workbench.action.openSettings';
 /** The settings that choose what the worker loads. */
 const MODEL_SETTINGS = ['modelPath', 'executionProvider', 'endpoint', 'remoteModel', 'endpointCa'];
 
@@ -30,6 +28,8 @@ export class ModelController implements vscode.Disposable {
   constructor(
     private readonly inference: InferenceClient,
     private readonly log: vscode.LogOutputChannel,
+    /** The model-state notices, for commands that report on the model this controller chose. */
+    readonly notices: ModelNotices,
     /** Where `beitLens.downloadModel` puts converted models (the extension's global storage). */
     readonly cacheDir: string,
     /** Holds the endpoint's bearer token. */
@@ -91,8 +91,8 @@ export class ModelController implements vscode.Disposable {
       }
       if (key === this.lastArgs) this.offerDownload();
     }
-    if (state.kind === 'failed' && settings.remote) void this.reportRemoteFailure(state.message);
-    else if (state.kind === 'failed' && settings.modelPath) void this.reportBadModelPath(state.message);
+    if (state.kind === 'failed' && settings.remote) this.reportRemoteFailure(state.message);
+    else if (state.kind === 'failed' && settings.modelPath) this.reportBadModelPath(state.message);
     return state;
   }
 
@@ -112,11 +112,9 @@ export class ModelController implements vscode.Disposable {
   private offerDownload(): void {
     if (this.offeredDownload) return;
     this.offeredDownload = true;
-    void offerModelActions(
-      (message, ...items) => vscode.window.showInformationMessage(message, ...items),
+    void this.notices.show(
       'BEiT Lens needs the BEiT model (microsoft/beit-base-patch16-224-pt22k-ft22k). Download it from Hugging Face and convert it locally, or convert or select a model folder you already have?',
       noModelActions('Download (~350 MB)'),
-      (command) => vscode.commands.executeCommand(command),
     );
   }
 
@@ -127,30 +125,17 @@ export class ModelController implements vscode.Disposable {
     this.lastArgs = key;
     this.log.error(problem);
     const state = this.inference.refuseModel(problem);
-    void this.reportRemoteFailure(problem);
+    this.reportRemoteFailure(problem);
     return state;
   }
 
   /** The message names the endpoint (or the setting) and what it said: a refused token, no answer, another model. */
-  private async reportRemoteFailure(message: string): Promise<void> {
-    await offerModelActions(
-      (text, ...items) => vscode.window.showErrorMessage(text, ...items),
-      `BEiT Lens could not run the model on beitLens.endpoint: ${message}`,
-      [
-        { title: 'Set Endpoint Token…', command: Command.setEndpointToken },
-        { title: 'Open Settings', command: OPEN_ENDPOINT_SETTINGS },
-        { title: 'Run Doctor', command: Command.doctor },
-      ],
-      (command) => (command === OPEN_ENDPOINT_SETTINGS ? vscode.commands.executeCommand(command, `${CONFIG_SECTION}.endpoint`) : vscode.commands.executeCommand(command)),
-    );
+  private reportRemoteFailure(message: string): void {
+    void this.notices.show(`BEiT Lens could not run the model on beitLens.endpoint: ${message}`, REMOTE_FAILURE_ACTIONS);
   }
 
-  private async reportBadModelPath(message: string): Promise<void> {
-    await offerModelActions(
-      (text, ...items) => vscode.window.showErrorMessage(text, ...items),
-      `BEiT Lens could not load the model in beitLens.modelPath: ${message}`,
-      [SELECT_ACTION, { title: 'Run Doctor', command: Command.doctor }],
-      (command) => vscode.commands.executeCommand(command),
-    );
+  /** Until the model state changes; a second report of the same failure adds no second notice. */
+  reportBadModelPath(message: string): void {
+    void this.notices.show(`BEiT Lens could not load the model in beitLens.modelPath: ${message}`, [SELECT_ACTION, DOCTOR_ACTION]);
   }
 }

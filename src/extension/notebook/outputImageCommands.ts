@@ -11,6 +11,7 @@ import type { Prediction } from '../../core/predictions';
 import { Command } from '../commandIds';
 import { copyPredictionLabel, predictionItems } from '../commands/classifyImageCommand';
 import { reportError } from '../commands/reportError';
+import { ModelNotices } from '../model/modelNotices';
 import { providerName } from '../hover/hoverMarkdown';
 import { InferenceService } from '../inference/inferenceClient';
 import { ExplanationPanels } from '../panel/explanationPanel';
@@ -26,7 +27,7 @@ export interface OutputImageResult {
   error?: string;
 }
 
-export function registerOutputImageCommands(inference: InferenceService, panels: ExplanationPanels): vscode.Disposable {
+export function registerOutputImageCommands(inference: InferenceService, notices: ModelNotices, panels: ExplanationPanels): vscode.Disposable {
   return vscode.Disposable.from(
     vscode.commands.registerCommand(Command.classifyOutputImages, async (arg?: unknown): Promise<OutputImageResult[] | undefined> => {
       const target = outputTarget(arg);
@@ -47,7 +48,7 @@ export function registerOutputImageCommands(inference: InferenceService, panels:
         }
       });
       // The first failure as the classify command reports one (no model: the way to get one).
-      if (firstError) void reportError(firstError.err, `classifying ${firstError.name}`);
+      if (firstError) void reportError(firstError.err, `classifying ${firstError.name}`, notices);
       if (results.some((r) => r.top)) showOutputResults(target, results, inference.model?.provider ?? '');
       return results;
     }),

@@ -5,7 +5,7 @@
  * settings.json on disk takes effect; the doctor names where beitLens.modelPath really came from.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { FixtureWorkspace } from '../fixtureWorkspace';
 import { ROOT } from '../fixtureWorkspace';
@@ -146,4 +146,51 @@ export async function settingsFileEdit(w: Workbench, fx: FixtureWorkspace, userD
   const restored = await doctorReport(w);
   assert.ok(restored.includes(`beitLens.modelPath: ${fx.userModel} ${USER_SCOPE}`), `doctor report after the edits:\n${restored}`);
   await closeDoctor(w);
+}
+
+/**
+ * A notice about the model's state closes itself once that state changes (issue #17: error toasts stayed after the
+ * problem was fixed). A workspace beitLens.modelPath that names no folder shows "could not load"; its actions are
+ * command links (Run Doctor opens the report); removing the setting brings the model back and the notice goes.
+ */
+export async function staleNoticeCloses(w: Workbench, fx: FixtureWorkspace, ready: { status: RegExp; userModelHash: string }): Promise<void> {
+  const gone = path.join(fx.root, 'no-such-model-folder');
+  const folder = path.join(fx.workspace, '.vscode');
+  const settingsFile = path.join(folder, 'settings.json');
+  await mkdir(folder, { recursive: true });
+  await writeFile(settingsFile, `${JSON.stringify({ 'beitLens.modelPath': gone }, null, 2)}\n`);
+  try {
+    await w.waitForStatus(/^BEiT: failed$/);
+    const notice = w.toast('could not load the model in beitLens.modelPath');
+    await notice.waitFor({ timeout: 30_000 });
+    const message = (await notice.locator('.notification-list-item-message').innerText()).trim();
+    assert.ok(message.includes(gone), `the notice does not name the folder: ${message}`);
+    const links = (await notice.locator('.notification-list-item-message a').allInnerTexts()).map((t) => t.trim());
+    assert.deepEqual(links, ['Select Model Folder…', 'Run Doctor'], `the notice's actions: ${message}`);
+    // Expanded, so the links are on screen: a collapsed toast cuts its text to one line. Cancel dismisses it.
+    const buttons = (await notice.locator('.notification-list-item-buttons-container .monaco-button').allInnerTexts()).map((t) => t.trim());
+    assert.deepEqual(buttons, ['Cancel'], 'the notice cannot be dismissed');
+    for (const link of await notice.locator('.notification-list-item-message a').all()) assert.ok(await link.isVisible(), `the link ${await link.innerText()} is not on screen`);
+    // A hover or report left open by an earlier step would cover the picture; the toast slides in.
+    await closeDoctor(w);
+    await w.page.mouse.move(5, 5);
+    await w.page.waitForTimeout(500);
+    await w.screenshot('O4-model-notice');
+
+    await notice.locator('.notification-list-item-message a', { hasText: 'Run Doctor' }).click();
+    await w.waitForEditorText('# BEiT Lens doctor');
+    assert.ok((await w.editorLines()).join('\n').includes(gone), 'the doctor opened from the notice does not name the folder');
+    await closeDoctor(w);
+    assert.equal(await notice.count(), 1, 'the notice closed before the model state changed');
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+  await w.waitForStatus(ready.status, ready.userModelHash);
+  await w.toast('could not load the model in beitLens.modelPath').waitFor({ state: 'detached', timeout: 10_000 });
+  // Not merely hidden: the notification centre has no trace of it either.
+  await w.runCommand('Notifications: Show Notifications');
+  const centre = w.page.locator('.notifications-center .notification-list-item', { hasText: 'could not load the model in beitLens.modelPath' });
+  await w.page.locator('.notifications-center').waitFor();
+  assert.equal(await centre.count(), 0, 'the closed notice is still in the notification centre');
+  await w.runCommand('Notifications: Hide Notifications');
 }
