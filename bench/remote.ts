@@ -86,14 +86,15 @@ async function overheadRows({ modelDir, modelLabel, images, reps }: RemoteBenchO
 }
 
 async function fanOutRow(modelDir: string, datasetDir: string, reps: number): Promise<RemoteRow> {
-  const files = await writeSyntheticDataset(datasetDir, { classes: ['a', 'b'], perClass: 24 });
+  // 12 batches: the scan's start (walk, the first batch's preprocessing) is a small part of either run.
+  const files = await writeSyntheticDataset(datasetDir, { classes: ['a', 'b'], perClass: 48 });
   const local = await BeitModel.load(modelDir, { provider: 'cpu', verifier: false });
   const serve = () => startV2Server({ modelName: MODEL_NAME, modelFile: local.directory.classifyModel, binary: true, serial: true, inferDelayMs: FAN_OUT_WAIT_MS });
   const servers = [await serve(), await serve()];
   const two = await BeitModel.load(modelDir, { verifier: false, sessions: new RemoteSessionFactory({ endpoint: servers.map((s) => s.url), modelName: MODEL_NAME }) });
   const one = await BeitModel.load(modelDir, { verifier: false, sessions: new RemoteSessionFactory({ endpoint: servers[0].url, modelName: MODEL_NAME }) });
   // One pool for every scan: worker start-up is not part of the dispatch being measured.
-  const pool = new PreprocessPool({ preprocessor: local.directory.preprocessor, options: {}, workers: 1 });
+  const pool = new PreprocessPool({ preprocessor: local.directory.preprocessor, options: {}, workers: 2 });
   try {
     const scan = (model: BeitModel, endpoints: number) => async () => {
       const summary = await scanDataset({ roots: [datasetDir], model, batchSize: 8, batchesInFlight: endpoints, embeddings: false, pool, countFirst: false });

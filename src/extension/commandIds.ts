@@ -12,6 +12,8 @@ export const Command = {
   explainOutputImage: 'beitLens.explainOutputImage',
   copyDoctorReport: 'beitLens.copyDoctorReport',
   findSimilarImages: 'beitLens.findSimilarImages',
+  setEndpointToken: 'beitLens.setEndpointToken',
+  clearEndpointToken: 'beitLens.clearEndpointToken',
 } as const;
 
 export const EXPLANATION_VIEW_TYPE = 'beitLens.explanation';

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { registerClassifyFolderCommand } from './commands/classifyFolderCommand';
 import { registerClassifyImageCommand } from './commands/classifyImageCommand';
 import { registerDoctorCommand } from './commands/doctorCommand';
+import { registerClearEndpointTokenCommand, registerSetEndpointTokenCommand } from './commands/endpointTokenCommands';
 import { registerExplainImageCommand } from './commands/explainImageCommand';
 import { registerFindSimilarCommand } from './commands/findSimilarCommand';
 import { registerConvertModelCommand, registerDownloadModelCommand, registerSelectModelCommand } from './commands/modelCommands';
@@ -45,7 +46,7 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   const inference = register(new InferenceClient({ workerScript: context.asAbsolutePath('dist/inferenceWorker.js'), log }));
   inferenceClient = inference;
   const notices = register(new ModelNotices(inference, showProgressNotice));
-  const models = register(new ModelController(inference, log, notices, vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath));
+  const models = register(new ModelController(inference, log, notices, vscode.Uri.joinPath(context.globalStorageUri, 'models').fsPath, context.secrets));
   const panels = register(new ExplanationPanels({ extensionUri: context.extensionUri, inference, log, memento: context.workspaceState }));
   const datasets = register(
     new DatasetPanels({
@@ -78,6 +79,8 @@ export function activate(context: vscode.ExtensionContext): BeitLensApi {
   const modelPanels = register(new ModelPanels({ extensionUri: context.extensionUri, inference, log }));
   register(vscode.window.registerWebviewPanelSerializer(MODEL_VIEW_TYPE, modelPanels));
   register(vscode.commands.registerCommand(Command.showModel, () => modelPanels.show()));
+  register(registerSetEndpointTokenCommand(context.secrets));
+  register(registerClearEndpointTokenCommand(context.secrets));
 
   models.start();
   return { inference, explanationPanels: panels, datasetPanels: datasets, hoverPreviews, modelSettled: () => inference.whenSettled() };

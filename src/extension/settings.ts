@@ -16,8 +16,14 @@ type MissingProviders = Exclude<ProviderPreference, (typeof PROVIDER_PREFERENCES
 const providersComplete: MissingProviders extends never ? true : never = true;
 void providersComplete;
 
-/** Settings a workspace must not set while untrusted (also declared in package.json). */
-export const RESTRICTED_SETTINGS = ['modelPath', 'executionProvider'] as const;
+/**
+ * Settings a workspace must not set while untrusted (also declared in package.json). The endpoint ones too:
+ * an untrusted workspace must not choose the server the user's images are sent to, or the CA that vouches for it.
+ */
+export const RESTRICTED_SETTINGS = ['modelPath', 'executionProvider', 'endpoint', 'remoteModel', 'endpointCa'] as const;
+
+/** The model's name on the endpoints when beitLens.remoteModel is not set: export-triton's default. */
+export const DEFAULT_REMOTE_MODEL = 'beit';
 
 export interface SettingInspection<T = unknown> {
   defaultValue?: T;
@@ -45,8 +51,19 @@ export interface ModelSettings {
   /** Absolute folder, if one is configured and allowed. */
   modelPath?: { dir: string; scope: SettingScope };
   provider: ProviderPreference;
+  /** KServe v2 servers to run the model on instead of in-process (beitLens.endpoint), if any are configured and allowed. */
+  remote?: RemoteSettings;
+  /** The endpoint settings are set but cannot be used: the model is not loaded (not in VS Code either), and this says why. */
+  endpointProblem?: string;
   /** Why something configured was not used, for the log and the doctor report. */
   notes: string[];
+}
+
+export interface RemoteSettings {
+  endpoints: string[];
+  modelName: string;
+  /** Absolute PEM file https endpoints are checked against. */
+  caFile?: string;
 }
 
 export interface ViewSettings {
@@ -70,14 +87,18 @@ function effective(inspection: SettingInspection | undefined, trusted: boolean):
   return { value: inspection.defaultValue, scope: 'default', ignored };
 }
 
+/** A leading `~` as the shell reads it: settings are written by hand. */
+function expandHome(text: string, homeDir: string): string {
+  return text === '~' || /^~[\\/]/.test(text) ? path.join(homeDir, text.slice(1)) : text;
+}
+
 export function readModelSettings(inspect: Inspect, context: { trusted: boolean; homeDir: string; workspaceFolders: readonly string[] }): ModelSettings {
   const notes: string[] = [];
   const modelPath = effective(inspect('modelPath'), context.trusted);
   if (modelPath.ignored) notes.push(`beitLens.modelPath from the ${modelPath.ignored} settings is ignored until the workspace is trusted`);
   let dir: string | undefined;
   if (typeof modelPath.value === 'string' && modelPath.value.trim()) {
-    let text = modelPath.value.trim();
-    if (text === '~' || /^~[\\/]/.test(text)) text = path.join(context.homeDir, text.slice(1));
+    const text = expandHome(modelPath.value.trim(), context.homeDir);
     if (path.isAbsolute(text)) dir = path.normalize(text);
     // A relative path only makes sense from workspace settings (relative to the first folder).
     else if ((modelPath.scope === 'workspace' || modelPath.scope === 'workspaceFolder') && context.workspaceFolders[0]) dir = path.resolve(context.workspaceFolders[0], text);
@@ -93,7 +114,59 @@ export function readModelSettings(inspect: Inspect, context: { trusted: boolean;
   // Only the names above are accepted: nothing a setting says can make onnxruntime load a library path.
   else if (provider.value !== undefined) notes.push(`beitLens.executionProvider ${JSON.stringify(provider.value)} is not one of ${PROVIDER_PREFERENCES.join(', ')}; using auto`);
 
-  return { modelPath: dir ? { dir, scope: modelPath.scope } : undefined, provider: preference, notes };
+  const remote = readRemoteSettings(inspect, context, notes);
+  return {
+    modelPath: dir ? { dir, scope: modelPath.scope } : undefined,
+    provider: preference,
+    ...(remote && 'problem' in remote ? { endpointProblem: remote.problem } : remote ? { remote } : {}),
+    notes,
+  };
+}
+
+/**
+ * beitLens.endpoint (a URL or a list), beitLens.remoteModel and beitLens.endpointCa; the token is in SecretStorage.
+ * A value that cannot be used is an error, not a note: whoever set an endpoint expects the images to go there, and
+ * quietly running the model in VS Code instead would hide the mistake.
+ */
+function readRemoteSettings(inspect: Inspect, context: { trusted: boolean; homeDir: string }, notes: string[]): RemoteSettings | { problem: string } | undefined {
+  const setting = (key: (typeof RESTRICTED_SETTINGS)[number]) => {
+    const value = effective(inspect(key), context.trusted);
+    if (value.ignored) notes.push(`beitLens.${key} from the ${value.ignored} settings is ignored until the workspace is trusted`);
+    return value.value;
+  };
+  const raw = setting('endpoint');
+  if (raw === undefined || raw === null || (typeof raw === 'string' && !raw.trim()) || (Array.isArray(raw) && raw.length === 0)) return undefined;
+  if (typeof raw !== 'string' && !Array.isArray(raw)) return { problem: `beitLens.endpoint must be a URL or a list of URLs, not ${JSON.stringify(raw)}` };
+  const endpoints: string[] = [];
+  for (const entry of typeof raw === 'string' ? [raw] : raw) {
+    const url = typeof entry === 'string' ? parseUrl(entry.trim()) : undefined;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) return { problem: `beitLens.endpoint ${JSON.stringify(entry)} is not an http or https URL (e.g. http://gpu-box:8000)` };
+    if (url.username || url.password) return { problem: `beitLens.endpoint ${url.host} has a user name or password in it: store the token with "BEiT Lens: Set Endpoint Token" instead` };
+    const base = url.href.replace(/\/+$/, '');
+    if (endpoints.includes(base)) return { problem: `beitLens.endpoint lists ${base} twice` };
+    endpoints.push(base);
+  }
+  const name = setting('remoteModel');
+  if (name !== undefined && (typeof name !== 'string' || !name.trim())) return { problem: `beitLens.remoteModel must be the model's name on the server, not ${JSON.stringify(name)}` };
+  const ca = setting('endpointCa');
+  let caFile: string | undefined;
+  if (typeof ca === 'string' && ca.trim()) {
+    const text = expandHome(ca.trim(), context.homeDir);
+    if (!path.isAbsolute(text)) return { problem: `beitLens.endpointCa "${text}" is not an absolute path` };
+    caFile = path.normalize(text);
+  } else if (ca !== undefined && typeof ca !== 'string') {
+    return { problem: `beitLens.endpointCa must be the path of a PEM file, not ${JSON.stringify(ca)}` };
+  }
+  return { endpoints, modelName: typeof name === 'string' ? name.trim() : DEFAULT_REMOTE_MODEL, ...(caFile ? { caFile } : {}) };
+}
+
+/** URL.parse is newer than the Node 20.9 the extension supports. */
+function parseUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export function readViewSettings(get: (key: string) => unknown): ViewSettings {

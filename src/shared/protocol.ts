@@ -439,6 +439,8 @@ export interface ModelInfoDto {
   dtype: string;
   compute: string;
   provider: string;
+  /** Set when the graphs run on KServe v2 servers (beitLens.endpoint) instead of in the worker. */
+  remote?: { endpoints: string[]; modelName: string };
   files: { name: string; bytes: number }[];
   labels: string[];
   missingLabelKeys: number[];

@@ -304,6 +304,7 @@ describe('activate()', () => {
       extensionUri: Uri.file(root),
       globalStorageUri: Uri.file(path.join(tmp, 'global-storage')),
       workspaceState: { get: (_k: string, d: unknown) => d, update: async () => undefined },
+      secrets: { get: async () => undefined, store: async () => undefined, delete: async () => undefined, onDidChange: () => ({ dispose() {} }) },
       extension: { id: 'beit-lens.beit-lens', packageJSON: { version: '0.1.0' }, extensionKind: 2 },
     };
     const started = performance.now();
@@ -406,6 +407,7 @@ describe('activate()', () => {
     const report = (await commands.get('beitLens.doctor')!()) as string;
     assert.match(report, /workspace trusted: no/);
     assert.match(report, /running on: cpu/);
+    assert.match(report, /^- beitLens\.endpoint: not set \(the model runs in the inference worker\)$/m);
     // The report opens as a read-only virtual document (nothing to save), whose text is the report.
     const doctorDocument = openedDocuments.at(-1)!;
     assert.equal(doctorDocument.uri?.scheme, 'beit-lens-doctor');

@@ -142,6 +142,13 @@ describe('Model view webview in Chromium', { skip: skipReason }, () => {
     assert.deepEqual(await page.evaluate(() => window.__vscode.cspViolations), []);
     assert.deepEqual(consoleErrors, []);
 
+    // Graphs on beitLens.endpoint: the row says where, in place of the local provider.
+    await page.evaluate((m) => window.postMessage(m, '*'), { type: 'modelInfo', info: { ...info, remote: { endpoints: ['http://gpu-a:8000', 'https://gpu-b:8000'], modelName: 'beit' } } });
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="summary"] td')].some((td: any) => td.textContent === 'runs on'));
+    const remoteSummary = Object.fromEntries(await rowsOf(page, 'summary'));
+    assert.equal(remoteSummary['runs on'], 'http://gpu-a:8000, https://gpu-b:8000 (model beit, beitLens.endpoint)');
+    assert.equal(remoteSummary['provider in use'], undefined);
+
     // An error from the host replaces the view with one line.
     await page.evaluate(() => window.postMessage({ type: 'error', message: 'no model: run BEiT Lens: Download Model' }, '*'));
     assert.equal(await page.textContent('[data-testid="status"]'), 'no model: run BEiT Lens: Download Model');

@@ -11,6 +11,8 @@ import type { InferenceSession, InputTensor, SessionFactory } from '../sessionFa
 export const ENDPOINT_TOKEN_ENV = 'BEIT_LENS_ENDPOINT_TOKEN';
 
 /** Triton's binary tensor data extension, as GET /v2 names it. */
+const ENV_TOKEN_SOURCE = { from: `$${ENDPOINT_TOKEN_ENV}`, howToSet: `set $${ENDPOINT_TOKEN_ENV} to a bearer token the server accepts` };
+
 const BINARY_EXTENSION = 'binary_tensor_data';
 const HEADER_LENGTH = 'inference-header-content-length';
 
@@ -25,8 +27,10 @@ export interface RemoteEndpointOptions {
   attempts?: number;
   /** The first retry's wait in ms, doubled for each later one (default 200). */
   backoffMs?: number;
-  /** Default: $BEIT_LENS_ENDPOINT_TOKEN. */
+  /** Default: $BEIT_LENS_ENDPOINT_TOKEN; '' sends none. */
   token?: string;
+  /** Where the token comes from and how to set it, for authentication errors (default: the environment variable). */
+  tokenSource?: { from: string; howToSet: string };
   /** PEM file of the CA certificate(s) that https endpoints are checked against, instead of the system's. */
   caFile?: string;
   /** 'auto' (default): Triton's binary tensors where the server lists binary_tensor_data; 'json': JSON tensors always. */
@@ -116,7 +120,7 @@ export class RemoteSessionFactory implements SessionFactory {
 
   private async connect(base: string, model: string, local: { inputs: TensorInfo[]; outputs: TensorInfo[] }): Promise<Endpoint> {
     const ready = await this.request(base, 'GET', '/v2/health/ready');
-    if (ready.status === 401 || ready.status === 403) throw refusal(base, 'GET', '/v2/health/ready', ready.status, ready.body, !!this.token);
+    if (ready.status === 401 || ready.status === 403) throw refusal(base, 'GET', '/v2/health/ready', ready.status, ready.body, !!this.token, this.options.tokenSource);
     if (ready.status !== 200) throw new BeitLensError('REMOTE_FAILED', `the server is not ready (GET /v2/health/ready answered ${ready.status})`, base);
     const name = encodeURIComponent(this.options.modelName);
     const meta = await this.json(base, 'GET', `/v2/models/${name}`);
@@ -169,7 +173,7 @@ export class RemoteSessionFactory implements SessionFactory {
       const body = { id, inputs: entries.map(([name, t]) => ({ name, datatype: 'FP32', shape: t.dims, data: Array.from(t.data) })), outputs: outputs.map((name) => ({ name })) };
       answer = await this.request(base, 'POST', route, { body: Buffer.from(JSON.stringify(body)), type: 'application/json' });
     }
-    if (answer.status >= 400) throw refusal(base, 'POST', route, answer.status, answer.body, !!this.token);
+    if (answer.status >= 400) throw refusal(base, 'POST', route, answer.status, answer.body, !!this.token, this.options.tokenSource);
     return decodeInferAnswer(answer, id, outputs, base);
   }
 
@@ -192,7 +196,7 @@ export class RemoteSessionFactory implements SessionFactory {
 
   private async json(base: string, method: string, route: string): Promise<Record<string, unknown>> {
     const { status, body } = await this.request(base, method, route);
-    if (status >= 400) throw refusal(base, method, route, status, body, !!this.token);
+    if (status >= 400) throw refusal(base, method, route, status, body, !!this.token, this.options.tokenSource);
     const parsed = parseJson(body.toString('utf8'));
     if (!parsed || typeof parsed !== 'object') throw new BeitLensError('REMOTE_FAILED', `${method} ${route} answered ${status} with a body that is not a JSON object`, base);
     return parsed as Record<string, unknown>;
@@ -370,9 +374,9 @@ function isTimeout(err: unknown): boolean {
  * The refusal of a request: auth failures say what to do about the token; others show the server's
  * `{"error": ...}` message.
  */
-function refusal(base: string, method: string, route: string, status: number, body: Buffer, tokenSent: boolean): BeitLensError {
+function refusal(base: string, method: string, route: string, status: number, body: Buffer, tokenSent: boolean, source = ENV_TOKEN_SOURCE): BeitLensError {
   if (status === 401 || status === 403) {
-    const hint = tokenSent ? `the bearer token (from $${ENDPOINT_TOKEN_ENV}) was not accepted` : `no token was sent: set $${ENDPOINT_TOKEN_ENV} to a bearer token the server accepts`;
+    const hint = tokenSent ? `the bearer token (from ${source.from}) was not accepted` : `no token was sent: ${source.howToSet}`;
     return new BeitLensError('REMOTE_FAILED', `authentication failed: ${method} ${route} answered ${status} ${status === 401 ? 'Unauthorized' : 'Forbidden'}${httpDetail(body)}; ${hint}`, base);
   }
   return new BeitLensError('REMOTE_FAILED', `${method} ${route} answered ${status}${httpDetail(body)}`, base);

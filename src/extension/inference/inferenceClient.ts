@@ -187,6 +187,17 @@ export class InferenceClient {
     return this.load(args, generation, false);
   }
 
+  /** Settings that cannot be used: nothing is loaded and the state is `failed` with `message` (it names the setting). */
+  refuseModel(message: string): ModelState {
+    if (this.disposed) return this.currentState;
+    ++this.loadGeneration;
+    this.modelArgs = undefined;
+    this.crashTimes = [];
+    this.setState({ kind: 'failed', message });
+    if (this.child) this.call('unload', {}).catch(() => undefined);
+    return this.currentState;
+  }
+
   /** The state once any loading in progress (including a reload after a crash) has finished. */
   whenSettled(): Promise<ModelState> {
     const settled = (s: ModelState) => s.kind !== 'loading' && s.kind !== 'starting';

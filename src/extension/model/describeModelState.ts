@@ -13,6 +13,14 @@ export function describe(state: ModelState, format: 'markdown' | 'plain' = 'mark
     case 'loading':
       return { text: '$(loading~spin) BEiT: loading', tooltip: state.afterCrash ? 'Reloading the model after the inference worker stopped' : 'Loading the model', error: false };
     case 'ready':
+      if (state.model.remote) {
+        const { endpoints, modelName } = state.model.remote;
+        return {
+          text: '$(eye) BEiT: remote',
+          tooltip: `${bold(esc(state.model.modelId))} ready on ${esc(endpoints.join(', '))} (model ${esc(modelName)}; beitLens.endpoint)\n\n${esc(state.model.modelDir)}`,
+          error: false,
+        };
+      }
       return {
         text: `$(eye) BEiT: ${providerName(state.model.provider)}`,
         tooltip: `${bold(esc(state.model.modelId))} ready on ${providerName(state.model.provider)}\n\n${esc(state.model.modelDir)}`,

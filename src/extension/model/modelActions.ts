@@ -18,6 +18,16 @@ export const CONVERT_ACTION: ModelAction = { title: 'Convert a Hugging Face Fold
 export const SELECT_ACTION: ModelAction = { title: 'Select Model Folder…', command: Command.selectModel };
 export const DOCTOR_ACTION: ModelAction = { title: 'Run Doctor', command: Command.doctor };
 
+/**
+ * A model on beitLens.endpoint that failed: the token, the setting (the Settings editor opened on it: a command
+ * link's arguments are a URI-encoded JSON array), or the doctor.
+ */
+export const REMOTE_FAILURE_ACTIONS: readonly ModelAction[] = [
+  { title: 'Set Endpoint Token…', command: Command.setEndpointToken },
+  { title: 'Open Settings', command: `workbench.action.openSettings?${encodeURIComponent(JSON.stringify(['beitLens.endpoint']))}` },
+  DOCTOR_ACTION,
+];
+
 /** Need no network: what is left when the hub cannot be reached. */
 export const OFFLINE_MODEL_ACTIONS: readonly ModelAction[] = [CONVERT_ACTION, SELECT_ACTION];
 

@@ -13,6 +13,8 @@ import { decodeImage, encodeDisplayDataUri, makeThumbnail, makeThumbnailDataUri 
 import { MANIFEST_FILE } from '../../core/modelDirectory';
 import { convertedModelDir, convertLocalModel, ensureModel, OFFICIAL_MODEL_ID } from '../../core/modelStore';
 import { patchLegend } from '../../core/overlay';
+import { RemoteSessionFactory } from '../../core/remote/v2Client';
+import { SECRET_TOKEN_SOURCE } from '../model/endpointToken';
 import { attentionFromPatch, attentionRollout, HeadFusion } from '../../core/rollout';
 import { buildLabelIndex, mapFolders, type LabelIndex } from '../../core/scan/labelCheck';
 import { searchLabels } from '../../core/scan/labelSearch';
@@ -22,7 +24,7 @@ import { DatasetEmbeddingsHandles, EmbeddingsGoneError } from './datasetEmbeddin
 import { ModelTurns } from './modelTurns';
 import { runScanJob } from './scanJob';
 import { projectDataset } from './projectJob';
-import { CallArgs, CallName, CallResult, ExplanationSummary, HoverThumbnail, LoadModelArgs, ProgressEvent, ScanJobSummary } from './workerProtocol';
+import { CallArgs, CallName, CallResult, ExplanationSummary, HoverThumbnail, LoadModelArgs, ProgressEvent, RemoteModelArgs, RemoteTarget, ScanJobSummary } from './workerProtocol';
 
 export class WorkerCallError extends Error {
   constructor(
@@ -61,7 +63,22 @@ export interface WorkerImageFunctions {
 
 const IMAGE_FUNCTIONS: WorkerImageFunctions = { decodeImage, makeThumbnailDataUri, makeThumbnail, encodeDisplayDataUri };
 
+/**
+ * The sessions for beitLens.endpoint. The token is the one from SecretStorage or none: never the worker's
+ * environment, so the extension sends only what the user stored for it.
+ */
+export function remoteSessionFactory(remote: RemoteModelArgs): RemoteSessionFactory {
+  return new RemoteSessionFactory({
+    endpoint: remote.endpoints,
+    modelName: remote.modelName,
+    ...(remote.caFile ? { caFile: remote.caFile } : {}),
+    token: remote.token ?? '',
+    tokenSource: SECRET_TOKEN_SOURCE,
+  });
+}
+
 /** Bytes that came through IPC arrive as a plain Uint8Array; the core wants a Buffer over the same memory. */
+
 function asBuffer(bytes: unknown, call: CallName): Buffer {
   if (!(bytes instanceof Uint8Array)) throw new WorkerCallError('BAD_REQUEST', `${call} needs the image bytes`);
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -72,6 +89,8 @@ type Handler<K extends CallName> = (args: CallArgs<K>, ctx: CallContext) => Prom
 export class InferenceWorkerHandlers {
   private model?: BeitModel;
   private modelDir?: string;
+  /** Where the loaded model's graphs run when not here (beitLens.endpoint); never the token. */
+  private remote?: RemoteTarget;
   /** Calls running on each model: a replaced model is released only once its last call is done. */
   private readonly busy = new Map<BeitModel, number>();
   private readonly retired = new Set<BeitModel>();
@@ -167,7 +186,7 @@ export class InferenceWorkerHandlers {
       }),
     searchLabels: ({ query, limit }) =>
       this.withModel(async (model) => searchLabels(model.labels, String(query ?? ''), Math.max(1, Math.min(MAX_LABEL_RESULTS, Number(limit) || 20)), () => this.labelIndexOf(model))),
-    modelInfo: () => this.withModel((model) => describeModel(model)),
+    modelInfo: () => this.withModel(async (model) => ({ ...(await describeModel(model)), ...(this.remote ? { remote: this.remote } : {}) })),
     loadEmbeddings: (args, { signal, progress }) =>
       this.withModel((model) => {
         if (typeof args.resultsFile !== 'string' || typeof args.cacheFile !== 'string') throw new WorkerCallError('BAD_REQUEST', 'loadEmbeddings needs a results file and a cache file');
@@ -206,11 +225,12 @@ export class InferenceWorkerHandlers {
 
   private async load(args: LoadModelArgs): Promise<CallResult<'load'>> {
     const dir = await this.locate(args);
-    const model = await BeitModel.load(dir, { provider: args.provider, preprocess: args.preprocess });
+    const model = await BeitModel.load(dir, { provider: args.provider, preprocess: args.preprocess, ...(args.remote ? { sessions: remoteSessionFactory(args.remote) } : {}) });
     // Swap only once the new model is up, so a failed switch leaves nothing half-released.
     const previous = this.model;
     this.model = model;
     this.modelDir = dir;
+    this.remote = args.remote ? { endpoints: [...args.remote.endpoints], modelName: args.remote.modelName } : undefined;
     this.preprocess = args.preprocess;
     this.explanations.clear();
     this.embeddings.clear();
@@ -222,6 +242,7 @@ export class InferenceWorkerHandlers {
       providerAttempts: [...model.providerAttempts],
       canExplain: model.canExplain,
       numLabels: model.labels.length,
+      ...(this.remote ? { remote: this.remote } : {}),
     };
   }
 
@@ -240,6 +261,7 @@ export class InferenceWorkerHandlers {
     const model = this.model;
     this.model = undefined;
     this.modelDir = undefined;
+    this.remote = undefined;
     this.explanations.clear();
     this.embeddings.clear();
     if (model) await this.retire(model);

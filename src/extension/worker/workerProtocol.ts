@@ -26,6 +26,20 @@ export interface LoadModelArgs {
   source: ModelSource;
   provider: ProviderPreference;
   preprocess: { fast: boolean; applyExifOrientation: boolean };
+  /** Run the graphs on these KServe v2 servers; the folder still gives preprocessing, labels and config. */
+  remote?: RemoteModelArgs;
+}
+
+/** Where a model's graphs run when they run on KServe v2 servers. */
+export interface RemoteTarget {
+  endpoints: string[];
+  modelName: string;
+}
+
+export interface RemoteModelArgs extends RemoteTarget {
+  caFile?: string;
+  /** From SecretStorage; without it no Authorization header is sent. Only ever in this message: never logged or written. */
+  token?: string;
 }
 
 export interface LoadedModel {
@@ -35,6 +49,8 @@ export interface LoadedModel {
   providerAttempts: ProviderAttempt[];
   canExplain: boolean;
   numLabels: number;
+  /** Set when the graphs run on beitLens.endpoint. */
+  remote?: RemoteTarget;
 }
 
 /** A hover's picture of an image: what the worker learns from the bytes it is given, model or not. */

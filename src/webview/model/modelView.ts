@@ -50,7 +50,9 @@ export class ModelView {
             ['parameters', info.parameters === null ? 'not recorded (converted before the count was kept: convert again)' : info.parameters.toLocaleString('en-US')],
             ['weights dtype', info.dtype],
             ['compute type', info.compute],
-            ['provider in use', info.provider],
+            info.remote
+              ? ['runs on', `${info.remote.endpoints.join(', ')} (model ${info.remote.modelName}, beitLens.endpoint)`]
+              : ['provider in use', info.provider],
           ],
           { class: 'kv' },
         ),
