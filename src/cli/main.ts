@@ -23,6 +23,7 @@ import { downloadProgressPrinter, resolveModelDir } from './modelResolution';
 import { checkOutputFoldersFirst } from './outputFolder';
 import { providerFallbackLine } from './providerNote';
 import { ENDPOINT_TOKEN_ENV, RemoteSessionFactory } from '../core/remote/v2Client';
+import { registerProbeCommands } from './probeCommands';
 import { registerScanCommand } from './scanCommand';
 import { registerSimilarityCommands } from './similarityCommands';
 import { registerTritonCommand } from './tritonCommand';
@@ -306,6 +307,7 @@ export function buildProgram(): Command {
 
   registerScanCommand(program);
   registerSimilarityCommands(program);
+  registerProbeCommands(program);
   registerTritonCommand(program);
 
   program
