@@ -7,9 +7,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'node:path';
 import { EXECUTION_PROVIDERS, type ProviderPreference } from '../core/backend/onnxRuntime';
 import { BeitModel } from '../core/beitModel';
+import { BeitLensError } from '../core/errors';
 import { safeJson, terminalText } from '../core/safeOutput';
 import { displayPath } from '../core/scan/fileNames';
 import { ResultStore } from '../core/scan/resultStore';
+import { exportHuggingFaceHead } from '../core/probe/huggingFaceExport';
 import { findLabelIssues } from '../core/probe/labelIssues';
 import { loadProbeData, type ProbeData } from '../core/probe/probeData';
 import { DEFAULT_HOLDOUT, DEFAULT_SEED, trainHead, type Evaluation } from '../core/probe/trainHead';
@@ -70,8 +72,10 @@ export function registerProbeCommands(program: Command): void {
       .command('train-head')
       .description('train a linear head (multinomial logistic regression, L2 by cross-validation) on the embeddings of a labelled folder, report holdout metrics and write a model folder that classifies into its classes')
       .requiredOption('--out <dir>', 'the trained model folder to write')
-      .option('--holdout <f>', `share of each class held out for evaluation (default ${DEFAULT_HOLDOUT}; 0: none)`, holdoutFraction, DEFAULT_HOLDOUT),
-  ).action(async (dir: string, flags: DataFlags & { out: string; holdout: number }) => runTrainHead(dir, flags));
+      .option('--holdout <f>', `share of each class held out for evaluation (default ${DEFAULT_HOLDOUT}; 0: none)`, holdoutFraction, DEFAULT_HOLDOUT)
+      .option('--export-hf <dir>', 'also write a Hugging Face folder (config.json, preprocessor_config.json, model.safetensors) with the new classifier; needs --hf-base')
+      .option('--hf-base <dir>', 'the Hugging Face folder the base model was converted from (its weights go into --export-hf)'),
+  ).action(async (dir: string, flags: TrainFlags) => runTrainHead(dir, flags));
 
   dataOptions(
     program
@@ -145,7 +149,12 @@ function evaluationLines(evaluation: Evaluation, holdoutImages: number): string[
   return lines;
 }
 
-async function runTrainHead(dir: string, flags: DataFlags & { out: string; holdout: number }): Promise<void> {
+type TrainFlags = DataFlags & { out: string; holdout: number; exportHf?: string; hfBase?: string };
+
+async function runTrainHead(dir: string, flags: TrainFlags): Promise<void> {
+  if ((flags.exportHf === undefined) !== (flags.hfBase === undefined)) {
+    throw new BeitLensError('CONFIG_INVALID', '--export-hf and --hf-base go together: a converted folder keeps no PyTorch-layout weights, so the export reads them from the Hugging Face folder the base model was converted from');
+  }
   await withProbeData(dir, flags, async ({ dataset, features }, model, signal) => {
     const started = Date.now();
     const trained = trainHead(features.x, features.labels, dataset.classes, { holdout: flags.holdout, seed: flags.seed, signal });
@@ -166,6 +175,9 @@ async function runTrainHead(dir: string, flags: DataFlags & { out: string; holdo
         trainedAt: new Date().toISOString(),
       },
     });
+    const exported = flags.exportHf
+      ? await exportHuggingFaceHead({ hfBase: flags.hfBase!, out: flags.exportHf, classNames: dataset.classes, head: trained.model, baseParameters: model.directory.manifest?.parameters })
+      : undefined;
     const { evaluation } = trained;
     if (flags.json) {
       process.stdout.write(
@@ -178,6 +190,7 @@ async function runTrainHead(dir: string, flags: DataFlags & { out: string; holdo
           holdoutImages: trained.split.holdout.length,
           skipped: features.failed,
           out: folder.dir,
+          ...(exported ? { exportHf: exported.dir } : {}),
           modelId: folder.manifest.modelId,
         }) + '\n',
       );
@@ -186,7 +199,7 @@ async function runTrainHead(dir: string, flags: DataFlags & { out: string; holdo
     }
     const weights = folder.weights === 'linked' ? 'weights hard-linked to the base folder' : folder.weights === 'copied' ? 'weights copied (the file system cannot hard-link them)' : 'weights in the graphs';
     process.stderr.write(
-      terminalText(`trained on ${trained.split.train.length} images (L2 ${trained.l2} by 3-fold cross-validation) in ${trainSeconds.toFixed(1)} s; wrote ${path.resolve(folder.dir)} (${weights}), model id ${folder.manifest.modelId}`) + '\n',
+      terminalText(`trained on ${trained.split.train.length} images (L2 ${trained.l2} by 3-fold cross-validation) in ${trainSeconds.toFixed(1)} s; wrote ${path.resolve(folder.dir)} (${weights}), model id ${folder.manifest.modelId}${exported ? `; Hugging Face folder ${path.resolve(exported.dir)}` : ''}`) + '\n',
     );
   });
 }

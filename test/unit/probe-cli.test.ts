@@ -18,7 +18,9 @@ import { preprocessImage } from '../../src/core/preprocess';
 import { loadProbeData } from '../../src/core/probe/probeData';
 import { ResultStore } from '../../src/core/scan/resultStore';
 import { seededUniform } from '../../src/core/seededRandom';
-import { convertedTinyModel, removedAfterTests } from '../helpers/fixtures';
+import { convertModel } from '../../src/core/convert';
+import { readSafetensors } from '../../src/core/weights/safetensors';
+import { convertedTinyModel, FIXTURE_DIR, removedAfterTests } from '../helpers/fixtures';
 import { countingModel } from '../helpers/scanFixtures';
 
 const run = promisify(execFile);
@@ -96,6 +98,7 @@ describe('beit-lens train-head', () => {
     holdoutImages: number;
   };
   let trainStderr: string;
+  let hfExport: string;
 
   before(async () => {
     base = await convertedTinyModel();
@@ -106,7 +109,11 @@ describe('beit-lens train-head', () => {
     await writeFile(path.join(dataset, COLOURS[0].name, 'broken.png'), Buffer.from('not a png'));
     out = path.join(work, 'trained');
     env = { BEIT_LENS_CACHE: path.join(work, 'cache') };
-    const r = await cli(['train-head', dataset, '--model', base, '--out', out, '--holdout', '0.34', '--seed', '3', '--workers', '0', '--cache', path.join(work, 'scan.log'), '--json'], env);
+    hfExport = path.join(work, 'hf');
+    const r = await cli(
+      ['train-head', dataset, '--model', base, '--out', out, '--holdout', '0.34', '--seed', '3', '--workers', '0', '--cache', path.join(work, 'scan.log'), '--json', '--export-hf', hfExport, '--hf-base', FIXTURE_DIR],
+      env,
+    );
     assert.equal(r.code, 0, r.stderr);
     report = JSON.parse(r.stdout);
     trainStderr = r.stderr;
@@ -179,6 +186,32 @@ describe('beit-lens train-head', () => {
     }
   });
 
+  it('--export-hf writes a Hugging Face folder that our converter turns back into the same logits', async () => {
+    const config = JSON.parse(await readFile(path.join(hfExport, 'config.json'), 'utf8'));
+    assert.deepEqual(config.id2label, { 0: COLOURS[0].name, 1: COLOURS[1].name, 2: COLOURS[2].name });
+    assert.deepEqual(config.label2id, { [COLOURS[0].name]: 0, [COLOURS[1].name]: 1, [COLOURS[2].name]: 2 });
+    assert.equal(config.num_labels, 3);
+    const weights = await readSafetensors(path.join(hfExport, 'model.safetensors'));
+    const original = await readSafetensors(path.join(FIXTURE_DIR, 'model.safetensors'));
+    assert.deepEqual(weights.get('classifier.weight')!.shape, [3, 32]);
+    assert.deepEqual(weights.get('classifier.bias')!.shape, [3]);
+    assert.deepEqual([...weights.keys()].sort(), [...original.keys()].sort());
+    assert.deepEqual(weights.get('beit.encoder.layer.0.output.dense.weight')!.data, original.get('beit.encoder.layer.0.output.dense.weight')!.data);
+    const converted = path.join(work, 'hf-converted');
+    await convertModel({ from: hfExport, out: converted });
+    const [a, b] = await Promise.all([BeitModel.load(converted), BeitModel.load(out)]);
+    try {
+      for (const [c, colour] of COLOURS.entries()) {
+        const { pixelValues } = await preprocessImage(await colourImage(colour.rgb, 77_000 + c), a.directory.preprocessor);
+        const [x, y] = await Promise.all([a.logits(pixelValues, 1), b.logits(pixelValues, 1)]);
+        for (let k = 0; k < 3; k++) assert.ok(Math.abs(x[k] - y[k]) <= 1e-5, `class ${k}: converted ${x[k]}, trained folder ${y[k]}`);
+      }
+    } finally {
+      await a.dispose();
+      await b.dispose();
+    }
+  });
+
   it('a second run reuses the cached embeddings: no image is decoded or run again', async () => {
     const model = await BeitModel.load(base);
     const counting = countingModel(model, { embed: true });
@@ -193,6 +226,16 @@ describe('beit-lens train-head', () => {
       await store.close();
       await model.dispose();
     }
+  });
+
+  it('--export-hf refuses a Hugging Face folder of another checkpoint, and needs --hf-base', async () => {
+    const other = path.join(FIXTURE_DIR, '..', 'families', 'vit');
+    const r = await cli(['train-head', dataset, '--model', base, '--out', path.join(work, 'trained-2'), '--workers', '0', '--cache', path.join(work, 'scan.log'), '--export-hf', path.join(work, 'hf-2'), '--hf-base', other], env);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /vit.*not the checkpoint the base model was converted from/);
+    const alone = await cli(['train-head', dataset, '--model', base, '--out', path.join(work, 'trained-3'), '--export-hf', path.join(work, 'hf-3')], env);
+    assert.notEqual(alone.code, 0);
+    assert.match(alone.stderr, /--export-hf and --hf-base go together/);
   });
 
   it('refuses a one-class folder, naming it', async () => {
