@@ -30,6 +30,7 @@ import { topKPredictions } from '../src/core/predictions';
 import { writeRandomBeit } from '../src/core/randomModel';
 import { benchmarkScan, benchmarkScanEmbeddings, writeSyntheticDataset } from '../src/core/scan/scanBench';
 import { qualityRows } from './qualityBench';
+import { benchmarkProbe } from './probe';
 import { benchmarkSimilarity } from './similarity';
 
 const ROOT = path.resolve(__dirname);
@@ -521,6 +522,10 @@ async function main(): Promise<void> {
   // 7. Similarity (#13): similar, duplicates and uniqueness over 100,000 synthetic embeddings (bench/similarity.ts).
   log('similarity');
   rows.push(...(await benchmarkSimilarity(QUICK ? 20_000 : 100_000)).rows);
+
+  // 8. Linear probe (#14): train-head and label-issues on 10,000 synthetic embeddings (bench/probe.ts).
+  log('probe');
+  rows.push(...(await benchmarkProbe(QUICK ? 2_000 : 10_000)));
 
   const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${process.platform}-${process.arch}`, node: process.version };
   const scanMemory = { peakRssMb: scan.peakRssBytes / 2 ** 20, peakHeapMb: scan.peakHeapBytes / 2 ** 20, images: scan.images };
