@@ -31,6 +31,7 @@ import { writeRandomBeit } from '../src/core/randomModel';
 import { benchmarkScan, benchmarkScanEmbeddings, writeSyntheticDataset } from '../src/core/scan/scanBench';
 import { occlusionRows } from './occlusionBench';
 import { qualityRows } from './qualityBench';
+import { benchmarkProbe } from './probe';
 import { benchmarkSimilarity } from './similarity';
 import { remoteRows } from './remote';
 import { timeAlternating, timeIt } from './timing';
@@ -496,6 +497,9 @@ async function main(): Promise<void> {
 
   // Remote sessions (KServe v2) over loopback: protocol overhead on the benchmark's model, fan-out on the tiny one.
   rows.push(...(await remoteRows({ modelDir: dirs.fp32, modelLabel: 'random BEiT-base fp32', images: small.slice(0, 16), reps: QUICK ? 1 : 3, log })));
+  // 8. Linear probe (#14): train-head and label-issues on 10,000 synthetic embeddings (bench/probe.ts).
+  log('probe');
+  rows.push(...(await benchmarkProbe(QUICK ? 2_000 : 10_000)));
 
   const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${process.platform}-${process.arch}`, node: process.version };
   const scanMemory = { peakRssMb: scan.peakRssBytes / 2 ** 20, peakHeapMb: scan.peakHeapBytes / 2 ** 20, images: scan.images };

@@ -25,6 +25,7 @@ import { downloadProgressPrinter, resolveModelDir } from './modelResolution';
 import { checkOutputFoldersFirst } from './outputFolder';
 import { providerFallbackLine } from './providerNote';
 import { addRemoteOptions, remoteSessions, type RemoteFlags } from './remoteOptions';
+import { registerProbeCommands } from './probeCommands';
 import { registerScanCommand } from './scanCommand';
 import { registerSimilarityCommands } from './similarityCommands';
 import { registerTritonCommand } from './tritonCommand';
@@ -316,6 +317,7 @@ export function buildProgram(): Command {
 
   registerScanCommand(program);
   registerSimilarityCommands(program);
+  registerProbeCommands(program);
   registerTritonCommand(program);
 
   program

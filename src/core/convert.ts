@@ -68,7 +68,7 @@ async function checkHuggingFaceFolder(from: string): Promise<void> {
  * tensor (buffers such as relative_position_index are int64). Counted here, from the source, because the graphs
  * cannot say it: they hold the relative position bias expanded per layer and the layer scales folded into weights.
  */
-function checkpointParameters(stateDict: StateDict): number {
+export function checkpointParameters(stateDict: StateDict): number {
   let total = 0;
   for (const t of stateDict.values()) if (t.dtype === 'float32') total += t.shape.reduce((n, d) => n * d, 1);
   return total;

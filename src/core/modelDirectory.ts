@@ -27,6 +27,22 @@ const ManifestSchema = z.object({
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/), outputs: z.enum(['full', 'logits']) })),
   /** The external weights file of the graphs. Absent for the plain style and for folders converted before it existed (weights in-line). */
   weights: z.object({ file: z.literal(WEIGHTS_FILE), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  /** Present in folders written by `train-head`: the backbone's model and the data the head was trained on. */
+  probe: z
+    .object({
+      baseModelId: z.string().min(1).max(300),
+      /** sha256 over the sorted (content sha256, class name) pairs of the images trained and evaluated on. */
+      datasetSha256: z.string().regex(/^[0-9a-f]{64}$/),
+      images: z.number().int().nonnegative(),
+      /** Null when trained without a holdout. */
+      holdoutAccuracy: z.number().min(0).max(1).nullable(),
+      holdoutImages: z.number().int().nonnegative(),
+      l2: z.number().positive(),
+      seed: z.number().int(),
+      /** ISO 8601. */
+      trainedAt: z.string(),
+    })
+    .optional(),
 });
 export type ModelManifest = z.infer<typeof ManifestSchema>;
 

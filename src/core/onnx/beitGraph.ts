@@ -363,7 +363,7 @@ type Int8Mode = 'corrected' | 'residual' | 'plain' | 'fp32';
  * Symmetric per-output-column int8 weights: each column of the [in, out] matrix gets its own scale, so
  * no output shares another's range.
  */
-function quantizePerColumn(wT: Float32Array, inDim: number, outDim: number): { values: Int8Array; scales: Float32Array } {
+export function quantizePerColumn(wT: Float32Array, inDim: number, outDim: number): { values: Int8Array; scales: Float32Array } {
   const scales = new Float32Array(outDim);
   for (let r = 0; r < inDim; r++) {
     for (let c = 0; c < outDim; c++) scales[c] = Math.max(scales[c], Math.abs(wT[r * outDim + c]));

@@ -1,5 +1,5 @@
 import {
-  chooseL2ByCrossValidation, fitStandardisedLogistic, predictProbabilities, selectRows, stratifiedFolds,
+  chooseL2ByCrossValidation, CV_GRADIENT_TOLERANCE, fitStandardisedLogistic, predictProbabilities, selectRows, stratifiedFolds,
   type FeatureMatrix,
 } from './logisticRegression';
 
@@ -47,7 +47,7 @@ export function findLabelIssues(
     const test: number[] = [];
     assignment.forEach((f, row) => (f === fold ? test : train).push(row));
     if (test.length === 0) continue;
-    const model = fitStandardisedLogistic(selectRows(x, train), Int32Array.from(train, (r) => labels[r]), classCount, { l2 });
+    const model = fitStandardisedLogistic(selectRows(x, train), Int32Array.from(train, (r) => labels[r]), classCount, { l2, gradientTolerance: CV_GRADIENT_TOLERANCE });
     const p = predictProbabilities(model, selectRows(x, test));
     test.forEach((row, i) => probabilities.set(p.subarray(i * classCount, (i + 1) * classCount), row * classCount));
     options.onProgress?.(fold + 1, folds);
