@@ -529,7 +529,7 @@ describe('BEiT Lens in a real VS Code workbench (code-server + Chromium, linux-x
     await w.statusItem().click();
     await w.waitForEditorText('# BEiT Lens doctor');
     const report = (await w.editorLines()).join('\n');
-    assert.match(report, /workspace trusted: no \(Restricted Mode: workspace beitLens\.modelPath and beitLens\.executionProvider are ignored\)/);
+    assert.match(report, /workspace trusted: no \(Restricted Mode: workspace beitLens\.modelPath, beitLens\.executionProvider and the endpoint settings are ignored\)/);
     assert.ok(report.includes(`beitLens.modelPath: ${fx.userModel} (user or remote machine settings)`), `doctor report:\n${report}`);
     await w.screenshot('08-untrusted-doctor');
 
