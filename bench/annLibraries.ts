@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { clusteredSet, seededRandom } from '../src/core/similarity/syntheticSet';
 import { dot, TopK } from '../src/core/similarity/vectorMath';
+import { median } from './timing';
 
 const COUNT = Number(process.env.ANN_COUNT ?? 100_000);
 const DIM = 768;
@@ -26,10 +27,6 @@ const K = 10;
 const CANDIDATES = 2 * K + 16;
 const MODULES = path.join(__dirname, '..', 'node_modules');
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 const log = (line: string) => process.stderr.write(`[ann] ${line}\n`);
 const deflated = (file: string) => deflateRawSync(readFileSync(file), { level: 9 }).length;
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;

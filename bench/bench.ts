@@ -34,7 +34,7 @@ import { qualityRows } from './qualityBench';
 import { benchmarkProbe } from './probe';
 import { benchmarkSimilarity } from './similarity';
 import { remoteRows } from './remote';
-import { timeAlternating, timeIt } from './timing';
+import { type BenchRow, timeAlternating, timeIt } from './timing';
 
 const ROOT = path.resolve(__dirname);
 const CACHE = path.join(ROOT, '.cache');
@@ -272,23 +272,12 @@ async function measureVerification(dir: string, reps: number): Promise<{ firstMs
   return { firstMs, unverifiedMs, laterMs, unverifiedLaterMs, checkFirstMs, checkLaterMs };
 }
 
-interface Row {
-  figure: string;
-  ours: number;
-  peer: number;
-  unit: string;
-  peerName: string;
-  /** ours / peer for times (lower is better); peer / ours is not used, to keep one convention. */
-  ratio: number;
-  target?: string;
-  met?: boolean;
-}
 
 async function main(): Promise<void> {
   const started = Date.now();
   const { small, large } = await setup();
-  const rows: Row[] = [];
-  const add = (r: Omit<Row, 'ratio'>) => rows.push({ ...r, ratio: r.ours / r.peer });
+  const rows: BenchRow[] = [];
+  const add = (r: Omit<BenchRow, 'ratio'>) => rows.push({ ...r, ratio: r.ours / r.peer });
   const size = 3 * 224 * 224;
   const config = await loadBeitConfig(path.join(dirs.hf, 'config.json'));
   const preprocessor = await loadPreprocessorConfig(path.join(dirs.hf, 'preprocessor_config.json'));

@@ -14,45 +14,15 @@ import { BeitModel } from '../src/core/beitModel';
 import { convertModel } from '../src/core/convert';
 import { DEFAULT_FAITHFULNESS_STEPS } from '../src/core/faithfulness';
 import { writeRandomBeit } from '../src/core/randomModel';
+import { type BenchRow, timeAlternating } from './timing';
 
-export interface OcclusionRow {
-  figure: string;
-  ours: number;
-  peer: number;
-  unit: string;
-  peerName: string;
-  ratio: number;
-  target?: string;
-  met?: boolean;
-}
 
 /** The batch size explain uses (occlusion.ts's and faithfulnessScores.ts's default). */
 const BATCH = 16;
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
-async function alternate(a: () => Promise<unknown>, b: () => Promise<unknown>, reps: number, warmup: number): Promise<[number, number]> {
-  for (let i = 0; i < warmup; i++) {
-    await a();
-    await b();
-  }
-  const ta: number[] = [];
-  const tb: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    let t = performance.now();
-    await a();
-    ta.push(performance.now() - t);
-    t = performance.now();
-    await b();
-    tb.push(performance.now() - t);
-  }
-  return [median(ta), median(tb)];
-}
 
-export async function occlusionRows(model: BeitModel, image: string, reps: number, warmup = 1): Promise<OcclusionRow[]> {
+export async function occlusionRows(model: BeitModel, image: string, reps: number, warmup = 1): Promise<BenchRow[]> {
   const e = await model.explain(image, { rollout: { headFusion: 'mean', discardRatio: 0.9, from: model.rolloutSource } });
   const classIndex = e.top[0].index;
   const patches = e.grid * e.grid;
@@ -70,13 +40,13 @@ export async function occlusionRows(model: BeitModel, image: string, reps: numbe
     for (const b of batches) await model.logits(b, b.length / length);
   };
   const occlusion = () => model.occlusion(e, classIndex, { batchSize: BATCH });
-  const [occlusionMs, modelOnlyMs] = await alternate(occlusion, modelOnly, reps, warmup);
+  const [occlusionMs, modelOnlyMs] = await timeAlternating(occlusion, modelOnly, reps, warmup);
   const occlusionMap = (await occlusion()).map;
   const classLogits = model.classHeatmap(e, classIndex);
   const faithfulness = async () => {
     for (const map of [e.rollout, classLogits, occlusionMap]) await model.faithfulness(e, classIndex, map, { batchSize: BATCH });
   };
-  const [faithfulnessMs, occlusionAgainMs] = await alternate(faithfulness, occlusion, reps, 0);
+  const [faithfulnessMs, occlusionAgainMs] = await timeAlternating(faithfulness, occlusion, reps, 0);
   const occlusionIps = images / (occlusionMs / 1000);
   const modelOnlyIps = images / (modelOnlyMs / 1000);
   const faithfulnessRatio = faithfulnessMs / occlusionAgainMs;

@@ -21,17 +21,8 @@ import { findLabelIssues } from '../src/core/probe/labelIssues';
 import { DEFAULT_L2_GRID, type FeatureMatrix } from '../src/core/probe/logisticRegression';
 import { trainHead } from '../src/core/probe/trainHead';
 import { seededNormal, seededUniform } from '../src/core/seededRandom';
+import { type BenchRow } from './timing';
 
-export interface ProbeRow {
-  figure: string;
-  ours: number;
-  peer: number;
-  unit: string;
-  peerName: string;
-  ratio: number;
-  target?: string;
-  met?: boolean;
-}
 
 const DIM = 768;
 const CLASSES = 10;
@@ -67,7 +58,7 @@ function sklearnPeer(l2: number, dir: string): { trainSeconds: number; labelIssu
   );
 }
 
-export async function benchmarkProbe(count: number): Promise<ProbeRow[]> {
+export async function benchmarkProbe(count: number): Promise<BenchRow[]> {
   const { x, labels, names } = syntheticLabelledEmbeddings(count);
   const log = (m: string) => process.stderr.write(`probe bench: ${m}\n`);
   let t = performance.now();
@@ -90,7 +81,7 @@ export async function benchmarkProbe(count: number): Promise<ProbeRow[]> {
   }
   if (peer) log(`sklearn: train ${peer.trainSeconds.toFixed(1)} s, out-of-fold ${peer.labelIssuesSeconds.toFixed(1)} s`);
   const peerName = peer ? 'scikit-learn' : 'scikit-learn (not available)';
-  const rows: ProbeRow[] = [
+  const rows: BenchRow[] = [
     {
       figure: `train-head on ${count} ${DIM}-d embeddings, ${CLASSES} classes, L2 search by 3-fold CV over ${DEFAULT_L2_GRID.length} values (vs LogisticRegressionCV lbfgs)`,
       ours: trainSeconds,

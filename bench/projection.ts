@@ -16,17 +16,8 @@ import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { projectEmbeddings } from '../src/core/projection/projection';
 import { projectOnThread } from '../src/core/projection/projectionThread';
 import { seededNormal } from '../src/core/seededRandom';
+import { type BenchRow } from './timing';
 
-export interface ProjectionRow {
-  figure: string;
-  ours: number;
-  peer: number;
-  unit: string;
-  peerName: string;
-  ratio: number;
-  target?: string;
-  met?: boolean;
-}
 
 const DIM = 768;
 
@@ -93,8 +84,8 @@ async function maxLoopDelayMs<T>(run: () => Promise<T>): Promise<{ value: T; max
   return { value, maxDelayMs: histogram.max / 1e6, ms };
 }
 
-export async function projectionRows(points = 100_000, log: (message: string) => void = () => undefined): Promise<ProjectionRow[]> {
-  const rows: ProjectionRow[] = [];
+export async function projectionRows(points = 100_000, log: (message: string) => void = () => undefined): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
   log(`projection: ${points} synthetic embeddings`);
   const vectors = syntheticEmbeddings(points, 3);
 

@@ -9,26 +9,13 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { preprocessImage } from '../src/core/preprocess';
 import type { PreprocessorConfig } from '../src/core/preprocessorConfig';
+import { type BenchRow, median } from './timing';
 
-export interface QualityRow {
-  figure: string;
-  ours: number;
-  peer: number;
-  unit: string;
-  peerName: string;
-  ratio: number;
-  target?: string;
-  met?: boolean;
-}
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** Rows for each named file: per-image preprocessing ms with the measures vs without. */
-export async function qualityRows(files: ReadonlyArray<readonly [name: string, file: string]>, preprocessor: PreprocessorConfig, reps: number): Promise<QualityRow[]> {
-  const rows: QualityRow[] = [];
+export async function qualityRows(files: ReadonlyArray<readonly [name: string, file: string]>, preprocessor: PreprocessorConfig, reps: number): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
   for (const [name, file] of files) {
     const run = (measureQuality: boolean) => preprocessImage(file, preprocessor, { measureQuality });
     for (let i = 0; i < 2; i++) await Promise.all([run(true), run(false)]);

@@ -20,18 +20,8 @@ import { PreprocessPool } from '../src/core/scan/preprocessPool';
 import { writeSyntheticDataset } from '../src/core/scan/scanBench';
 import { scanDataset } from '../src/core/scan/scanner';
 import { startV2Server } from '../test/helpers/v2Server';
-import { timeAlternating } from './timing';
+import { type BenchRow, timeAlternating } from './timing';
 
-export interface RemoteRow {
-  figure: string;
-  ours: number;
-  peer: number;
-  unit: string;
-  peerName: string;
-  ratio: number;
-  target?: string;
-  met?: boolean;
-}
 
 const MODEL_NAME = 'beit';
 const FAN_OUT_WAIT_MS = 150;
@@ -46,7 +36,7 @@ export interface RemoteBenchOptions {
   log?: (message: string) => void;
 }
 
-export async function remoteRows(options: RemoteBenchOptions): Promise<RemoteRow[]> {
+export async function remoteRows(options: RemoteBenchOptions): Promise<BenchRow[]> {
   const log = options.log ?? (() => undefined);
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'beit-bench-remote-'));
   try {
@@ -62,7 +52,7 @@ export async function remoteRows(options: RemoteBenchOptions): Promise<RemoteRow
   }
 }
 
-async function overheadRows({ modelDir, modelLabel, images, reps }: RemoteBenchOptions): Promise<RemoteRow[]> {
+async function overheadRows({ modelDir, modelLabel, images, reps }: RemoteBenchOptions): Promise<BenchRow[]> {
   const local = await BeitModel.load(modelDir, { provider: 'cpu', verifier: false });
   const server = await startV2Server({ modelName: MODEL_NAME, modelFile: local.directory.classifyModel, binary: true });
   const binary = await BeitModel.load(modelDir, { verifier: false, sessions: new RemoteSessionFactory({ endpoint: server.url, modelName: MODEL_NAME }) });
@@ -85,7 +75,7 @@ async function overheadRows({ modelDir, modelLabel, images, reps }: RemoteBenchO
   }
 }
 
-async function fanOutRow(modelDir: string, datasetDir: string, reps: number): Promise<RemoteRow> {
+async function fanOutRow(modelDir: string, datasetDir: string, reps: number): Promise<BenchRow> {
   // 12 batches: the scan's start (walk, the first batch's preprocessing) is a small part of either run.
   const files = await writeSyntheticDataset(datasetDir, { classes: ['a', 'b'], perClass: 48 });
   const local = await BeitModel.load(modelDir, { provider: 'cpu', verifier: false });

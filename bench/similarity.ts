@@ -22,17 +22,8 @@ import type { EmbeddingSet } from '../src/core/similarity/embeddingSet';
 import { SimilarityIndex } from '../src/core/similarity/search';
 import { clusteredSet, gaussian, seededRandom } from '../src/core/similarity/syntheticSet';
 import { uniqueness } from '../src/core/similarity/uniqueness';
+import { type BenchRow } from './timing';
 
-export interface SimilarityRow {
-  figure: string;
-  ours: number;
-  peer: number;
-  unit: string;
-  peerName: string;
-  ratio: number;
-  target?: string;
-  met?: boolean;
-}
 
 const DIM = 768;
 const QUERIES = 100;
@@ -74,9 +65,9 @@ function subset(set: EmbeddingSet, count: number): EmbeddingSet {
   return { ...set, count, vectors: set.vectors.subarray(0, count * set.dim), images: set.images.slice(0, count), hashes: set.hashes.slice(0, count), roots: set.roots.subarray(0, count) };
 }
 
-export async function benchmarkSimilarity(count = Number(process.env.SIM_COUNT ?? 100_000)): Promise<{ rows: SimilarityRow[]; recallAt10: number; groups: number }> {
-  const rows: SimilarityRow[] = [];
-  const add = (r: Omit<SimilarityRow, 'ratio'>) => rows.push({ ...r, ratio: r.ours / r.peer });
+export async function benchmarkSimilarity(count = Number(process.env.SIM_COUNT ?? 100_000)): Promise<{ rows: BenchRow[]; recallAt10: number; groups: number }> {
+  const rows: BenchRow[] = [];
+  const add = (r: Omit<BenchRow, 'ratio'>) => rows.push({ ...r, ratio: r.ours / r.peer });
   log(`generating ${count} x ${DIM} clustered embeddings`);
   const set = benchSet(count);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'beit-sim-bench-'));

@@ -1,3 +1,16 @@
+/** One printed benchmark figure: ours against a peer measured in the same run. Shared by every benchmark module. */
+export interface BenchRow {
+  figure: string;
+  ours: number;
+  peer: number;
+  unit: string;
+  peerName: string;
+  /** ours / peer for times (lower is better); peer / ours is not used, to keep one convention. */
+  ratio: number;
+  target?: string;
+  met?: boolean;
+}
+
 /** Medians after warm-up, shared by the benchmark modules. */
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

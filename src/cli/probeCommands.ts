@@ -3,9 +3,8 @@
  * dataset through the scan (cached embeddings are reused, never recomputed), then fit linear probes on the
  * embeddings. Results go to stdout (text, or JSON with --json); progress, warnings and summaries go to stderr.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
 import * as path from 'node:path';
-import { EXECUTION_PROVIDERS, type ProviderPreference } from '../core/backend/onnxRuntime';
 import { BeitModel } from '../core/beitModel';
 import { BeitLensError } from '../core/errors';
 import { safeJson, terminalText } from '../core/safeOutput';
@@ -18,53 +17,22 @@ import { DEFAULT_HOLDOUT, DEFAULT_SEED, trainHead, type Evaluation } from '../co
 import { datasetContentHash, writeTrainedModelFolder } from '../core/probe/trainedModelFolder';
 import { resolveModelDir } from './modelResolution';
 import { providerFallbackLine } from './providerNote';
-import { nonNegativeInt, positiveInt } from './argumentParsers';
-import { collect, defaultScanCacheFile, progressReporter } from './scanCommand';
+import { nonNegativeInt, ratio, wholeNumber } from './argumentParsers';
+import { embeddingScanOptions, progressReporter, type EmbeddingScanFlags } from './scanCommand';
 
-interface DataFlags {
-  model?: string;
+interface DataFlags extends EmbeddingScanFlags {
   labels?: string;
   json?: boolean;
   seed: number;
-  cache: string | false;
-  batch: number;
-  exclude: string[];
-  gitignore: boolean;
-  workers?: number;
-  fast?: boolean;
-  exif: boolean;
-  provider: ProviderPreference;
 }
 
 const WARNINGS_SHOWN = 20;
 
-const holdoutFraction = (value: string) => {
-  const n = Number(value);
-  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('must be a fraction in [0, 1)');
-  return n;
-};
-const foldCount = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 2) throw new InvalidArgumentError('must be an integer >= 2');
-  return n;
-};
-
 function dataOptions(command: Command): Command {
-  return command
-    .argument('<dir>', 'dataset folder: one subfolder per class (ImageFolder layout)')
-    .option('--model <dir>', 'converted base model folder (default: the official model, downloaded on first use)')
+  return embeddingScanOptions(command.argument('<dir>', 'dataset folder: one subfolder per class (ImageFolder layout)'))
     .option('--labels <file.csv>', 'path,label CSV (paths relative to the CSV) that overrides the folder layout')
     .option('--json', 'print JSON')
-    .option('--seed <n>', 'seed of the splits and folds', nonNegativeInt('--seed'), DEFAULT_SEED)
-    .option('--cache <file>', 'scan cache file (embeddings are stored there and reused)', defaultScanCacheFile())
-    .option('--no-cache', 'neither read nor write the scan cache (every image is embedded again)')
-    .option('--batch <n>', 'images per inference batch', positiveInt('--batch'), 8)
-    .option('--exclude <glob>', 'leave out matching files or folders (repeatable)', collect, [])
-    .option('--no-gitignore', 'also read files that .gitignore files exclude')
-    .option('--workers <n>', 'preprocessing worker threads (0: on the main thread)', nonNegativeInt('--workers'))
-    .option('--fast', "use sharp's resize instead of the exact PIL bilinear (a separate cache entry)")
-    .option('--no-exif', 'ignore EXIF orientation')
-    .addOption(new Option('--provider <name>', 'execution provider').choices(['auto', ...EXECUTION_PROVIDERS]).default('auto'));
+    .option('--seed <n>', 'seed of the splits and folds', nonNegativeInt('--seed'), DEFAULT_SEED);
 }
 
 export function registerProbeCommands(program: Command): void {
@@ -73,7 +41,7 @@ export function registerProbeCommands(program: Command): void {
       .command('train-head')
       .description('train a linear head (multinomial logistic regression, L2 by cross-validation) on the embeddings of a labelled folder, report holdout metrics and write a model folder that classifies into its classes')
       .requiredOption('--out <dir>', 'the trained model folder to write')
-      .option('--holdout <f>', `share of each class held out for evaluation (default ${DEFAULT_HOLDOUT}; 0: none)`, holdoutFraction, DEFAULT_HOLDOUT)
+      .option('--holdout <f>', `share of each class held out for evaluation (default ${DEFAULT_HOLDOUT}; 0: none)`, ratio, DEFAULT_HOLDOUT)
       .option('--export-hf <dir>', 'also write a Hugging Face folder (config.json, preprocessor_config.json, model.safetensors) with the new classifier; needs --hf-base')
       .option('--hf-base <dir>', 'the Hugging Face folder the base model was converted from (its weights go into --export-hf)'),
   ).action(async (dir: string, flags: TrainFlags) => runTrainHead(dir, flags));
@@ -82,7 +50,7 @@ export function registerProbeCommands(program: Command): void {
     program
       .command('label-issues')
       .description('rank the images of a labelled folder by how likely their label is wrong: K-fold out-of-fold probabilities of a linear head, lowest probability of the given label first')
-      .option('--folds <k>', 'cross-validation folds (default 5)', foldCount, 5),
+      .option('--folds <k>', 'cross-validation folds (default 5)', wholeNumber('--folds', 2), 5),
   ).action(async (dir: string, flags: DataFlags & { folds: number }) => runLabelIssues(dir, flags));
 }
 

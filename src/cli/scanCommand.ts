@@ -52,6 +52,33 @@ export function defaultScanCacheFile(): string {
   return path.join(defaultCacheDir(), 'scan-cache.log');
 }
 
+/** The flags of the commands that embed a dataset through the scan cache (similar, duplicates, train-head, label-issues). */
+export interface EmbeddingScanFlags {
+  model?: string;
+  cache: string | false;
+  batch: number;
+  exclude: string[];
+  gitignore: boolean;
+  workers?: number;
+  fast?: boolean;
+  exif: boolean;
+  provider: ProviderPreference;
+}
+
+export function embeddingScanOptions(command: Command): Command {
+  return command
+    .option('--model <dir>', 'converted model folder (default: the official model, downloaded on first use)')
+    .option('--cache <file>', 'scan cache file (embeddings are stored there and reused, by `beit-lens scan` too)', defaultScanCacheFile())
+    .option('--no-cache', 'neither read nor write the scan cache (every image is embedded again)')
+    .option('--batch <n>', 'images per inference batch', positiveInt('--batch'), 8)
+    .option('--exclude <glob>', 'leave out matching files or folders (repeatable)', collect, [])
+    .option('--no-gitignore', 'also read files that .gitignore files exclude')
+    .option('--workers <n>', 'preprocessing worker threads (0: on the main thread)', nonNegativeInt('--workers'))
+    .option('--fast', "use sharp's resize instead of the exact PIL bilinear (a separate cache entry)")
+    .option('--no-exif', 'ignore EXIF orientation')
+    .addOption(new Option('--provider <name>', 'execution provider').choices(['auto', ...EXECUTION_PROVIDERS]).default('auto'));
+}
+
 export function registerScanCommand(program: Command): Command {
   return addRemoteOptions(program.command('scan'))
     .description(

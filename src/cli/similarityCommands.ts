@@ -4,10 +4,9 @@
  * search the embeddings. Results go to stdout (text, or JSON lines with --json); progress, warnings and the
  * summary go to stderr.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { EXECUTION_PROVIDERS, type ProviderPreference } from '../core/backend/onnxRuntime';
 import { BeitModel } from '../core/beitModel';
 import { BeitLensError } from '../core/errors';
 import { safeJson, terminalText } from '../core/safeOutput';
@@ -20,20 +19,11 @@ import { collectScanEmbeddings } from '../core/similarity/scanEmbeddings';
 import { SimilarityIndex } from '../core/similarity/search';
 import { resolveModelDir } from './modelResolution';
 import { providerFallbackLine } from './providerNote';
-import { nonNegativeInt, positiveInt } from './argumentParsers';
-import { collect, defaultScanCacheFile, progressReporter } from './scanCommand';
+import { positiveInt } from './argumentParsers';
+import { embeddingScanOptions, progressReporter, type EmbeddingScanFlags } from './scanCommand';
 
-interface CommonFlags {
-  model?: string;
+interface CommonFlags extends EmbeddingScanFlags {
   json?: boolean;
-  cache: string | false;
-  batch: number;
-  exclude: string[];
-  gitignore: boolean;
-  workers?: number;
-  fast?: boolean;
-  exif: boolean;
-  provider: ProviderPreference;
 }
 
 const ERRORS_SHOWN = 5;
@@ -45,18 +35,7 @@ const cosineThreshold = (value: string) => {
 };
 
 function commonOptions(command: Command): Command {
-  return command
-    .option('--model <dir>', 'converted model folder (default: the official model, downloaded on first use)')
-    .option('--json', 'print JSON lines')
-    .option('--cache <file>', 'scan cache file (embeddings are stored there by `beit-lens scan`)', defaultScanCacheFile())
-    .option('--no-cache', 'neither read nor write the scan cache (every image is embedded again)')
-    .option('--batch <n>', 'images per inference batch', positiveInt('--batch'), 8)
-    .option('--exclude <glob>', 'leave out matching files or folders (repeatable)', collect, [])
-    .option('--no-gitignore', 'also scan files that .gitignore files exclude')
-    .option('--workers <n>', 'preprocessing worker threads (0: on the main thread)', nonNegativeInt('--workers'))
-    .option('--fast', "use sharp's resize instead of the exact PIL bilinear (a separate cache entry)")
-    .option('--no-exif', 'ignore EXIF orientation')
-    .addOption(new Option('--provider <name>', 'execution provider').choices(['auto', ...EXECUTION_PROVIDERS]).default('auto'));
+  return embeddingScanOptions(command).option('--json', 'print JSON lines');
 }
 
 export function registerSimilarityCommands(program: Command): void {
